@@ -1,0 +1,199 @@
+"""
+The dialog data model: what keepsip knows about each call passing through it.
+
+A L{Dialog} is created when keepsip forwards an initial INVITE (a call
+attempt, so unanswered attempts are tracked too), becomes I{early} with the
+first tagged provisional, I{confirmed} with the 2xx, and I{terminated} on BYE,
+a non-2xx final, CANCEL, or a timeout. Each side of the call is a L{Leg}, seen
+from keepsip: the caller leg is the UAC that sent the initial INVITE, the
+callee leg the UAS that answered it.
+
+Terminated dialogs leave the store; observers get the final object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class DialogState:
+    """
+    The states of a dialog, in order. A dialog only moves forward.
+    """
+
+    TRYING = "trying"  # INVITE forwarded, no tagged response yet
+    EARLY = "early"  # a tagged provisional response arrived
+    CONFIRMED = "confirmed"  # a 2xx arrived
+    TERMINATED = "terminated"
+
+
+class EndCause:
+    """
+    The closed vocabulary of why a call ended (shared with accounting).
+    """
+
+    CALLER_BYE = "caller-bye"
+    CALLEE_BYE = "callee-bye"
+    KEEPALIVE_TIMEOUT = "keepalive-timeout"
+    MEDIA_TIMEOUT = "media-timeout"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    NO_ANSWER = "no-answer"  # the INVITE transaction timed out
+    ACK_TIMEOUT = "ack-timeout"  # 2xx never acknowledged
+    MAX_DURATION = "max-duration"
+    SHUTDOWN = "shutdown"
+    ERROR = "error"
+
+    ALL = frozenset(
+        {
+            CALLER_BYE,
+            CALLEE_BYE,
+            KEEPALIVE_TIMEOUT,
+            MEDIA_TIMEOUT,
+            CANCELLED,
+            REJECTED,
+            NO_ANSWER,
+            ACK_TIMEOUT,
+            MAX_DURATION,
+            SHUTDOWN,
+            ERROR,
+        }
+    )
+
+
+@dataclass
+class Leg:
+    """
+    One side of a dialog as keepsip sees it.
+
+    @ivar uri: the address-of-record of this side (From URI for the caller,
+        To URI for the callee), as a string.
+    @ivar tag: this side's tag (From tag of the caller, To tag of the callee);
+        L{None} for the callee until it answers with a tag.
+    @ivar cseq: the highest CSeq number seen in a request sent by this side.
+    @ivar remoteTarget: this side's Contact URI (where requests to it go), as a
+        string, or L{None} if not known yet.
+    @ivar routeSet: the Route header values a request sent I{to} this side
+        must carry (RFC 3261 §12.1), nearest hop first, as strings.
+    @ivar source: C{(host, port)} this side's requests arrive from (the
+        address keepsip received them from), or L{None}.
+    @ivar lastRequestAt: clock time of the last in-dialog request received
+        from this side, or L{None}.
+    """
+
+    uri: str
+    tag: str | None = None
+    cseq: int = 0
+    remoteTarget: str | None = None
+    routeSet: list[str] = field(default_factory=list)
+    source: tuple[str, int] | None = None
+    lastRequestAt: float | None = None
+
+
+DialogID = tuple[str, str, str]
+
+
+@dataclass(eq=False)
+class Dialog:
+    """
+    A call through keepsip.
+
+    @ivar callID: the Call-ID.
+    @ivar caller: the caller L{Leg}.
+    @ivar callee: the callee L{Leg}.
+    @ivar requestURI: the Request-URI of the initial INVITE, as received.
+    @ivar state: a L{DialogState} value.
+    @ivar invitedAt: clock time the initial INVITE was received.
+    @ivar answeredAt: clock time the 2xx was relayed, or L{None}.
+    @ivar endedAt: clock time the call ended (for billing: the last proof of
+        life where that is known), or L{None}.
+    @ivar detectedAt: clock time keepsip noticed the end, or L{None}.
+    @ivar lastInvite: the last INVITE (initial or re-INVITE) that passed,
+        a L{keepsip.sip.message.Request}.
+    @ivar lastOfferSDP: the body of L{lastInvite} if it is SDP, else C{b""}.
+    @ivar lastAnswerSDP: the SDP body of the last 2xx to an INVITE, else C{b""}.
+    @ivar finalStatus: the status code of the final response to the initial
+        INVITE, or L{None}.
+    @ivar endCause: an L{EndCause} value once terminated.
+    @ivar endDetail: a mapping with per-leg detail about the end, e.g.
+        C{{"caller": "200", "callee": "408"}} or the status of a rejection.
+    @ivar extra: a mapping for components (keepalive, accounting) to keep
+        their per-dialog data, keyed by component name.
+    """
+
+    callID: str
+    caller: Leg
+    callee: Leg
+    requestURI: str
+    invitedAt: float
+    state: str = DialogState.TRYING
+    answeredAt: float | None = None
+    endedAt: float | None = None
+    detectedAt: float | None = None
+    lastInvite: Any = None
+    lastOfferSDP: bytes = b""
+    lastAnswerSDP: bytes = b""
+    finalStatus: int | None = None
+    endCause: str | None = None
+    endDetail: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dialogID(self) -> DialogID:
+        """
+        C{(Call-ID, caller tag, callee tag)}; the callee tag is C{""} until
+        known.
+        """
+        return (self.callID, self.caller.tag or "", self.callee.tag or "")
+
+    @property
+    def callKey(self) -> tuple[str, str]:
+        """
+        C{(Call-ID, caller tag)}: identifies the call from its initial INVITE
+        on, before the callee's tag is known.
+        """
+        return (self.callID, self.caller.tag or "")
+
+    @property
+    def isConfirmed(self) -> bool:
+        return self.state == DialogState.CONFIRMED
+
+    @property
+    def isTerminated(self) -> bool:
+        return self.state == DialogState.TERMINATED
+
+    def legFor(self, tag: str | None) -> Leg | None:
+        """
+        Return the leg whose tag is C{tag}, or L{None}.
+        """
+        if tag is not None:
+            if tag == self.caller.tag:
+                return self.caller
+            if tag == self.callee.tag:
+                return self.callee
+        return None
+
+    def otherLeg(self, leg: Leg) -> Leg:
+        """
+        Return the leg that is not C{leg}.
+        """
+        return self.callee if leg is self.caller else self.caller
+
+    @property
+    def setupMilliseconds(self) -> int | None:
+        """
+        Milliseconds from INVITE to answer, or L{None} if unanswered.
+        """
+        if self.answeredAt is None:
+            return None
+        return int(round((self.answeredAt - self.invitedAt) * 1000))
+
+    @property
+    def talkMilliseconds(self) -> int:
+        """
+        Milliseconds from answer to end (0 if unanswered or not ended).
+        """
+        if self.answeredAt is None or self.endedAt is None:
+            return 0
+        return max(0, int(round((self.endedAt - self.answeredAt) * 1000)))

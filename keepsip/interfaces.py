@@ -1,0 +1,180 @@
+"""
+The contracts between keepsip's layers.
+
+Each interface says what its Deferreds fire with. Implementations are checked
+with L{zope.interface.verify.verifyObject} in their tests.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class IDialogStore(Interface):
+    """
+    Where dialogs live while they are not terminated.
+
+    Every method returns a L{Deferred}; the in-memory store fires them
+    synchronously, a networked store (Redis) later. Stores keep the live
+    L{keepsip.dialog.model.Dialog} objects they are given; a networked store
+    serialises them.
+    """
+
+    def add(dialog):
+        """
+        Store a new dialog, found afterwards by its C{callKey}.
+
+        @return: L{Deferred} firing with L{None}.
+        """
+
+    def byCallKey(callKey):
+        """
+        Find a dialog by C{(Call-ID, caller tag)}.
+
+        @return: L{Deferred} firing with the dialog or L{None}.
+        """
+
+    def byDialogID(dialogID):
+        """
+        Find a dialog by C{(Call-ID, tag, tag)} in either orientation: an
+        in-dialog request from the callee carries the tags the other way round.
+
+        @return: L{Deferred} firing with the dialog or L{None}.
+        """
+
+    def update(dialog):
+        """
+        Record a change of C{dialog} (state, callee tag, legs).
+
+        @return: L{Deferred} firing with L{None}.
+        """
+
+    def remove(dialog):
+        """
+        Forget C{dialog}; it is terminated.
+
+        @return: L{Deferred} firing with L{None}.
+        """
+
+    def count():
+        """
+        @return: L{Deferred} firing with the number of stored dialogs.
+        """
+
+
+class IDialogObserver(Interface):
+    """
+    Receives dialog lifecycle events. Every method is called synchronously by
+    the dialog tracker; an observer must not raise (failures are logged and
+    do not affect the call) and does its slow work asynchronously.
+    """
+
+    def dialogCreated(dialog):
+        """
+        An initial INVITE for a new call was forwarded.
+        """
+
+    def dialogEarly(dialog):
+        """
+        A tagged provisional response arrived for the call.
+        """
+
+    def dialogConfirmed(dialog):
+        """
+        A 2xx answered the call; C{dialog.answeredAt} is set.
+        """
+
+    def dialogUpdated(dialog):
+        """
+        A re-INVITE or UPDATE changed the session (new C{lastInvite} /
+        C{lastAnswerSDP}).
+        """
+
+    def dialogTerminated(dialog, cause, detail):
+        """
+        The call ended. C{cause} is an L{keepsip.dialog.model.EndCause}
+        value, C{detail} a mapping of per-leg detail. C{dialog.endedAt} is
+        set. The dialog has left the store.
+        """
+
+
+class ILocationService(Interface):
+    """
+    The registrar's bindings: address-of-record to contacts.
+    """
+
+    def register(aor, contact, expires, callID, cseq, now):
+        """
+        Add or refresh (C{expires} > 0) or remove (C{expires} == 0) the
+        binding of C{contact} (a URI string) to C{aor}.
+        """
+
+    def lookup(aor, now):
+        """
+        @return: the live contact URI strings for C{aor}, most preferred
+            first (possibly empty).
+        """
+
+    def bindings(aor, now):
+        """
+        @return: list of C{(contactURI, secondsLeft)} for C{aor}.
+        """
+
+
+class IAccountingBackend(Interface):
+    """
+    A destination for call records (CDRs): a file, a database, a billing
+    system. The accounting tracker hands each record, a JSON-compatible
+    C{dict} (schema: C{docs/cdr.md}) with at least C{type} (C{"start"},
+    C{"interim"} or C{"stop"}) and C{record_id}, to every selected backend.
+
+    Delivery is at-least-once: a backend may see the same C{record_id} again
+    after a failure or a restart, and must make that idempotent downstream
+    (e.g. an idempotency key, a hash keyed by record id).
+    """
+
+    name = Attribute("The backend's type name, e.g. C{'jsonl'}.")
+
+    def ready():
+        """
+        @return: L{Deferred} firing with L{None} once the backend can take
+            records (connected, file open), or failing if it cannot start.
+        """
+
+    def sendRecord(record):
+        """
+        Deliver one record.
+
+        @return: L{Deferred} firing with L{None} once the record is durably
+            accepted by the backend's destination; failing if it was not (the
+            tracker then spools it and replays it later, in order).
+        """
+
+    def close():
+        """
+        Release resources (connections, files).
+
+        @return: L{Deferred} firing with L{None} when closed.
+        """
+
+
+class IAccountingBackendFactory(Interface):
+    """
+    A plugin (found with L{twisted.plugin.getPlugins} in L{keepsip.plugins})
+    that makes accounting backends from C{--accounting TYPE:ARGS}.
+    """
+
+    backendName = Attribute("The TYPE in C{--accounting TYPE:ARGS}, e.g. C{'redis'}.")
+    backendHelp = Attribute("One paragraph for C{--help-accounting}.")
+    argumentFormat = Attribute(
+        "The ARGS format for C{--help-accounting}, e.g. C{'host=H,port=P[,db=N]'}."
+    )
+
+    def makeBackend(args, reactor):
+        """
+        @param args: the ARGS part parsed into a C{dict} of C{str} to C{str}
+            (C{key=value,key=value}).
+        @param reactor: the reactor to use for time and I/O.
+        @return: an L{IAccountingBackend} provider. Raises L{ValueError} with
+            a one-line message naming the bad argument.
+        """

@@ -1,0 +1,124 @@
+"""
+The twistd entry point: C{twistd -n keepsip [options]}.
+
+L{Options} is built from the option table L{keepsip.config.OPTIONS}: one
+command-line handler per row, plus C{--config PATH} for a TOML file whose
+keys are the same option names.  L{Options.postOptions} merges the file and
+the command line (the command line wins, option by option), validates
+everything and leaves the result in C{options.config}, a
+L{keepsip.config.Config}.  L{makeService} hands it to
+L{keepsip.service.makeService} with the global reactor: this module is the
+one place that imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from keepsip.config import OPTIONS, Config, ConfigError, Option, buildConfig, loadToml
+
+
+class Options(usage.Options):
+    """
+    keepsip's command line; see C{--help} or docs/configuration.md.
+
+    After L{parseOptions}, C{self.config} is the validated
+    L{keepsip.config.Config} and C{self[name]} holds each option's parsed
+    value under its long name.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "keepsip: a transaction- and dialog-stateful SIP proxy that ends calls "
+        "whose keepalives stop. Every option may also be set in the TOML file "
+        "given with --config, under the same name; the command line wins."
+    )
+
+    config: Config
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Raw values given on the command line, by option name.
+        self._commandLine: dict[str, Any] = {}
+        self["config"] = None
+
+    def opt_config(self, path: str) -> None:
+        """
+        TOML configuration file; its keys are the long option names.
+        """
+        self["config"] = path
+
+    def postOptions(self) -> None:
+        """
+        Merge the TOML file (if any) under the command line, validate every
+        value, and set C{self.config}.
+
+        @raise usage.UsageError: naming the first wrong option.
+        """
+        path = self["config"]
+        try:
+            fileValues = loadToml(path) if path is not None else {}
+            self.config = buildConfig(self._commandLine, fileValues, path)
+        except ConfigError as e:
+            raise usage.UsageError(str(e))
+        for option in OPTIONS:
+            self[option.name] = getattr(self.config, option.attribute)
+
+
+def _addHandlers(options: type[Options], option: Option) -> None:
+    """
+    Give L{Options} the C{opt_} method(s) of one row of the option table.
+    Handlers only record the raw text; L{Options.postOptions} parses it.
+    """
+    method = "opt_" + option.name.replace("-", "_")
+    if option.flag:
+
+        def setTrue(self: Options) -> None:
+            self._commandLine[option.name] = True
+
+        def setFalse(self: Options) -> None:
+            self._commandLine[option.name] = False
+
+        setTrue.__doc__ = f"{option.help} (default: {'on' if option.default else 'off'})"
+        setFalse.__doc__ = f"Turn --{option.name} off."
+        setattr(options, method, setTrue)
+        setattr(options, "opt_no_" + option.name.replace("-", "_"), setFalse)
+        return
+
+    def append(self: Options, value: str) -> None:
+        self._commandLine.setdefault(option.name, []).append(value)
+
+    def replace(self: Options, value: str) -> None:
+        self._commandLine[option.name] = value
+
+    handler: Callable[[Options, str], None] = append if option.multiple else replace
+    default = option.default
+    if isinstance(default, list):
+        default = ", ".join(default) if default else "none"
+    handler.__doc__ = (
+        f"{option.help} [{option.metavar}]"
+        + ("" if default is None else f" (default: {default})")
+    )
+    setattr(options, method, handler)
+
+
+for _option in OPTIONS:
+    _addHandlers(Options, _option)
+del _option
+
+
+def makeService(options: Options) -> IService:
+    """
+    Build keepsip's service tree from parsed options.
+
+    @param options: parsed L{Options}.
+    @return: the service returned by L{keepsip.service.makeService}.
+    """
+    from twisted.internet import reactor
+
+    from keepsip.service import makeService as _makeService
+
+    return _makeService(options.config, reactor)

@@ -1,0 +1,69 @@
+"""
+What client and server transactions share: timers on the injected clock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from twisted.internet.interfaces import IDelayedCall
+
+from keepsip.sip.message import Request
+
+if TYPE_CHECKING:
+    from keepsip.transaction.layer import TransactionLayer
+
+
+class TransactionBase:
+    """
+    State and timers common to every transaction.
+
+    Timers are attributes named after RFC 3261 (C{_timerA} ...), L{None} when
+    not armed. Subclasses list theirs in C{_TIMERS}.
+
+    @ivar request: the request that created the transaction.
+    @ivar state: the RFC state name, lower case.
+    @ivar isInvite: L{True} for an INVITE transaction.
+    @ivar reliable: L{True} if the transport is reliable: no retransmission
+        timers, and the waiting states end at once.
+    """
+
+    _TIMERS: tuple[str, ...] = ()
+    state: str
+
+    def __init__(self, layer: "TransactionLayer", request: Request, reliable: bool) -> None:
+        self._layer = layer
+        self.request = request
+        self.isInvite = request.method == "INVITE"
+        self.reliable = reliable
+        for name in self._TIMERS:
+            setattr(self, name, None)
+
+    def _arm(self, name: str, delay: float, fired: Callable[[], None]) -> None:
+        """
+        Arm timer C{name} to call C{fired} after C{delay} seconds.
+        """
+        setattr(self, name, self._layer._clock.callLater(delay, self._fire, name, fired))
+
+    def _fire(self, name: str, fired: Callable[[], None]) -> None:
+        setattr(self, name, None)
+        fired()
+
+    def _disarm(self, *names: str) -> None:
+        """
+        Cancel the timers C{names} if armed.
+        """
+        for name in names:
+            call: IDelayedCall | None = getattr(self, name)
+            if call is not None:
+                setattr(self, name, None)
+                call.cancel()
+
+    def _disarmAll(self) -> None:
+        self._disarm(*self._TIMERS)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{self.__class__.__name__} {self.request.method}"
+            f" {self.state} at 0x{id(self):x}>"
+        )

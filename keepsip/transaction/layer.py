@@ -1,0 +1,270 @@
+"""
+The transaction layer (RFC 3261 §17): matches messages to transactions,
+creates server transactions for new requests, runs client transactions for
+the transaction user.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from keepsip.sip.message import Message, Request, Response
+from keepsip.transaction._headers import (
+    MAGIC_COOKIE,
+    ViaValue,
+    cseq,
+    parseVia,
+    tag,
+    topViaValue,
+    uriString,
+)
+from keepsip.transaction.client import ClientTransaction
+from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
+from keepsip.transaction.responses import responseFromRequest
+from keepsip.transaction.server import ServerTransaction
+from keepsip.transaction.timers import TimerSettings
+
+Address = tuple[str, int]
+
+
+class TransactionLayer:
+    """
+    Every server and client transaction of one keepsip node.
+
+    Server transactions are found by the RFC 3261 §17.2.3 key C{(branch,
+    sent-by, method)} (ACK looks up INVITE), or for requests whose branch
+    lacks the magic cookie by C{(method, Request-URI, To tag, From tag,
+    Call-ID, CSeq number, top Via)}. Client transactions are found by
+    C{(branch, CSeq method)} (§17.1.3). Each lookup is one dict access.
+
+    @param clock: the reactor's time provider; every timer runs on it.
+    @param send: C{send(message, (host, port))}, the transport seam. It
+        should not raise: a transport reporting an unreachable destination
+        calls L{transportError} instead.
+    @param user: the L{ITransactionUser} of server transactions (the proxy
+        core).
+    @param timers: T1, T2, T4.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        send: Callable[[Message, Address], None],
+        user: ITransactionUser,
+        timers: TimerSettings = TimerSettings(),
+    ) -> None:
+        self._clock = clock
+        self._sendMessage = send
+        self._user = user
+        self._timers = timers
+        self._server: dict[Hashable, ServerTransaction] = {}
+        self._client: dict[tuple[str, str], ClientTransaction] = {}
+        self._byDestination: dict[Address, dict[ClientTransaction, None]] = {}
+
+    # -- incoming --------------------------------------------------------
+
+    def requestReceived(self, request: Request, source: Address) -> None:
+        """
+        Hand a request from the transport to its server transaction, or
+        create one, or pass an ACK for a 2xx to the user.
+        """
+        try:
+            viaText = topViaValue(request)
+            via = parseVia(viaText)
+            number, _ = cseq(request)
+        except ValueError as e:
+            self._log.info(
+                "Dropped {method} from {peer}: {reason}",
+                method=request.method,
+                peer=source,
+                reason=str(e),
+            )
+            return
+        method = request.method
+        branch = via.branch
+        rfc2543 = not (branch and branch.startswith(MAGIC_COOKIE))
+        key: tuple[Any, ...]
+        if rfc2543:
+            key = self._key2543(request, method, viaText, number)
+        else:
+            key = (branch, via.sentBy(), "INVITE" if method == "ACK" else method)
+        txn = self._server.get(key)
+        if method == "ACK":
+            if txn is None or not txn.isInvite:
+                self._notify(self._user.ackReceived, request, source)
+            else:
+                txn._ackReceived(request, source)
+            return
+        if txn is not None:
+            txn._requestRetransmitted()
+            return
+        txn = ServerTransaction(self, request, source, via, rfc2543)
+        self._addServerKey(txn, key)
+        if method == "CANCEL":
+            inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",)
+            invite = self._server.get(inviteKey)
+            if invite is not None:
+                invite.cancelled = True
+            self._notify(self._user.cancelReceived, request, txn, invite)
+            return
+        if txn.isInvite:
+            txn.respond(responseFromRequest(request, 100))
+        self._notify(self._user.requestReceived, request, txn)
+
+    def responseReceived(self, response: Response, source: Address) -> None:
+        """
+        Hand a response from the transport to its client transaction, or to
+        the user's C{strayResponse}.
+        """
+        try:
+            branch = parseVia(topViaValue(response)).branch
+            _, method = cseq(response)
+        except ValueError as e:
+            self._log.info(
+                "Dropped {code} response from {peer}: {reason}",
+                code=response.code,
+                peer=source,
+                reason=str(e),
+            )
+            return
+        txn = self._client.get((branch, method)) if branch else None
+        if txn is None:
+            self._notify(self._user.strayResponse, response, source)
+        else:
+            txn._responseReceived(response)
+
+    def transportError(self, destination: Address) -> None:
+        """
+        The transport learnt that C{destination} is unreachable (ICMP): every
+        client transaction to it still waiting for a final response ends and
+        tells its user C{transportFailed}.
+        """
+        bucket = self._byDestination.get(destination)
+        if bucket:
+            for txn in list(bucket):
+                txn._transportFailed()
+
+    # -- outgoing --------------------------------------------------------
+
+    def request(
+        self,
+        request: Request,
+        destination: Address,
+        user: IClientTransactionUser,
+        *,
+        reliable: bool = False,
+    ) -> ClientTransaction:
+        """
+        Start a client transaction: send C{request} to C{destination} and
+        retransmit it until answered.
+
+        @param request: a request whose top Via carries a branch unique to
+            this transaction (with the magic cookie); not an ACK.
+        @param reliable: L{True} over a reliable transport (no retransmission,
+            timers D and K zero).
+        @raise ValueError: if the request has no branch, is an ACK, or its
+            branch and method already have a transaction.
+        """
+        method = request.method
+        if method == "ACK":
+            raise ValueError("an ACK is sent without a client transaction")
+        branch = parseVia(topViaValue(request)).branch
+        if not branch:
+            raise ValueError("request without a Via branch")
+        key = (branch, method)
+        if key in self._client:
+            raise ValueError(f"a {method} client transaction for branch {branch} exists")
+        txn = ClientTransaction(self, request, destination, user, key, reliable)
+        self._client[key] = txn
+        self._byDestination.setdefault(destination, {})[txn] = None
+        try:
+            txn._start()
+        except BaseException:
+            txn._terminate()
+            raise
+        return txn
+
+    def stop(self) -> None:
+        """
+        Cancel every timer and forget every transaction (service shutdown).
+        Users are not told.
+        """
+        for server in list(self._server.values()):
+            server.state = "terminated"
+            server._disarmAll()
+        for client in list(self._client.values()):
+            client.state = "terminated"
+            client._disarmAll()
+        self._server.clear()
+        self._client.clear()
+        self._byDestination.clear()
+
+    # -- for the transactions --------------------------------------------
+
+    def _send(self, message: Message, destination: Address) -> None:
+        self._sendMessage(message, destination)
+
+    def _notify(self, method: Callable[..., None], *args: Any) -> None:
+        """
+        Call a user's method; a failure is logged, never propagated into the
+        transaction machinery.
+        """
+        try:
+            method(*args)
+        except Exception:
+            self._log.failure("Transaction user {method} failed", method=method)
+
+    @staticmethod
+    def _key2543(
+        request: Request, method: str, viaText: str, number: int
+    ) -> tuple[Any, ...]:
+        headers = request.headers
+        toValues = headers.get("to")
+        fromValues = headers.get("from")
+        callID = headers.get("call-id")
+        return (
+            method,
+            uriString(request.uri),
+            tag(toValues[0]) if toValues else None,
+            tag(fromValues[0]) if fromValues else None,
+            callID[0] if callID else None,
+            number,
+            viaText,
+        )
+
+    def _addServerKey(self, txn: ServerTransaction, key: Hashable) -> None:
+        txn._keys.append(key)
+        self._server[key] = txn
+
+    def _addAckKey(self, txn: ServerTransaction, response: Response) -> None:
+        """
+        RFC 2543 matching: an ACK matches an INVITE transaction by the To tag
+        of the response it acknowledges (§17.2.3).
+        """
+        inviteKey = txn._keys[0]
+        assert isinstance(inviteKey, tuple)
+        toValues = response.headers.get("to")
+        responseTag = tag(toValues[0]) if toValues else None
+        ackKey = ("ACK", inviteKey[1], responseTag) + inviteKey[3:]
+        if ackKey not in self._server:
+            self._addServerKey(txn, ackKey)
+
+    def _removeServer(self, txn: ServerTransaction) -> None:
+        server = self._server
+        for key in txn._keys:
+            if server.get(key) is txn:
+                del server[key]
+
+    def _removeClient(self, txn: ClientTransaction) -> None:
+        if self._client.get(txn._key) is txn:
+            del self._client[txn._key]
+        bucket = self._byDestination.get(txn.destination)
+        if bucket is not None:
+            bucket.pop(txn, None)
+            if not bucket:
+                del self._byDestination[txn.destination]

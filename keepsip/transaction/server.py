@@ -1,0 +1,170 @@
+"""
+Server transactions: RFC 3261 §17.2.1 (INVITE, with the RFC 6026 Accepted
+state) and §17.2.2 (non-INVITE).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Hashable
+
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from keepsip.sip.message import Request, Response
+from keepsip.transaction._base import TransactionBase
+from keepsip.transaction._headers import ViaValue
+from keepsip.transaction.destination import responseDestination
+from keepsip.transaction.interfaces import IServerTransaction
+
+if TYPE_CHECKING:
+    from keepsip.transaction.layer import TransactionLayer
+
+
+@implementer(IServerTransaction)
+class ServerTransaction(TransactionBase):
+    """
+    One server transaction, INVITE or non-INVITE.
+
+    INVITE states: C{proceeding} -> C{completed} (300-699 sent; timers G, H)
+    -> C{confirmed} (ACK; timer I) -> C{terminated}; or C{proceeding} ->
+    C{accepted} (2xx sent; timer L) -> C{terminated}.
+
+    Non-INVITE states: C{trying} -> C{proceeding} (1xx sent) -> C{completed}
+    (final sent; timer J) -> C{terminated}.
+
+    @ivar source: C{(host, port)} the request came from.
+    @ivar destination: C{(host, port)} responses go to.
+    @ivar lastResponse: the last response sent, or L{None}.
+    @ivar cancelled: L{True} once a CANCEL matched this transaction.
+    """
+
+    _TIMERS = ("_timerG", "_timerH", "_timerI", "_timerJ", "_timerL")
+    _log = Logger()
+
+    def __init__(
+        self,
+        layer: "TransactionLayer",
+        request: Request,
+        source: tuple[str, int],
+        via: ViaValue,
+        rfc2543: bool,
+    ) -> None:
+        TransactionBase.__init__(self, layer, request, via.reliable)
+        self.source = source
+        self.destination = responseDestination(via, source)
+        self.lastResponse: Response | None = None
+        self.cancelled = False
+        self.state = "proceeding" if self.isInvite else "trying"
+        self._rfc2543 = rfc2543
+        self._keys: list[Hashable] = []
+        self._intervalG = layer._timers.T1
+
+    # -- the transaction user's side -------------------------------------
+
+    def respond(self, response: Response) -> None:
+        """
+        Send C{response} to C{destination} and move the state machine.
+        """
+        code = response.code
+        state = self.state
+        if self.isInvite:
+            if state == "proceeding":
+                self._transmit(response)
+                if code < 200:
+                    return
+                settings = self._layer._timers
+                if self._rfc2543:
+                    self._layer._addAckKey(self, response)
+                if code < 300:
+                    self.state = "accepted"
+                    self._arm("_timerL", settings.transactionTimeout, self._timerLFired)
+                else:
+                    self.state = "completed"
+                    if not self.reliable:
+                        self._intervalG = settings.T1
+                        self._arm("_timerG", settings.T1, self._timerGFired)
+                    self._arm("_timerH", settings.transactionTimeout, self._timerHFired)
+                return
+            if state == "accepted" and 200 <= code < 300:
+                # RFC 6026 §7.1: 2xx from the TU (forked answers, or
+                # retransmissions a proxy forwards) are still sent.
+                if self._rfc2543:
+                    self._layer._addAckKey(self, response)
+                self._transmit(response)
+                return
+        elif state in ("trying", "proceeding"):
+            self._transmit(response)
+            if code < 200:
+                self.state = "proceeding"
+                return
+            self.state = "completed"
+            if self.reliable:
+                self._terminate()
+            else:
+                self._arm(
+                    "_timerJ", self._layer._timers.transactionTimeout, self._timerJFired
+                )
+            return
+        self._log.info(
+            "Dropped {code} response in state {state} for {method}",
+            code=code,
+            state=state,
+            method=self.request.method,
+        )
+
+    # -- the layer's side ------------------------------------------------
+
+    def _transmit(self, response: Response) -> None:
+        self.lastResponse = response
+        self._layer._send(response, self.destination)
+
+    def _requestRetransmitted(self) -> None:
+        """
+        The request arrived again: re-send the last response in the states
+        where RFC 3261 says so; absorb it otherwise (Trying, Accepted,
+        Confirmed).
+        """
+        if self.state in ("proceeding", "completed") and self.lastResponse is not None:
+            self._layer._send(self.lastResponse, self.destination)
+
+    def _ackReceived(self, ack: Request, source: tuple[str, int]) -> None:
+        """
+        An ACK matched this INVITE transaction.
+        """
+        state = self.state
+        if state == "completed":
+            self._disarm("_timerG", "_timerH")
+            self.state = "confirmed"
+            if self.reliable:
+                self._terminate()
+            else:
+                self._arm("_timerI", self._layer._timers.T4, self._terminate)
+        elif state == "accepted":
+            # RFC 6026 §8.7: an ACK matching an Accepted transaction goes to
+            # the TU; it is the end-to-end ACK for the 2xx.
+            self._layer._notify(self._layer._user.ackReceived, ack, source)
+        # Confirmed: absorbed. Proceeding: an ACK before any final response
+        # acknowledges nothing; dropped.
+
+    # -- timers ----------------------------------------------------------
+
+    def _timerGFired(self) -> None:
+        if self.lastResponse is not None:
+            self._layer._send(self.lastResponse, self.destination)
+        self._intervalG = min(2 * self._intervalG, self._layer._timers.T2)
+        self._arm("_timerG", self._intervalG, self._timerGFired)
+
+    def _timerHFired(self) -> None:
+        self._terminate()
+        self._layer._notify(self._layer._user.serverTimedOut, self)
+
+    def _timerJFired(self) -> None:
+        self._terminate()
+
+    def _timerLFired(self) -> None:
+        self._terminate()
+
+    def _terminate(self) -> None:
+        self.state = "terminated"
+        self._disarmAll()
+        self._layer._removeServer(self)

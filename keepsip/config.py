@@ -238,7 +238,7 @@ def parseRoute(text: str) -> Route:
         return Route("", None, target, port)
     if key.startswith("@"):
         try:
-            domain = _parseHost(key[1:])
+            domain = parseDomain(key[1:])
         except ConfigError as e:
             raise ConfigError(None, f"{expected}: {e.message}")
         return Route("", domain, target, port)
@@ -611,17 +611,18 @@ class Config:
         return userRoutes.get("")
 
 
-def primaryIPv4(socketFactory: Callable[..., Any] = socket.socket) -> str:
+def primaryIPv4(socketFactory: Callable[..., Any] | None = None) -> str:
     """
     Find the machine's primary IPv4 address: the source address the kernel
     picks for a route to a documentation address (192.0.2.1, RFC 5737).
     C{connect()} on a UDP socket only chooses the route; nothing is sent.
 
-    @param socketFactory: makes the socket (for tests).
+    @param socketFactory: makes the socket (for tests); L{socket.socket} by
+        default.
     @return: the address, or C{"127.0.0.1"} if there is no such route.
     """
     try:
-        s = socketFactory(socket.AF_INET, socket.SOCK_DGRAM)
+        s = (socketFactory or socket.socket)(socket.AF_INET, socket.SOCK_DGRAM)
     except OSError:
         return "127.0.0.1"
     try:
@@ -637,7 +638,7 @@ def primaryIPv4(socketFactory: Callable[..., Any] = socket.socket) -> str:
 
 
 def defaultAdvertise(
-    listen: Sequence[ListenAddress], socketFactory: Callable[..., Any] = socket.socket
+    listen: Sequence[ListenAddress], socketFactory: Callable[..., Any] | None = None
 ) -> tuple[str, int]:
     """
     The address to advertise when C{--advertise} is not given: the first
@@ -680,7 +681,7 @@ def buildConfig(
     commandLine: Mapping[str, Any],
     fileValues: Mapping[str, Any] | None = None,
     configFile: str | None = None,
-    socketFactory: Callable[..., Any] = socket.socket,
+    socketFactory: Callable[..., Any] | None = None,
 ) -> Config:
     """
     Merge, parse and validate option values into a L{Config}.

@@ -381,9 +381,10 @@ class Option:
     def _oneToml(self, value: object) -> Any:
         types = _TOML_TYPES[self.kind]
         if not isinstance(value, types) or (self.kind != "boolean" and isinstance(value, bool)):
-            shape = f"{self.kind}s" if self.multiple else f"a {self.kind}"
+            article = "an" if self.kind[0] in "aeiou" else "a"
+            shape = f"{article} {self.kind}"
             if self.multiple:
-                shape = f"an array of {shape} or a single {self.kind}"
+                shape = f"an array of {self.kind}s or {shape}"
             raise ConfigError(self.name, f"expected {shape}, got {value!r}")
         if self.flag:
             return value

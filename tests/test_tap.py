@@ -1,0 +1,304 @@
+"""
+Tests for L{keepsip.tap}: the command line, the TOML file, their precedence,
+validation, and L{keepsip.tap.makeService}.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from keepsip import config, tap
+from keepsip.config import OPTIONS, Config, ListenAddress, Route
+
+
+class OptionsTestsMixin:
+    """
+    Helpers: parse a command line, with a TOML file written to a temporary
+    path; the primary-address discovery is replaced by a constant.
+    """
+
+    def setUp(self) -> None:
+        self.patch(config, "primaryIPv4", lambda socketFactory=None: "192.0.2.55")  # type: ignore[attr-defined]
+
+    def writeToml(self, text: str) -> str:
+        path: str = self.mktemp()  # type: ignore[attr-defined]
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def parse(self, *argv: str, toml: str | None = None) -> tap.Options:
+        options = tap.Options()
+        if toml is not None:
+            argv = ("--config", self.writeToml(toml)) + argv
+        options.parseOptions(list(argv))
+        return options
+
+    def usageError(self, *argv: str, toml: str | None = None) -> str:
+        e = self.assertRaises(usage.UsageError, self.parse, *argv, toml=toml)  # type: ignore[attr-defined]
+        message = str(e)
+        self.assertNotIn("\n", message)  # type: ignore[attr-defined]
+        return message
+
+
+EVERY_OPTION_CLI = [
+    "--listen", "udp:127.0.0.1:5071",
+    "--listen", "udp:[::1]:5072",
+    "--advertise", "proxy.example.com:5080",
+    "--route", "*=sip:10.0.0.1",
+    "--route", "49=sip:10.0.0.2:5070",
+    "--route", "@example.org=sip:10.0.0.3",
+    "--domain", "example.com",
+    "--domain", "sip.example.com",
+    "--registrar-min-expires", "30",
+    "--registrar-max-expires", "7200",
+    "--registrar-default-expires", "600",
+    "--timer-t1", "0.25",
+    "--timer-t2", "2",
+    "--timer-t4", "3.5",
+    "--log-level", "debug",
+]  # fmt: skip
+
+EVERY_OPTION_TOML = """
+listen = ["udp:127.0.0.1:5071", "udp:[::1]:5072"]
+advertise = "proxy.example.com:5080"
+route = ["*=sip:10.0.0.1", "49=sip:10.0.0.2:5070", "@example.org=sip:10.0.0.3"]
+domain = ["example.com", "sip.example.com"]
+registrar-min-expires = 30
+registrar-max-expires = 7200
+registrar-default-expires = 600
+timer-t1 = 0.25
+timer-t2 = 2
+timer-t4 = 3.5
+log-level = "debug"
+"""
+
+EVERY_OPTION_CONFIG = Config(
+    listen=(ListenAddress("udp", "127.0.0.1", 5071), ListenAddress("udp", "::1", 5072)),
+    advertise=("proxy.example.com", 5080),
+    routes=(
+        Route("", None, "10.0.0.1", 5060),
+        Route("49", None, "10.0.0.2", 5070),
+        Route("", "example.org", "10.0.0.3", 5060),
+    ),
+    domains=frozenset({"example.com", "sip.example.com"}),
+    registrarMinExpires=30,
+    registrarMaxExpires=7200,
+    registrarDefaultExpires=600,
+    timerT1=0.25,
+    timerT2=2.0,
+    timerT4=3.5,
+    logLevel="debug",
+)
+
+
+class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
+    """
+    L{tap.Options} parses, merges and validates.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        With no arguments and no file, the configuration is the documented
+        default, advertising the discovered primary address.
+        """
+        options = self.parse()
+        self.assertEqual(options.config, Config(advertise=("192.0.2.55", 5060)))
+        self.assertIsNone(options.config.configFile)
+
+    def test_everyOptionFromCommandLine(self) -> None:
+        """
+        Every option can be given on the command line.
+        """
+        options = self.parse(*EVERY_OPTION_CLI)
+        self.assertEqual(options.config, EVERY_OPTION_CONFIG)
+
+    def test_everyOptionFromToml(self) -> None:
+        """
+        Every option can be given in the TOML file under its long name.
+        """
+        options = self.parse(toml=EVERY_OPTION_TOML)
+        self.assertEqual(options.config, EVERY_OPTION_CONFIG)
+        self.assertEqual(options.config.configFile, options["config"])
+
+    def test_testsCoverEveryOption(self) -> None:
+        """
+        The two tests above name every row of the option table, so a new
+        row without a test here fails.
+        """
+        cli = {arg[2:] for arg in EVERY_OPTION_CLI if arg.startswith("--")}
+        toml = {line.split(" = ")[0] for line in EVERY_OPTION_TOML.splitlines() if " = " in line}
+        self.assertEqual(cli, {o.name for o in OPTIONS})
+        self.assertEqual(toml, {o.name for o in OPTIONS})
+
+    def test_itemsHoldParsedValues(self) -> None:
+        """
+        After parsing, C{options[name]} holds the parsed value of each option.
+        """
+        options = self.parse(*EVERY_OPTION_CLI)
+        self.assertEqual(options["listen"], EVERY_OPTION_CONFIG.listen)
+        self.assertEqual(options["route"], EVERY_OPTION_CONFIG.routes)
+        self.assertEqual(options["timer-t1"], 0.25)
+        self.assertEqual(options["log-level"], "debug")
+
+    def test_commandLineWins(self) -> None:
+        """
+        A value on the command line beats the file's, option by option; a
+        repeatable option replaces the file's whole list; options only in
+        the file keep the file's value.
+        """
+        options = self.parse(
+            "--timer-t1", "0.1", "--listen", "udp:127.0.0.1:6000", toml=EVERY_OPTION_TOML
+        )
+        c = options.config
+        self.assertEqual(c.timerT1, 0.1)
+        self.assertEqual(c.listen, (ListenAddress("udp", "127.0.0.1", 6000),))
+        self.assertEqual(c.timerT2, 2.0)
+        self.assertEqual(c.logLevel, "debug")
+        self.assertEqual(c.routes, EVERY_OPTION_CONFIG.routes)
+
+    def test_singleStringForRepeatableInToml(self) -> None:
+        """
+        A repeatable option may be a single string in TOML.
+        """
+        options = self.parse(toml='listen = "udp:127.0.0.1:5090"\n')
+        self.assertEqual(options.config.listen, (ListenAddress("udp", "127.0.0.1", 5090),))
+        self.assertEqual(options.config.advertise, ("127.0.0.1", 5090))
+
+    def test_lastSingleValueWins(self) -> None:
+        """
+        A single-valued option given twice on the command line keeps the last.
+        """
+        self.assertEqual(self.parse("--log-level", "warn", "--log-level", "error").config.logLevel, "error")
+
+    def test_badCommandLineValues(self) -> None:
+        """
+        Each wrong command-line value gives one UsageError line naming its
+        option.
+        """
+        cases = [
+            (["--listen", "tcp:x"], "--listen: expected udp:HOST:PORT, got 'tcp:x'"),
+            (["--listen", "udp:127.0.0.1:99999"], "--listen: "),
+            (["--advertise", "not a host"], "--advertise: "),
+            (["--route", "49:sip:10.0.0.1"], "--route: "),
+            (["--domain", "bad_name"], "--domain: "),
+            (["--registrar-min-expires", "0"], "--registrar-min-expires: "),
+            (["--registrar-max-expires", "ten"], "--registrar-max-expires: "),
+            (["--registrar-default-expires", "-5"], "--registrar-default-expires: "),
+            (["--registrar-min-expires", "4000"], "--registrar-min-expires: "),
+            (["--registrar-default-expires", "30"], "--registrar-default-expires: "),
+            (["--timer-t1", "0"], "--timer-t1: "),
+            (["--timer-t2", "nan"], "--timer-t2: "),
+            (["--timer-t4", "-1"], "--timer-t4: "),
+            (["--timer-t1", "5"], "--timer-t1: must be less than --timer-t2"),
+            (["--log-level", "verbose"], "--log-level: expected one of debug|info|warn|error"),
+        ]
+        for argv, prefix in cases:
+            message = self.usageError(*argv)
+            self.assertTrue(message.startswith(prefix), (argv, message))
+
+    def test_badTomlValues(self) -> None:
+        """
+        Wrong values and wrong TOML types in the file give one UsageError
+        line naming the option and the file.
+        """
+        cases = [
+            ('listen = ["tcp:x"]', "--listen: expected udp:HOST:PORT, got 'tcp:x'"),
+            ("listen = [5060]", "--listen: expected an array of strings"),
+            ('registrar-min-expires = "60"', "--registrar-min-expires: expected an integer"),
+            ("registrar-max-expires = true", "--registrar-max-expires: expected an integer"),
+            ("registrar-default-expires = 1.5", "--registrar-default-expires: expected an integer"),
+            ("timer-t1 = -0.5", "--timer-t1: expected a positive number"),
+            ('timer-t2 = "4"', "--timer-t2: expected a float"),
+            ("advertise = 5", "--advertise: expected a string"),
+            ('log-level = "loud"', "--log-level: "),
+            ('route = ["x=sip:10.0.0.1", "x=sip:10.0.0.2"]', "--route: more than one route"),
+        ]
+        for text, prefix in cases:
+            message = self.usageError(toml=text + "\n")
+            self.assertTrue(message.startswith(prefix), (text, message))
+            if "more than one" not in message:
+                self.assertIn("(in ", message)
+
+    def test_unknownTomlKey(self) -> None:
+        """
+        A key that is no option is an error naming the key (with a hint).
+        """
+        message = self.usageError(toml='lisen = ["udp:127.0.0.1:5060"]\n')
+        self.assertIn("unknown option 'lisen'", message)
+        self.assertIn("did you mean 'listen'", message)
+        message = self.usageError(toml="[registrar]\nmin-expires = 5\n")
+        self.assertIn("unknown option 'registrar'", message)
+
+    def test_configKeyInToml(self) -> None:
+        """
+        C{config} is a command-line-only option: in the file it is unknown.
+        """
+        self.assertIn("unknown option 'config'", self.usageError(toml='config = "x.toml"\n'))
+
+    def test_unreadableOrBrokenFile(self) -> None:
+        """
+        A missing file or invalid TOML is an error naming --config.
+        """
+        message = self.usageError("--config", self.mktemp())
+        self.assertTrue(message.startswith("--config: cannot read"), message)
+        message = self.usageError(toml="listen = [\n")
+        self.assertTrue(message.startswith("--config: cannot parse"), message)
+
+    def test_unknownCommandLineOption(self) -> None:
+        """
+        An unknown command-line option is refused by usage.Options.
+        """
+        self.assertRaises(usage.UsageError, self.parse, "--lisen", "udp:127.0.0.1:5060")
+
+    def test_helpListsEveryOption(self) -> None:
+        """
+        C{--help} documents every row of the option table and --config.
+        """
+        text = tap.Options().getUsage()
+        for option in OPTIONS:
+            self.assertIn(f"--{option.name}=", text)
+        self.assertIn("--config=", text)
+
+
+class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
+    """
+    L{tap.makeService} hands the configuration to L{keepsip.service}.
+    """
+
+    def test_makeService(self) -> None:
+        """
+        C{makeService} calls C{keepsip.service.makeService(config, reactor)}
+        with the parsed configuration and the global reactor, and returns
+        its service.
+        """
+        calls: list[tuple[Any, Any]] = []
+        service = Service()
+
+        def fakeMakeService(c: Config, reactor: Any) -> Service:
+            calls.append((c, reactor))
+            return service
+
+        fake = types.ModuleType("keepsip.service")
+        fake.makeService = fakeMakeService  # type: ignore[attr-defined]
+        previous = sys.modules.get("keepsip.service")
+        sys.modules["keepsip.service"] = fake
+
+        def restore() -> None:
+            if previous is None:
+                del sys.modules["keepsip.service"]
+            else:
+                sys.modules["keepsip.service"] = previous
+
+        self.addCleanup(restore)
+
+        options = self.parse("--listen", "udp:127.0.0.1:0")
+        self.assertIs(tap.makeService(options), service)
+        from twisted.internet import reactor
+
+        self.assertEqual(calls, [(options.config, reactor)])

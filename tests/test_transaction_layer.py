@@ -1,0 +1,364 @@
+"""
+Tests for L{keepsip.transaction.layer.TransactionLayer}: matching rules,
+stray messages, transport errors, shutdown and the absence of leaks.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from keepsip.transaction import (
+    IClientTransaction,
+    IClientTransactionUser,
+    IServerTransaction,
+    ITransactionUser,
+    TransactionLayer,
+)
+from keepsip.transaction.testing import (
+    RecordingClientUser,
+    RecordingSender,
+    RecordingTransactionUser,
+    advanceTo,
+    makeAck,
+    makeCancel,
+    makeRequest,
+    makeResponse,
+)
+
+SOURCE = ("192.0.2.10", 5060)
+PEER_A = ("198.51.100.1", 5060)
+PEER_B = ("198.51.100.2", 5060)
+
+
+def outgoing(method: str, branch: str, **kw):
+    request = makeRequest(method, **kw)
+    request.headers["via"].insert(0, f"SIP/2.0/UDP 192.0.2.1;branch={branch}")
+    return request
+
+
+class LayerTestMixin:
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.sender = RecordingSender(self.clock)
+        self.user = RecordingTransactionUser()
+        self.layer = TransactionLayer(self.clock, self.sender, self.user)
+
+    def serverTxn(self, request, source=SOURCE):
+        self.layer.requestReceived(request, source)
+        event = self.user.events[-1]
+        self.assertEqual(event[0], "requestReceived")
+        return event[2]
+
+
+class InterfaceTests(LayerTestMixin, SynchronousTestCase):
+    """
+    The transactions and the test doubles provide their interfaces.
+    """
+
+    def test_verifyObjects(self) -> None:
+        """
+        Server and client transactions and the recording users provide the
+        interfaces the proxy core relies on.
+        """
+        server = self.serverTxn(makeRequest("INVITE"))
+        client = self.layer.request(
+            outgoing("OPTIONS", "z9hG4bKv"), PEER_A, RecordingClientUser()
+        )
+        self.assertTrue(verifyObject(IServerTransaction, server))
+        self.assertTrue(verifyObject(IClientTransaction, client))
+        self.assertTrue(verifyObject(ITransactionUser, RecordingTransactionUser()))
+        self.assertTrue(verifyObject(IClientTransactionUser, RecordingClientUser()))
+
+
+class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
+    """
+    RFC 3261 §17.2.3 matching of requests to server transactions.
+    """
+
+    def test_sameBranchOtherSentBy(self) -> None:
+        """
+        The same branch from another sent-by is another transaction.
+        """
+        first = self.serverTxn(makeRequest("INVITE", sentBy="192.0.2.10:5060"))
+        second = self.serverTxn(makeRequest("INVITE", sentBy="192.0.2.11:5060"))
+        self.assertIsNot(first, second)
+        self.assertEqual(len(self.layer._server), 2)
+
+    def test_sameBranchOtherMethod(self) -> None:
+        """
+        The same branch and sent-by with another method (not ACK, not a
+        CANCEL's match) is another transaction.
+        """
+        first = self.serverTxn(makeRequest("INVITE"))
+        second = self.serverTxn(makeRequest("OPTIONS"))
+        self.assertIsNot(first, second)
+
+    def test_defaultPortEqualsExplicit(self) -> None:
+        """
+        A sent-by without port equals the same host with 5060.
+        """
+        self.serverTxn(makeRequest("INVITE", sentBy="192.0.2.10:5060"))
+        self.layer.requestReceived(makeRequest("INVITE", sentBy="192.0.2.10"), SOURCE)
+        self.assertEqual(self.user.names(), ["requestReceived"])
+
+    def test_rfc2543Retransmission(self) -> None:
+        """
+        A request whose branch lacks the magic cookie is matched by Request-URI,
+        tags, Call-ID, CSeq number and top Via: its retransmission is absorbed,
+        a different CSeq is new.
+        """
+        self.serverTxn(makeRequest("INVITE", branch=None))
+        self.layer.requestReceived(makeRequest("INVITE", branch=None), SOURCE)
+        self.assertEqual(self.user.names(), ["requestReceived"])
+        self.assertEqual(len(self.sender.sent), 2)
+        self.serverTxn(makeRequest("INVITE", branch=None, cseqNumber=2))
+        self.assertEqual(self.user.names(), ["requestReceived"] * 2)
+
+    def test_rfc2543OldStyleBranch(self) -> None:
+        """
+        A branch without the magic cookie is treated like no branch: two such
+        requests with equal branch but different Call-IDs are different.
+        """
+        self.serverTxn(makeRequest("OPTIONS", branch="1", callID="a"))
+        self.serverTxn(makeRequest("OPTIONS", branch="1", callID="b"))
+        self.assertEqual(self.user.names(), ["requestReceived"] * 2)
+
+    def test_rfc2543Ack(self) -> None:
+        """
+        An RFC 2543 ACK matches the INVITE transaction when its To tag is the
+        tag of the final response; with another tag it goes to the user.
+        """
+        invite = makeRequest("INVITE", branch=None)
+        txn = self.serverTxn(invite)
+        busy = makeResponse(invite, 486, toTag="t486")
+        txn.respond(busy)
+        other = makeAck(invite, makeResponse(invite, 486, toTag="zzz"))
+        self.layer.requestReceived(other, SOURCE)
+        self.assertEqual(self.user.names(), ["requestReceived", "ackReceived"])
+        self.assertEqual(txn.state, "completed")
+        self.layer.requestReceived(makeAck(invite, busy), SOURCE)
+        self.assertEqual(txn.state, "confirmed")
+        self.assertEqual(self.user.names(), ["requestReceived", "ackReceived"])
+        advanceTo(self.clock, 10)
+        self.assertEqual(self.layer._server, {})
+
+    def test_rfc2543Cancel(self) -> None:
+        """
+        An RFC 2543 CANCEL finds its INVITE by the same fields.
+        """
+        invite = makeRequest("INVITE", branch=None)
+        txn = self.serverTxn(invite)
+        self.layer.requestReceived(makeCancel(invite), SOURCE)
+        self.assertIs(self.user.events[-1][3], txn)
+        self.assertTrue(txn.cancelled)
+
+    def test_malformedRequestDropped(self) -> None:
+        """
+        A request without Via, with an unreadable Via or without CSeq is
+        dropped without reaching the user or raising.
+        """
+        noVia = makeRequest("OPTIONS")
+        noVia.removeHeader("via")
+        badVia = makeRequest("OPTIONS")
+        badVia.setHeader("via", "garbage")
+        noCSeq = makeRequest("OPTIONS")
+        noCSeq.removeHeader("cseq")
+        for request in (noVia, badVia, noCSeq):
+            self.layer.requestReceived(request, SOURCE)
+        self.assertEqual(self.user.events, [])
+        self.assertEqual(self.sender.sent, [])
+        self.assertEqual(self.layer._server, {})
+
+    def test_userFailureLogged(self) -> None:
+        """
+        A user raising from C{requestReceived} is logged; the transaction
+        exists and absorbs the retransmission.
+        """
+
+        def broken(request, txn):
+            raise RuntimeError("user bug")
+
+        self.user.requestReceived = broken
+        self.layer.requestReceived(makeRequest("INVITE"), SOURCE)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.layer.requestReceived(makeRequest("INVITE"), SOURCE)
+        self.assertEqual(self.sender.startLines(), ["SIP/2.0 100 Trying"] * 2)
+        self.assertEqual(len(self.layer._server), 1)
+
+
+class ClientMatchingTests(LayerTestMixin, SynchronousTestCase):
+    """
+    Matching responses to client transactions (§17.1.3) and starting them.
+    """
+
+    def test_strayResponse(self) -> None:
+        """
+        A response with an unknown branch goes to C{strayResponse} with its
+        source.
+        """
+        response = makeResponse(makeRequest("INVITE", branch="z9hG4bKnobody"), 200)
+        self.layer.responseReceived(response, PEER_A)
+        self.assertEqual(self.user.events, [("strayResponse", response, PEER_A)])
+
+    def test_malformedResponseDropped(self) -> None:
+        """
+        A response without Via or CSeq is dropped without raising.
+        """
+        response = makeResponse(makeRequest("INVITE"), 200)
+        response.removeHeader("via")
+        self.layer.responseReceived(response, PEER_A)
+        response = makeResponse(makeRequest("INVITE"), 200)
+        response.setHeader("cseq", "x")
+        self.layer.responseReceived(response, PEER_A)
+        self.assertEqual(self.user.events, [])
+
+    def test_requestRejectsAck(self) -> None:
+        """
+        An ACK cannot start a client transaction.
+        """
+        self.assertRaises(
+            ValueError,
+            self.layer.request,
+            outgoing("ACK", "z9hG4bKa"),
+            PEER_A,
+            RecordingClientUser(),
+        )
+        self.assertEqual(self.sender.sent, [])
+
+    def test_requestRejectsDuplicate(self) -> None:
+        """
+        A second request with the same branch and method is refused; the
+        first transaction is untouched.
+        """
+        first = self.layer.request(outgoing("OPTIONS", "z9hG4bKd"), PEER_A, RecordingClientUser())
+        self.assertRaises(
+            ValueError,
+            self.layer.request,
+            outgoing("OPTIONS", "z9hG4bKd"),
+            PEER_B,
+            RecordingClientUser(),
+        )
+        self.assertIs(self.layer._client[("z9hG4bKd", "OPTIONS")], first)
+
+    def test_sendFailureLeavesNothing(self) -> None:
+        """
+        If the send seam raises while starting, the error propagates and the
+        transaction leaves no entry and no timer behind.
+        """
+
+        def failing(message, destination):
+            raise OSError("network down")
+
+        layer = TransactionLayer(self.clock, failing, self.user)
+        self.assertRaises(
+            OSError, layer.request, outgoing("INVITE", "z9hG4bKf"), PEER_A, RecordingClientUser()
+        )
+        self.assertEqual(layer._client, {})
+        self.assertEqual(layer._byDestination, {})
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class TransportErrorTests(LayerTestMixin, SynchronousTestCase):
+    """
+    L{TransactionLayer.transportError}: the ICMP-unreachable seam.
+    """
+
+    def test_failsTransactionsToDestination(self) -> None:
+        """
+        Every client transaction to the unreachable address still waiting for a
+        final response ends and its user is told C{transportFailed}; those to
+        other addresses and those already answered are untouched.
+        """
+        users = [RecordingClientUser() for _ in range(4)]
+        inviteA = self.layer.request(outgoing("INVITE", "z9hG4bK1"), PEER_A, users[0])
+        optionsA = self.layer.request(outgoing("OPTIONS", "z9hG4bK2"), PEER_A, users[1])
+        answeredA = self.layer.request(outgoing("OPTIONS", "z9hG4bK3"), PEER_A, users[2])
+        inviteB = self.layer.request(outgoing("INVITE", "z9hG4bK4"), PEER_B, users[3])
+        self.layer.responseReceived(makeResponse(answeredA.request, 200), PEER_A)
+        self.layer.transportError(PEER_A)
+        self.assertEqual(users[0].events, [("transportFailed", inviteA)])
+        self.assertEqual(users[1].events, [("transportFailed", optionsA)])
+        self.assertEqual(users[2].names(), ["responseReceived"])
+        self.assertEqual(users[3].events, [])
+        self.assertEqual(inviteA.state, "terminated")
+        self.assertEqual(optionsA.state, "terminated")
+        self.assertEqual(answeredA.state, "completed")
+        self.assertEqual(inviteB.state, "calling")
+        self.assertEqual(list(self.layer._byDestination[PEER_A]), [answeredA])
+        advanceTo(self.clock, 100)
+        self.assertEqual(users[0].events, [("transportFailed", inviteA)])
+        self.assertEqual(self.layer._byDestination, {})
+
+    def test_unknownDestination(self) -> None:
+        """
+        An error for an address with no transaction changes nothing.
+        """
+        txn = self.layer.request(outgoing("INVITE", "z9hG4bK1"), PEER_A, RecordingClientUser())
+        self.layer.transportError(PEER_B)
+        self.assertEqual(txn.state, "calling")
+
+
+class LifetimeTests(LayerTestMixin, SynchronousTestCase):
+    """
+    Shutdown and the absence of leaks.
+    """
+
+    def populate(self):
+        """
+        Transactions in many states on both sides.
+        """
+        invite = makeRequest("INVITE", branch="z9hG4bKs1")
+        self.serverTxn(invite)
+        busyInvite = makeRequest("INVITE", branch="z9hG4bKs2")
+        self.serverTxn(busyInvite).respond(makeResponse(busyInvite, 486))
+        okInvite = makeRequest("INVITE", branch="z9hG4bKs3")
+        self.serverTxn(okInvite).respond(makeResponse(okInvite, 200))
+        options = makeRequest("OPTIONS", branch="z9hG4bKs4")
+        self.serverTxn(options).respond(makeResponse(options, 200))
+        self.layer.requestReceived(makeCancel(invite), SOURCE)
+        user = RecordingClientUser()
+        calling = self.layer.request(outgoing("INVITE", "z9hG4bKc1"), PEER_A, user)
+        proceeding = self.layer.request(outgoing("INVITE", "z9hG4bKc2"), PEER_A, user)
+        self.layer.responseReceived(makeResponse(proceeding.request, 180), PEER_A)
+        proceeding.cancel()
+        completed = self.layer.request(outgoing("INVITE", "z9hG4bKc3"), PEER_B, user)
+        self.layer.responseReceived(makeResponse(completed.request, 486), PEER_B)
+        accepted = self.layer.request(outgoing("INVITE", "z9hG4bKc4"), PEER_B, user)
+        self.layer.responseReceived(makeResponse(accepted.request, 200), PEER_B)
+        self.layer.request(outgoing("REGISTER", "z9hG4bKc5"), PEER_B, user)
+        return calling
+
+    def test_stop(self) -> None:
+        """
+        C{stop()} cancels every timer and forgets every transaction.
+        """
+        calling = self.populate()
+        self.assertTrue(self.clock.getDelayedCalls())
+        self.layer.stop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.layer._server, {})
+        self.assertEqual(self.layer._client, {})
+        self.assertEqual(self.layer._byDestination, {})
+        self.assertEqual(calling.state, "terminated")
+
+    def test_noLeaks(self) -> None:
+        """
+        Once every timer has run, no transaction and no timer remains, even
+        for transactions nobody answered to the end.
+        """
+        self.populate()
+        self.assertTrue(self.layer._server)
+        self.assertTrue(self.layer._client)
+        # The first server INVITE was never answered; the proxy's timer C
+        # would do it. Answer it so that its lifetime is bounded.
+        first = self.user.events[0][2]
+        first.respond(makeResponse(first.request, 487))
+        cancelTxn = self.user.events[-1][2]
+        cancelTxn.respond(makeResponse(cancelTxn.request, 200))
+        advanceTo(self.clock, 200)
+        self.assertEqual(self.layer._server, {})
+        self.assertEqual(self.layer._client, {})
+        self.assertEqual(self.layer._byDestination, {})
+        self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -1,0 +1,146 @@
+"""
+The deadline index: when each dialog's keepalives are due, ordered for the
+reaper.
+
+A refresh (a keepalive arrived) is a L{DeadlineIndex.set} with a later time:
+O(log n) and no search for the old entry, which simply goes stale in the heap
+and is skipped when it surfaces (lazy invalidation). The reaper asks only for
+what has expired (L{DeadlineIndex.popExpired}), so a tick that expires nothing
+costs O(1) whatever the number of calls.
+
+Stale entries are bounded: once they outnumber live ones by
+L{DeadlineIndex.compactRatio} (and there are more than
+L{DeadlineIndex.compactMinimum}), the heap is rebuilt from the live entries in
+O(n), an amortised O(1) per refresh.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+from typing import Generic, Hashable, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+class DeadlineIndex(Generic[K]):
+    """
+    A mapping from keys (e.g. dialog IDs) to expiry times, cheap to refresh
+    and to pop in expiry order.
+
+    Keys with equal expiry times pop in the order they were set.
+
+    @ivar compactRatio: compact when stale heap entries exceed this many
+        times the live ones.
+    @ivar compactMinimum: never compact a heap with this many stale entries
+        or fewer (not worth it).
+    @ivar compactions: how many times the heap was rebuilt (a metric).
+    """
+
+    compactRatio: int = 2
+    compactMinimum: int = 64
+
+    def __init__(self) -> None:
+        # Heap entries: (when, sequence, key). An entry is live when
+        # self._live[key] is (when, sequence); anything else is stale.
+        self._heap: list[tuple[float, int, K]] = []
+        self._live: dict[K, tuple[float, int]] = {}
+        self._sequence = 0
+        self._stale = 0
+        self.compactions = 0
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._live
+
+    @property
+    def heapSize(self) -> int:
+        """
+        The number of heap entries, live and stale (for tests and metrics).
+        """
+        return len(self._heap)
+
+    def set(self, key: K, when: float) -> None:
+        """
+        Make C{key} expire at C{when}, replacing any earlier deadline
+        (earlier or later than C{when}). O(log n).
+
+        @param key: a hashable key.
+        @param when: a clock time, in seconds.
+        """
+        self._sequence += 1
+        sequence = self._sequence
+        if key in self._live:
+            self._stale += 1
+        self._live[key] = (when, sequence)
+        heappush(self._heap, (when, sequence, key))
+        self._maybeCompact()
+
+    def discard(self, key: K) -> None:
+        """
+        Forget C{key}'s deadline, if it has one. O(1).
+        """
+        if self._live.pop(key, None) is not None:
+            self._stale += 1
+            self._maybeCompact()
+
+    def get(self, key: K, default: float | None = None) -> float | None:
+        """
+        @return: C{key}'s expiry time, or C{default} if it has none.
+        """
+        entry = self._live.get(key)
+        return default if entry is None else entry[0]
+
+    def nextExpiry(self) -> float | None:
+        """
+        @return: the earliest live expiry time, or L{None} if the index is
+            empty. Amortised O(log n): stale entries on top are dropped.
+        """
+        heap = self._heap
+        live = self._live
+        while heap:
+            when, sequence, key = heap[0]
+            if live.get(key) == (when, sequence):
+                return when
+            heappop(heap)
+            self._stale -= 1
+        return None
+
+    def popExpired(self, now: float) -> list[tuple[K, float]]:
+        """
+        Remove and return every key whose deadline is at or before C{now}, in
+        expiry order. O((expired + stale on top) log n); nothing is scanned.
+
+        @return: a list of C{(key, when)}.
+        """
+        heap = self._heap
+        live = self._live
+        expired: list[tuple[K, float]] = []
+        while heap and heap[0][0] <= now:
+            when, sequence, key = heappop(heap)
+            if live.get(key) == (when, sequence):
+                del live[key]
+                expired.append((key, when))
+            else:
+                self._stale -= 1
+        return expired
+
+    def clear(self) -> None:
+        """
+        Forget every deadline.
+        """
+        self._heap = []
+        self._live.clear()
+        self._stale = 0
+
+    def _maybeCompact(self) -> None:
+        stale = self._stale
+        if stale > self.compactMinimum and stale > self.compactRatio * len(self._live):
+            self._heap = [(when, seq, key) for key, (when, seq) in self._live.items()]
+            heapify(self._heap)
+            self._stale = 0
+            self.compactions += 1
+
+
+__all__ = ["DeadlineIndex"]

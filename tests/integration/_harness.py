@@ -235,6 +235,14 @@ class SippMessage:
         first = self.firstLine
         return int(first.split(" ")[1]) if first.startswith("SIP/2.0") else None
 
+    @property
+    def cseqMethod(self) -> str | None:
+        """
+        The method of the CSeq header, or L{None} if there is none.
+        """
+        values = self.headers("CSeq")
+        return values[0].split()[-1] if values else None
+
     def headers(self, name: str) -> list[str]:
         """
         Every value of header C{name} (long form, case-insensitive), one
@@ -309,9 +317,10 @@ class SippResult:
     errors: str = field(repr=False)
     output: str = field(repr=False)
 
-    def received(self, what: str | int) -> list[SippMessage]:
+    def received(self, what: str | int, cseq: str | None = None) -> list[SippMessage]:
         """
         @param what: a method name or a status code.
+        @param cseq: if given, only messages whose CSeq has this method.
         @return: the received messages that are that request or response.
         """
         return [
@@ -319,6 +328,7 @@ class SippResult:
             for m in self.messages
             if m.direction == "received"
             and (m.status == what if isinstance(what, int) else m.method == what)
+            and (cseq is None or m.cseqMethod == cseq)
         ]
 
     def describe(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keepsip.transaction._headers import ViaValue, parseVia
+from keepsip.transaction._headers import parseVia
 
 
 def _stripBrackets(host: str) -> str:
@@ -28,38 +28,24 @@ def responseDestination(
     a value (nobody stamped it on receipt) and C{source} is given, C{source}
     is used as a whole, as RFC 3581 §4 intends.
 
-    @param via: a Via header field value (C{str}), a parsed Via (the
-        transaction layer's own, or any object with C{host}, C{port},
-        C{received}, C{maddr} and C{rport}/C{rportValue} attributes, such as
-        L{twisted.protocols.sip.Via}).
+    @param via: a L{keepsip.sip.headers.Via}, a Via header field value
+        (C{str}), or any object with C{host}, C{port}, C{received}, C{maddr},
+        C{rportRequested} and C{rportValue} attributes, such as
+        L{twisted.protocols.sip.Via}.
     @param source: C{(host, port)} the request came from, if known.
     @return: C{(host, port)}; an IPv6 host without brackets.
+    @raise ValueError: if C{via} is a string that is not a Via value.
     """
     if isinstance(via, str):
         via = parseVia(via)
-    if isinstance(via, ViaValue):
-        params = via.params
-        maddr = params.get("maddr")
-        received = params.get("received")
-        rportPresent = "rport" in params
-        rport: Any = params.get("rport")
-        host, port = via.host, via.port
-    else:
-        maddr = getattr(via, "maddr", None)
-        received = getattr(via, "received", None)
-        rport = getattr(via, "rportValue", None)
-        if rport is None:
-            rport = getattr(via, "rport", None)
-        rportPresent = bool(getattr(via, "rportRequested", False)) or rport is not None
-        if rport is True:
-            rport = None
-        host, port = via.host, via.port
+    port = via.port
+    maddr = getattr(via, "maddr", None)
     if maddr:
         return (_stripBrackets(maddr), int(port) if port else 5060)
-    if rportPresent and rport in (None, "") and source is not None:
+    rport = getattr(via, "rportValue", None)
+    if rport is None and getattr(via, "rportRequested", False) and source is not None:
         return source
-    if received:
-        host = received
-    if rport not in (None, ""):
-        port = int(rport)
+    host = getattr(via, "received", None) or via.host
+    if rport is not None:
+        port = rport
     return (_stripBrackets(str(host)), int(port) if port else 5060)

@@ -14,14 +14,17 @@ from twisted.logger import Logger
 from keepsip.sip.message import Message, Request, Response
 from keepsip.transaction._headers import (
     MAGIC_COOKIE,
-    ViaValue,
     cseq,
-    parseVia,
+    freshTopVia,
+    isReliable,
+    sentByKey,
     tag,
+    topVia,
     topViaValue,
     uriString,
 )
 from keepsip.transaction.client import ClientTransaction
+from keepsip.transaction.destination import responseDestination
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
 from keepsip.transaction.responses import responseFromRequest
 from keepsip.transaction.server import ServerTransaction
@@ -74,8 +77,7 @@ class TransactionLayer:
         create one, or pass an ACK for a 2xx to the user.
         """
         try:
-            viaText = topViaValue(request)
-            via = parseVia(viaText)
+            via = topVia(request)
             number, _ = cseq(request)
         except ValueError as e:
             self._log.info(
@@ -90,9 +92,9 @@ class TransactionLayer:
         rfc2543 = not (branch and branch.startswith(MAGIC_COOKIE))
         key: tuple[Any, ...]
         if rfc2543:
-            key = self._key2543(request, method, viaText, number)
+            key = self._key2543(request, method, topViaValue(request), number)
         else:
-            key = (branch, via.sentBy(), "INVITE" if method == "ACK" else method)
+            key = (branch, sentByKey(via), "INVITE" if method == "ACK" else method)
         txn = self._server.get(key)
         if method == "ACK":
             if txn is None or not txn.isInvite:
@@ -103,7 +105,14 @@ class TransactionLayer:
         if txn is not None:
             txn._requestRetransmitted()
             return
-        txn = ServerTransaction(self, request, source, via, rfc2543)
+        txn = ServerTransaction(
+            self,
+            request,
+            source,
+            responseDestination(via, source),
+            isReliable(via),
+            rfc2543,
+        )
         self._addServerKey(txn, key)
         if method == "CANCEL":
             inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",)
@@ -122,7 +131,7 @@ class TransactionLayer:
         the user's C{strayResponse}.
         """
         try:
-            branch = parseVia(topViaValue(response)).branch
+            branch = topVia(response).branch
             _, method = cseq(response)
         except ValueError as e:
             self._log.info(
@@ -173,7 +182,7 @@ class TransactionLayer:
         method = request.method
         if method == "ACK":
             raise ValueError("an ACK is sent without a client transaction")
-        branch = parseVia(topViaValue(request)).branch
+        branch = freshTopVia(request).branch
         if not branch:
             raise ValueError("request without a Via branch")
         key = (branch, method)

@@ -12,8 +12,6 @@ from zope.interface import implementer
 
 from keepsip.sip.message import Request, Response
 from keepsip.transaction._base import TransactionBase
-from keepsip.transaction._headers import ViaValue
-from keepsip.transaction.destination import responseDestination
 from keepsip.transaction.interfaces import IServerTransaction
 
 if TYPE_CHECKING:
@@ -46,12 +44,13 @@ class ServerTransaction(TransactionBase):
         layer: "TransactionLayer",
         request: Request,
         source: tuple[str, int],
-        via: ViaValue,
+        destination: tuple[str, int],
+        reliable: bool,
         rfc2543: bool,
     ) -> None:
-        TransactionBase.__init__(self, layer, request, via.reliable)
+        TransactionBase.__init__(self, layer, request, reliable)
         self.source = source
-        self.destination = responseDestination(via, source)
+        self.destination = destination
         self.lastResponse: Response | None = None
         self.cancelled = False
         self.state = "proceeding" if self.isInvite else "trying"

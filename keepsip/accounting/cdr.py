@@ -1,0 +1,288 @@
+"""
+Call detail records: the JSON-compatible C{dict}s keepsip's accounting sends
+to its backends. The schema, field by field, is C{docs/cdr.md}; bump
+L{SCHEMA_VERSION} on any incompatible change.
+
+L{RecordBuilder} turns a L{keepsip.dialog.model.Dialog} into a record; it
+reads, and documents, what other components leave in C{dialog.extra}:
+
+  - C{extra["keepalive"]}: a mapping (or object) with C{count} (keepalives
+    seen for the dialog) and C{lastAt} (clock time of the last one, or
+    L{None}), written by the keepalive layer;
+  - C{extra["media_bytes"]}: media type -> octets relayed, written by a
+    media relay (see L{keepsip.accounting.volume.measuredVolume});
+  - C{extra["accounting"]}: this package's own per-dialog state (the number
+    of interim records sent and the media segments of the call), kept in
+    the dialog so a networked dialog store carries it across a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from keepsip.accounting.rating import Tariffs
+from keepsip.accounting.volume import measuredVolume, priceClass, streamRates
+from keepsip.dialog.model import Dialog
+from keepsip.sip.sdp import parseSDP
+
+#: The version of the record format; C{"schema"} of every record.
+SCHEMA_VERSION = 1
+
+START = "start"
+INTERIM = "interim"
+STOP = "stop"
+RECORD_TYPES = (START, INTERIM, STOP)
+
+
+def recordID(callID: str, callerTag: str, calleeTag: str, kind: str, sequence: int) -> str:
+    """
+    The stable identity of a record: the same call, record type and sequence
+    give the same id, so a record delivered twice can be recognised
+    downstream.
+
+    @return: 32 lower-case hex digits (128 bits of SHA-256).
+    """
+    material = "\x00".join((callID, callerTag, calleeTag, kind, str(sequence)))
+    return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def isoTime(epoch: float | None) -> str | None:
+    """
+    @return: C{epoch} as ISO 8601 UTC with milliseconds and a C{Z}, e.g.
+        C{"2024-05-01T12:00:00.250Z"}, or L{None}.
+    """
+    if epoch is None:
+        return None
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _epoch(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def userPart(uri: str | None) -> str:
+    """
+    The user part of a C{sip:}/C{sips:} URI, or the number of a C{tel:} URI,
+    without parameters; C{""} if there is none.
+
+    >>> userPart("sip:+4420@example.com;user=phone")
+    '+4420'
+    """
+    if not uri:
+        return ""
+    uri = uri.strip()
+    if uri.startswith("<"):
+        uri = uri[1 : uri.find(">")] if ">" in uri else uri[1:]
+    scheme, sep, rest = uri.partition(":")
+    if not sep:
+        return ""
+    if scheme.lower() == "tel":
+        return rest.split(";", 1)[0]
+    user, at, _ = rest.partition("@")
+    if not at:
+        return ""
+    return user.split(";", 1)[0].split(":", 1)[0]
+
+
+def _address(source: tuple[str, int] | None) -> str | None:
+    if source is None:
+        return None
+    host, port = source
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def _keepalive(extra: Mapping[str, Any]) -> tuple[int, float | None]:
+    state = extra.get("keepalive")
+    if state is None:
+        return 0, None
+    if isinstance(state, Mapping):
+        count, lastAt = state.get("count", 0), state.get("lastAt")
+    else:
+        count, lastAt = getattr(state, "count", 0), getattr(state, "lastAt", None)
+    return int(count or 0), (None if lastAt is None else float(lastAt))
+
+
+def accountingState(dialog: Dialog) -> dict[str, Any]:
+    """
+    This package's per-dialog state in C{dialog.extra["accounting"]}:
+    C{interims} (interim records made so far) and C{segments} (a list of
+    C{[since, {priceClass: octetsPerSecond}]}, one per media session of the
+    call, oldest first). JSON-compatible.
+    """
+    state = dialog.extra.get("accounting")
+    if state is None:
+        state = dialog.extra["accounting"] = {"interims": 0, "segments": []}
+    return state
+
+
+def currentRates(dialog: Dialog) -> dict[str, float]:
+    """
+    Estimated octets per second per price class of the dialog's current
+    media session (last offer/answer).
+    """
+    rates: dict[str, float] = {"audio": 0.0, "video": 0.0, "other": 0.0}
+    for stream in streamRates(parseSDP(dialog.lastOfferSDP), parseSDP(dialog.lastAnswerSDP)):
+        rates[priceClass(stream.type)] += stream.bytesPerSecond
+    return rates
+
+
+def noteMedia(dialog: Dialog, since: float) -> None:
+    """
+    Record that the dialog's media session is the one in its current
+    offer/answer from C{since} on (called when the call is answered and when
+    a re-INVITE changes the media).
+    """
+    segments = accountingState(dialog)["segments"]
+    rates = currentRates(dialog)
+    if segments and segments[-1][1] == rates:
+        return
+    segments.append([since, rates])
+
+
+class RecordBuilder:
+    """
+    Makes call records from dialogs.
+
+    @ivar tariffs: the L{Tariffs} to price calls with.
+    """
+
+    def __init__(self, tariffs: Tariffs) -> None:
+        self.tariffs = tariffs
+
+    def destination(self, dialog: Dialog) -> str:
+        """
+        The dialled destination, used for tariff prefixes: the user part of
+        the initial INVITE's Request-URI, else of the callee's URI.
+        """
+        return userPart(dialog.requestURI) or userPart(dialog.callee.uri)
+
+    def volume(self, dialog: Dialog, until: float | None) -> tuple[dict[str, int], str]:
+        """
+        Octets per price class moved between answer and C{until}.
+
+        @return: C{(volume, source)}: source is C{"measured"} when a media
+            relay reported bytes, else C{"estimated"}.
+        """
+        measured = measuredVolume(dialog.extra)
+        if measured is not None:
+            return measured, "measured"
+        volume = {"audio": 0, "video": 0, "other": 0}
+        answeredAt = dialog.answeredAt
+        if answeredAt is None or until is None or until <= answeredAt:
+            return volume, "estimated"
+        segments = dialog.extra.get("accounting", {}).get("segments") or [
+            [answeredAt, currentRates(dialog)]
+        ]
+        for index, (since, rates) in enumerate(segments):
+            start = max(since, answeredAt)
+            end = segments[index + 1][0] if index + 1 < len(segments) else until
+            end = min(end, until)
+            if end <= start:
+                continue
+            for kind, perSecond in rates.items():
+                volume[kind] += int(perSecond * (end - start))
+        return volume, "estimated"
+
+    def build(
+        self,
+        dialog: Dialog,
+        kind: str,
+        now: float,
+        sequence: int = 0,
+        cause: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Make one record.
+
+        @param kind: L{START}, L{INTERIM} or L{STOP}.
+        @param now: the clock time the record is made.
+        @param sequence: the interim number (1, 2, ...); 0 for start and stop.
+        @param cause: the L{keepsip.dialog.model.EndCause} of a stop record
+            (default C{dialog.endCause}).
+        @param detail: per-leg end detail of a stop record (default
+            C{dialog.endDetail}).
+        @return: a JSON-compatible C{dict} as described in C{docs/cdr.md}.
+        """
+        caller, callee = dialog.caller, dialog.callee
+        answered = dialog.answeredAt is not None
+        if kind == STOP:
+            endedAt = dialog.endedAt if dialog.endedAt is not None else now
+            until: float | None = endedAt
+            cause = cause or dialog.endCause
+            detail = dict(detail if detail is not None else dialog.endDetail)
+        else:
+            endedAt = None
+            until = now
+            cause = None
+            detail = None
+        if answered and until is not None:
+            talk = max(0, int(round((until - dialog.answeredAt) * 1000)))  # type: ignore[operator]
+        else:
+            talk = 0
+        keepaliveCount, keepaliveAt = _keepalive(dialog.extra)
+        volume, volumeSource = self.volume(dialog, until)
+        destination = self.destination(dialog)
+        charge = self.tariffs.rate(destination, answered, talk, volume)
+        sdp = dialog.lastAnswerSDP or dialog.lastOfferSDP
+        media = []
+        for summary, stream in zip(
+            (m.summary() for m in parseSDP(sdp).media),
+            streamRates(parseSDP(dialog.lastOfferSDP), parseSDP(dialog.lastAnswerSDP)),
+        ):
+            summary["estimated_bytes_per_second"] = int(round(stream.bytesPerSecond))
+            summary["estimate_source"] = stream.source
+            media.append(summary)
+        return {
+            "schema": SCHEMA_VERSION,
+            "type": kind,
+            "record_id": recordID(
+                dialog.callID, caller.tag or "", callee.tag or "", kind, sequence
+            ),
+            "sequence": sequence,
+            "record_time": isoTime(now),
+            "record_epoch": _epoch(now),
+            "call_id": dialog.callID,
+            "tags": {"caller": caller.tag, "callee": callee.tag},
+            "caller": {
+                "uri": caller.uri,
+                "address": _address(caller.source),
+                "contact": caller.remoteTarget,
+            },
+            "callee": {
+                "uri": callee.uri,
+                "address": _address(callee.source),
+                "contact": callee.remoteTarget,
+            },
+            "request_uri": dialog.requestURI,
+            "destination": destination,
+            "state": dialog.state,
+            "answered": answered,
+            "final_status": dialog.finalStatus,
+            "invite_time": isoTime(dialog.invitedAt),
+            "invite_epoch": _epoch(dialog.invitedAt),
+            "answer_time": isoTime(dialog.answeredAt),
+            "answer_epoch": _epoch(dialog.answeredAt),
+            "end_time": isoTime(endedAt),
+            "end_epoch": _epoch(endedAt),
+            "detected_time": isoTime(dialog.detectedAt) if kind == STOP else None,
+            "detected_epoch": _epoch(dialog.detectedAt) if kind == STOP else None,
+            "setup_ms": dialog.setupMilliseconds,
+            "duration_ms": talk,
+            "end_cause": cause,
+            "end_detail": detail,
+            "keepalive": {
+                "count": keepaliveCount,
+                "last_time": isoTime(keepaliveAt),
+                "last_epoch": _epoch(keepaliveAt),
+            },
+            "media": media,
+            "volume_bytes": sum(volume.values()),
+            "volume": dict(volume, source=volumeSource),
+            "charge": charge.toDict(),
+        }

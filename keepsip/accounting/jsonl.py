@@ -1,0 +1,179 @@
+"""
+The C{jsonl} accounting backend: one JSON object per line, appended to a
+file.
+
+C{--accounting jsonl:path=FILE[,fsync=always|never|interval][,interval=S]}
+
+  - C{fsync=always} (default): each record is written, flushed and
+    C{fsync}ed before it counts as accepted;
+  - C{fsync=interval}: written and flushed at once, C{fsync}ed every
+    C{interval} seconds (default 1) if anything was written;
+  - C{fsync=never}: written and flushed; the OS decides when it reaches the
+    disk.
+
+The file is opened in append mode by L{JsonLinesBackend.ready} (or the first
+record) and reopened by L{JsonLinesBackend.reopen}, which the accounting
+tracker calls on SIGHUP: rotate with C{logrotate}'s default C{create} mode
+and C{postrotate kill -HUP <pid>}. Writes are blocking and happen in the
+reactor thread, like Twisted's own log files.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, BinaryIO
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from keepsip.accounting.spool import encodeRecord
+from keepsip.interfaces import IAccountingBackend
+
+_log = Logger()
+
+FSYNC_POLICIES = ("always", "never", "interval")
+
+
+class BackendClosed(Exception):
+    """
+    A record was sent to a closed backend.
+    """
+
+
+@implementer(IAccountingBackend)
+class JsonLinesBackend:
+    """
+    Appends records as JSON lines to a file.
+
+    @ivar path: the file.
+    @ivar fsync: the fsync policy, one of L{FSYNC_POLICIES}.
+    @ivar interval: seconds between fsyncs under C{fsync=interval}.
+    """
+
+    name = "jsonl"
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        path: str,
+        fsync: str = "always",
+        interval: float = 1.0,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"jsonl: fsync: expected always, never or interval, got {fsync!r}")
+        if interval <= 0:
+            raise ValueError(f"jsonl: interval: must be > 0, got {interval!r}")
+        self.reactor = reactor
+        self.path = path
+        self.fsync = fsync
+        self.interval = interval
+        self._file: BinaryIO | None = None
+        self._dirty = False
+        self._closed = False
+        self._syncer: LoopingCall | None = None
+
+    def _open(self) -> BinaryIO:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        self._file = open(self.path, "ab")
+        return self._file
+
+    def ready(self) -> Deferred:
+        """
+        Open the file (creating it) and, under C{fsync=interval}, start the
+        periodic fsync.
+
+        @return: L{Deferred} firing with L{None}, or failing with the
+            L{OSError} that prevented opening the file.
+        """
+        try:
+            if self._file is None:
+                self._open()
+        except OSError:
+            return fail()
+        if self.fsync == "interval" and self._syncer is None:
+            self._syncer = LoopingCall(self.sync)
+            self._syncer.clock = self.reactor
+            self._syncer.start(self.interval, now=False)
+        return succeed(None)
+
+    def sendRecord(self, record: dict[str, Any]) -> Deferred:
+        """
+        Append C{record} as one line (flushed, and fsynced if
+        C{fsync=always}).
+
+        @return: L{Deferred} firing with L{None}, or failing with
+            L{BackendClosed} or the L{OSError} of the write (the file is
+            then reopened for the next record).
+        """
+        if self._closed:
+            return fail(BackendClosed(self.path))
+        try:
+            handle = self._file if self._file is not None else self._open()
+            handle.write(encodeRecord(record))
+            handle.flush()
+            if self.fsync == "always":
+                os.fsync(handle.fileno())
+            else:
+                self._dirty = True
+        except OSError:
+            self._discard()
+            return fail()
+        return succeed(None)
+
+    def sync(self) -> None:
+        """
+        fsync the file if anything was written since the last fsync.
+        """
+        if self._dirty and self._file is not None:
+            try:
+                os.fsync(self._file.fileno())
+                self._dirty = False
+            except OSError as e:
+                _log.warn("fsync of {path} failed: {error}", path=self.path, error=e)
+
+    def _discard(self) -> None:
+        handle, self._file = self._file, None
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass
+
+    def reopen(self) -> None:
+        """
+        Close the file and open C{path} again: after logrotate renamed it,
+        records go to a new file of that name.
+        """
+        if self._closed:
+            return
+        if self._file is not None:
+            self._dirty = True
+            self.sync()
+            self._discard()
+        try:
+            self._open()
+        except OSError as e:
+            # sendRecord tries again and fails the record, which the tracker spools.
+            _log.warn("Could not reopen {path}: {error}", path=self.path, error=e)
+        else:
+            _log.info("Reopened accounting file {path}", path=self.path)
+
+    def close(self) -> Deferred:
+        """
+        Stop the periodic fsync, fsync and close the file.
+
+        @return: L{Deferred} firing with L{None}.
+        """
+        self._closed = True
+        if self._syncer is not None and self._syncer.running:
+            self._syncer.stop()
+        self._syncer = None
+        if self._file is not None:
+            self._dirty = True
+            self.sync()
+            self._discard()
+        return succeed(None)

@@ -1,0 +1,515 @@
+"""
+The accounting tracker: a dialog observer that turns call events into
+records (L{keepsip.accounting.cdr}) and delivers every record to every
+backend, losing none.
+
+Delivery, per backend:
+
+  - each record is first appended, C{fsync}ed, to the backend's spool
+    (L{keepsip.accounting.spool.Spool}), then sent; it leaves the spool when
+    the backend acknowledges it (its C{sendRecord} Deferred fires);
+  - one record is in flight at a time, oldest first, so each backend sees
+    records in the order they were made; while a backend fails, new records
+    queue behind the spooled ones;
+  - a failed or timed-out send is retried after a delay that doubles from
+    C{retryInitial} up to C{retryMax} seconds, on the injected clock;
+  - at start-up the spools are read, so records not acknowledged before a
+    restart (or a crash) are replayed first;
+  - a call never waits for any of this: observer methods return at once and
+    log instead of raising.
+
+Delivery is at least once: a crash between a backend's acceptance and the
+spool noting it replays that record; its C{record_id} is the same, so the
+duplicate is harmless downstream.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, Callable, Iterable, Mapping
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
+from keepsip.accounting.rating import Tariffs
+from keepsip.accounting.spool import Spool, encodeRecord
+from keepsip.dialog.model import Dialog
+from keepsip.interfaces import IAccountingBackend, IDialogObserver
+
+_log = Logger()
+
+
+def _bounded(d: Deferred, seconds: float, clock: IReactorTime) -> Deferred:
+    """
+    A Deferred that fires with L{None} when C{d} fires or after C{seconds},
+    whichever is first; C{d}'s result is left alone.
+    """
+    result: Deferred = Deferred()
+    timer = clock.callLater(seconds, lambda: result.called or result.callback(None))
+
+    def finished(outcome: object) -> object:
+        if timer.active():
+            timer.cancel()
+        if not result.called:
+            result.callback(None)
+        return outcome
+
+    d.addBoth(finished)
+    return result
+
+
+class BackendDelivery:
+    """
+    Delivers records to one backend through its spool, in order, retrying.
+
+    @ivar key: the backend's stable key (its spool's name).
+    @ivar backend: the L{IAccountingBackend}.
+    @ivar spool: its L{Spool}.
+    @ivar sent: records acknowledged by the backend since start.
+    @ivar failures: failed or timed-out sends since start.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        backend: IAccountingBackend,
+        spool: Spool,
+        clock: IReactorTime,
+        sendTimeout: float,
+        retryInitial: float,
+        retryMax: float,
+    ) -> None:
+        self.key = key
+        self.backend = backend
+        self.spool = spool
+        self.clock = clock
+        self.sendTimeout = sendTimeout
+        self.retryInitial = retryInitial
+        self.retryMax = retryMax
+        self.sent = 0
+        self.failures = 0
+        self._delay = retryInitial
+        self._early: list[tuple[dict[str, Any], bytes]] = []
+        self._started = False
+        self._ready = False
+        self._stopping = False
+        self._pumping = False
+        self._inflight: Deferred | None = None
+        self._retryCall: IDelayedCall | None = None
+
+    @property
+    def backlog(self) -> int:
+        """
+        Records not yet acknowledged by the backend.
+        """
+        return len(self.spool) + len(self._early)
+
+    def start(self) -> int:
+        """
+        Load the spool, then wait for the backend to be ready and deliver.
+
+        @return: the number of records recovered from the spool.
+        """
+        recovered = self.spool.load()
+        self._started = True
+        early, self._early = self._early, []
+        for record, line in early:
+            self._append(record, line)
+        maybeDeferred(self.backend.ready).addCallbacks(self._becameReady, self._notReady)
+        return recovered
+
+    def _becameReady(self, _: object) -> None:
+        self._ready = True
+        self._pump()
+
+    def _notReady(self, reason: Failure) -> None:
+        _log.failure(
+            "Accounting backend {backend} did not start; sending anyway, with retries",
+            reason,
+            backend=self.key,
+        )
+        self._becameReady(None)
+
+    def submit(self, record: dict[str, Any], line: bytes) -> None:
+        """
+        Queue a record: spool it and send it when its turn comes.
+        """
+        if not self._started:
+            self._early.append((record, line))
+            return
+        self._append(record, line)
+        self._pump()
+
+    def _append(self, record: dict[str, Any], line: bytes) -> None:
+        try:
+            self.spool.append(record, line)
+        except OSError:
+            # The spool is the safety net; without it the record can still
+            # reach a live backend, but only from memory.
+            _log.failure(
+                "Could not spool record {recordID} for backend {backend}",
+                recordID=record.get("record_id"),
+                backend=self.key,
+            )
+            self.spool.hold(record)
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while (
+                self._ready
+                and not self._stopping
+                and self._inflight is None
+                and self._retryCall is None
+            ):
+                record = self.spool.head()
+                if record is None:
+                    break
+                d = self._send(record)
+                outcome: list[object] = []
+
+                def finished(result: object, d: Deferred = d, outcome: list = outcome) -> None:
+                    if self._inflight is d:
+                        self._inflight = None
+                        self._handle(result)
+                        self._pump()
+                    else:
+                        outcome.append(result)
+
+                d.addBoth(finished)
+                if outcome:
+                    self._handle(outcome[0])
+                else:
+                    self._inflight = d
+        finally:
+            self._pumping = False
+
+    def _send(self, record: dict[str, Any]) -> Deferred:
+        inner = maybeDeferred(self.backend.sendRecord, record)
+        outer: Deferred = Deferred(lambda _: inner.cancel())
+
+        def relay(result: object) -> None:
+            if not outer.called:
+                if isinstance(result, Failure):
+                    outer.errback(result)
+                else:
+                    outer.callback(result)
+
+        inner.addBoth(relay)
+        if self.sendTimeout and not outer.called:
+            outer.addTimeout(self.sendTimeout, self.clock)
+        return outer
+
+    def _handle(self, result: object) -> None:
+        if isinstance(result, Failure):
+            self.failures += 1
+            _log.warn(
+                "Accounting backend {backend} failed to take record {recordID} "
+                "({backlog} waiting); retrying in {delay}s: {error}",
+                backend=self.key,
+                recordID=(self.spool.head() or {}).get("record_id"),
+                backlog=self.backlog,
+                delay=self._delay,
+                error=result.getErrorMessage(),
+            )
+            if not self._stopping:
+                self._retryCall = self.clock.callLater(self._delay, self._retry)
+            self._delay = min(self._delay * 2, self.retryMax)
+            return
+        self.sent += 1
+        self._delay = self.retryInitial
+        self.spool.acknowledge()
+
+    def _retry(self) -> None:
+        self._retryCall = None
+        self._pump()
+
+    def stop(self, timeout: float) -> Deferred:
+        """
+        Stop sending: wait at most C{timeout} seconds for the record in
+        flight, save the spool's state, close the backend (again waiting at
+        most C{timeout}). Unsent records stay in the spool for the next start.
+
+        @return: L{Deferred} firing with L{None}; it never fails.
+        """
+        self._stopping = True
+        if self._retryCall is not None:
+            self._retryCall.cancel()
+            self._retryCall = None
+        for record, line in self._early:
+            self._append(record, line)
+        self._early = []
+        inflight = succeed(None) if self._inflight is None else _bounded(
+            self._inflight, timeout, self.clock
+        )
+
+        def closeSpool(_: object) -> Deferred:
+            self.spool.close()
+            closing = maybeDeferred(self.backend.close)
+            closing.addErrback(
+                lambda f: _log.failure("Closing accounting backend {backend}", f, backend=self.key)
+            )
+            return _bounded(closing, timeout, self.clock)
+
+        return inflight.addCallback(closeSpool)
+
+
+@implementer(IDialogObserver)
+class AccountingTracker(Service):
+    """
+    Makes call records from dialog events and fans them out to backends.
+
+    An L{IDialogObserver}, plus C{dialogKeptAlive(dialog)} for the keepalive
+    layer. Records: C{start} when a call is answered, C{interim} on each
+    keepalive (if C{interimOnKeepalive}) and/or every C{interimInterval}
+    seconds of a call, C{stop} when any call ends, answered or not.
+    """
+
+    name = "accounting"
+
+    def __init__(
+        self,
+        backends: Iterable[tuple[str, IAccountingBackend]],
+        reactor: IReactorTime,
+        spoolDirectory: str,
+        tariffs: Tariffs | None = None,
+        interimInterval: float | None = None,
+        interimOnKeepalive: bool = True,
+        sendTimeout: float = 30.0,
+        retryInitial: float = 1.0,
+        retryMax: float = 60.0,
+        stopTimeout: float = 5.0,
+    ) -> None:
+        """
+        @param backends: C{(key, backend)} pairs as made by
+            L{keepsip.accounting.plugin.makeBackends}; the key names the
+            backend's spool, so it must be stable across restarts.
+        @param reactor: the clock for timestamps, interim timers and retries
+            (also used for C{callFromThread} by the SIGHUP handler).
+        @param spoolDirectory: where the spools live.
+        @param tariffs: prices; default all zero.
+        @param interimInterval: seconds between periodic interim records of
+            an answered call, or L{None} for none.
+        @param interimOnKeepalive: make an interim record on each keepalive.
+        @param sendTimeout: seconds before a send counts as failed.
+        @param retryInitial: first retry delay after a failure, doubled on
+            each further failure up to C{retryMax}.
+        @param stopTimeout: how long C{stopService} waits for a backend's
+            record in flight and for its close.
+        """
+        self.reactor = reactor
+        self.builder = RecordBuilder(tariffs if tariffs is not None else Tariffs())
+        self.interimInterval = interimInterval
+        self.interimOnKeepalive = interimOnKeepalive
+        self.stopTimeout = stopTimeout
+        self.deliveries: list[BackendDelivery] = []
+        for key, backend in backends:
+            if any(delivery.key == key for delivery in self.deliveries):
+                raise ValueError(f"accounting backend key {key!r} is used twice")
+            self.deliveries.append(
+                BackendDelivery(
+                    key,
+                    backend,
+                    Spool(spoolDirectory, key),
+                    reactor,
+                    sendTimeout,
+                    retryInitial,
+                    retryMax,
+                )
+            )
+        self._interimCalls: dict[tuple[str, str], IDelayedCall] = {}
+        self._previousHandler: Any = None
+        self._installedHandler = False
+
+    # -- service -----------------------------------------------------------
+
+    def startService(self) -> None:
+        """
+        Read every backend's spool and start delivering; install the SIGHUP
+        handler that reopens files (see L{reopenBackends}).
+        """
+        Service.startService(self)
+        for delivery in self.deliveries:
+            recovered = delivery.start()
+            if recovered:
+                _log.info(
+                    "Replaying {count} spooled records to accounting backend {backend}",
+                    count=recovered,
+                    backend=delivery.key,
+                )
+        self.installSignalHandler()
+
+    def stopService(self) -> Deferred:
+        """
+        Cancel interim timers, stop every delivery (bounded by
+        C{stopTimeout}), close the backends and restore the SIGHUP handler.
+
+        @return: L{Deferred} firing when done; it never fails.
+        """
+        Service.stopService(self)
+        for call in self._interimCalls.values():
+            if call.active():
+                call.cancel()
+        self._interimCalls.clear()
+        self.uninstallSignalHandler()
+        stopping = [delivery.stop(self.stopTimeout) for delivery in self.deliveries]
+        return DeferredList(stopping, consumeErrors=True).addCallback(lambda _: None)
+
+    def installSignalHandler(
+        self, signalModule: Any = signal, isMainThread: Callable[[], bool] | None = None
+    ) -> bool:
+        """
+        Make SIGHUP call L{reopenBackends} (through C{callFromThread}, so the
+        reopen never runs in the middle of a write), if on the main thread
+        and the platform has SIGHUP.
+
+        @return: whether a handler was installed.
+        """
+        if isMainThread is None:
+            isMainThread = lambda: threading.current_thread() is threading.main_thread()
+        if not hasattr(signalModule, "SIGHUP") or not isMainThread():
+            return False
+        if not any(hasattr(d.backend, "reopen") for d in self.deliveries):
+            return False
+        self._signalModule = signalModule
+        self._previousHandler = signalModule.signal(signalModule.SIGHUP, self._hangup)
+        self._installedHandler = True
+        return True
+
+    def uninstallSignalHandler(self) -> None:
+        """
+        Put back the SIGHUP handler that was there before
+        L{installSignalHandler}.
+        """
+        if self._installedHandler:
+            self._signalModule.signal(self._signalModule.SIGHUP, self._previousHandler)
+            self._installedHandler = False
+
+    def _hangup(self, signum: int, frame: object) -> None:
+        callFromThread = getattr(self.reactor, "callFromThread", None)
+        if callFromThread is None:
+            self.reopenBackends()
+        else:
+            callFromThread(self.reopenBackends)
+
+    def reopenBackends(self) -> None:
+        """
+        Call C{reopen()} on every backend that has it (files after
+        logrotate).
+        """
+        for delivery in self.deliveries:
+            reopen = getattr(delivery.backend, "reopen", None)
+            if reopen is not None:
+                try:
+                    reopen()
+                except Exception:
+                    _log.failure("Reopening accounting backend {backend}", backend=delivery.key)
+
+    def backlog(self) -> dict[str, int]:
+        """
+        @return: backend key -> records waiting for it (for metrics).
+        """
+        return {delivery.key: delivery.backlog for delivery in self.deliveries}
+
+    # -- records -----------------------------------------------------------
+
+    def emit(self, record: dict[str, Any]) -> None:
+        """
+        Hand one record to every backend.
+        """
+        line = encodeRecord(record)
+        for delivery in self.deliveries:
+            delivery.submit(record, line)
+
+    def _record(self, dialog: Dialog, kind: str, **kw: Any) -> None:
+        try:
+            record = self.builder.build(dialog, kind, self.reactor.seconds(), **kw)
+            self.emit(record)
+        except Exception:
+            _log.failure(
+                "Could not make the {kind} record of call {callID}",
+                kind=kind,
+                callID=dialog.callID,
+            )
+
+    # -- IDialogObserver ---------------------------------------------------
+
+    def dialogCreated(self, dialog: Dialog) -> None:
+        """
+        Nothing to record until the call is answered or ends.
+        """
+
+    def dialogEarly(self, dialog: Dialog) -> None:
+        """
+        Nothing to record until the call is answered or ends.
+        """
+
+    def dialogConfirmed(self, dialog: Dialog) -> None:
+        """
+        Make the C{start} record (once per call) and arm the interim timer.
+        """
+        state = accountingState(dialog)
+        if state.get("started"):
+            return
+        state["started"] = True
+        answeredAt = dialog.answeredAt
+        noteMedia(dialog, answeredAt if answeredAt is not None else self.reactor.seconds())
+        self._record(dialog, START)
+        if self.interimInterval:
+            self._armInterim(dialog)
+
+    def dialogUpdated(self, dialog: Dialog) -> None:
+        """
+        A re-INVITE may change the media: volume is estimated per media
+        session from now on.
+        """
+        if dialog.answeredAt is not None:
+            try:
+                noteMedia(dialog, self.reactor.seconds())
+            except Exception:
+                _log.failure("Media change of call {callID}", callID=dialog.callID)
+
+    def dialogKeptAlive(self, dialog: Dialog) -> None:
+        """
+        A keepalive proved the call alive: make an C{interim} record if
+        configured.
+        """
+        if self.interimOnKeepalive and dialog.answeredAt is not None:
+            self._interim(dialog)
+
+    def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, Any]) -> None:
+        """
+        Make the C{stop} record, for every call, answered or not.
+        """
+        call = self._interimCalls.pop(dialog.callKey, None)
+        if call is not None and call.active():
+            call.cancel()
+        self._record(dialog, STOP, cause=cause, detail=detail)
+
+    # -- interims ----------------------------------------------------------
+
+    def _interim(self, dialog: Dialog) -> None:
+        state = accountingState(dialog)
+        state["interims"] = sequence = state.get("interims", 0) + 1
+        self._record(dialog, INTERIM, sequence=sequence)
+
+    def _armInterim(self, dialog: Dialog) -> None:
+        assert self.interimInterval
+        self._interimCalls[dialog.callKey] = self.reactor.callLater(
+            self.interimInterval, self._interimDue, dialog
+        )
+
+    def _interimDue(self, dialog: Dialog) -> None:
+        self._interimCalls.pop(dialog.callKey, None)
+        if dialog.isTerminated:
+            return
+        self._interim(dialog)
+        self._armInterim(dialog)

@@ -30,6 +30,8 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9\-_.]*)\Z")
 _IPV6_INNER = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\Z")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+\Z")
 _PARAM_VALUE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*\Z")
+# Header values: paramchars plus "?" and, leniently, a raw "@".
+_HEADER_VALUE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%?@]*\Z")
 _USERINFO_BAD = re.compile(r"[@\[\]]")
 
 #: Parameters whose presence in either URI matters for §19.1.4 comparison.
@@ -363,7 +365,9 @@ def parseURI(text: str) -> URI | AbsoluteURI:
         return AbsoluteURI(scheme, rest)
 
     user = password = None
-    at = rest.rfind("@")
+    # The user part and password cannot hold a raw "@" (RFC 3261 §25.1), so
+    # the first one ends the userinfo.
+    at = rest.find("@")
     if at >= 0:
         userinfo = rest[:at]
         rest = rest[at + 1 :]
@@ -384,7 +388,7 @@ def parseURI(text: str) -> URI | AbsoluteURI:
             name, eq, value = item.partition("=")
             if not name or not eq or not _PARAM_NAME.match(name):
                 raise ValueError(f"bad URI header: {item!r}")
-            if not _PARAM_VALUE.match(value):
+            if not _HEADER_VALUE.match(value):
                 raise ValueError(f"bad URI header value: {item!r}")
             headers.append((name, value))
         rest = rest[:q]

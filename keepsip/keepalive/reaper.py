@@ -1,0 +1,179 @@
+"""
+The reaper: a periodic task that ends the dialogs whose keepalives stopped.
+
+Every C{tick} seconds it pops the expired keys from a L{DeadlineIndex} (only
+those: nothing is scanned) and calls an C{expire} callable for each, which
+sends the BYEs and records the end. It decides from the C{now} it is given
+(L{Reaper.reapExpired}), so tests and a restarted node can drive it directly.
+
+A L{LoopingCall} stops on its first exception, so failures are caught and
+logged per key; and it does not start a tick while the Deferred of the last
+one is pending, so L{Reaper.reapExpired} returns a Deferred that fires once
+every C{expire} of the tick has finished: ticks never overlap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from keepsip.keepalive.deadlines import DeadlineIndex
+
+log = Logger()
+
+#: C{expire(key, when, now)}: end the dialog C{key} whose deadline C{when}
+#: passed; may return a Deferred, which the tick waits for.
+ExpireFunction = Callable[[Hashable, float, float], "Deferred[Any] | None"]
+
+
+class Reaper:
+    """
+    Expires the keys of a L{DeadlineIndex} on a clock.
+
+    @ivar clock: the L{IReactorTime} the loop runs on.
+    @ivar index: the L{DeadlineIndex}.
+    @ivar tick: seconds between ticks; a key expires at most this long after
+        its deadline (plus the time a previous slow tick takes).
+    @ivar ticks: how many ticks ran (a metric).
+    @ivar reaped: how many keys were handed to C{expire} (a metric).
+    @ivar failures: how many C{expire} calls failed (a metric).
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        index: DeadlineIndex[Any],
+        expire: ExpireFunction,
+        tick: float = 1.0,
+    ) -> None:
+        if not tick > 0:
+            raise ValueError(f"tick must be positive, not {tick!r}")
+        self.clock = clock
+        self.index = index
+        self.expire = expire
+        self.tick = tick
+        self.ticks = 0
+        self.reaped = 0
+        self.failures = 0
+        self._loop: LoopingCall | None = None
+        self._inFlight: Deferred[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """
+        Whether the periodic task is running.
+        """
+        return self._loop is not None and self._loop.running
+
+    def start(self) -> None:
+        """
+        Start ticking every L{tick} seconds, the first tick one L{tick} from
+        now. Starting a running reaper does nothing.
+        """
+        if self.running:
+            return
+        loop = self._loop = LoopingCall(self._tick)
+        loop.clock = self.clock
+        done = loop.start(self.tick, now=False)
+        # reapExpired never fails, so the loop only ends through stop(); log
+        # anything else rather than leave an unhandled error in the Deferred.
+        done.addErrback(lambda f: log.failure("keepalive reaper loop died", f))
+
+    def stop(self) -> Deferred[None]:
+        """
+        Stop ticking. A tick in progress finishes on its own.
+
+        @return: a Deferred that fires when the tick in progress (if any) has
+            finished, so a shutdown can wait for its BYE transactions.
+        """
+        if self.running:
+            assert self._loop is not None
+            self._loop.stop()
+        self._loop = None
+        inFlight = self._inFlight
+        if inFlight is None:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        inFlight.addBoth(lambda result: (waiter.callback(None), result)[1])
+        return waiter
+
+    def _tick(self) -> Deferred[None]:
+        return self.reapExpired(self.clock.seconds())
+
+    def reapExpired(self, now: float) -> Deferred[None]:
+        """
+        Pop every key expired at C{now} and call C{expire(key, when, now)} for
+        each, catching and logging its failure (synchronous exception or failed
+        Deferred) per key.
+
+        @return: a Deferred that fires with L{None} when every C{expire}
+            Deferred of this tick has fired; it never fails.
+        """
+        self.ticks += 1
+        expired = self.index.popExpired(now)
+        if not expired:
+            return succeed(None)
+        self.reaped += len(expired)
+        pending = []
+        for key, when in expired:
+            d = maybeDeferred(self.expire, key, when, now)
+            if d.called and not isinstance(d.result, Failure):
+                # The common synchronous case: nothing to wait for.
+                continue
+            d.addErrback(self._expireFailed, key, when)
+            pending.append(d)
+        if not pending:
+            return succeed(None)
+        tick: Deferred[None] = gatherResults(pending).addCallback(lambda _: None)
+        self._inFlight = tick
+        tick.addBoth(self._tickFinished, tick)
+        return tick
+
+    def _tickFinished(self, result: Any, tick: Deferred[None]) -> Any:
+        if self._inFlight is tick:
+            self._inFlight = None
+        return result
+
+    def _expireFailed(self, failure: Failure, key: Hashable, when: float) -> None:
+        self.failures += 1
+        log.failure(
+            "keepalive expiry of {key} (deadline {when}) failed",
+            failure,
+            key=key,
+            when=when,
+        )
+
+
+class ReaperService(Service):
+    """
+    Runs a L{Reaper} while the service is running.
+
+    @ivar reaper: the L{Reaper}.
+    """
+
+    name = "keepalive-reaper"
+
+    def __init__(self, reaper: Reaper) -> None:
+        self.reaper = reaper
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self.reaper.start()
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop the reaper; it leaves no delayed call behind.
+
+        @return: a Deferred firing when the tick in progress has finished.
+        """
+        Service.stopService(self)
+        return self.reaper.stop()
+
+
+__all__ = ["Reaper", "ReaperService", "ExpireFunction"]

@@ -252,17 +252,40 @@ class InviteServerTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual(self.sender.sent, [])
         self.assertEqual(txn.state, "accepted")
 
-    def test_secondFinalDropped(self) -> None:
+    def test_secondNon2xxFinalDropped(self) -> None:
         """
-        After a non-2xx final, another final from the user is dropped.
+        After a non-2xx final, another non-2xx final or a provisional from the
+        user is dropped.
         """
         invite = makeRequest("INVITE")
         txn = self.receive(invite)
         txn.respond(makeResponse(invite, 486))
         self.sender.clear()
-        txn.respond(makeResponse(invite, 200))
+        txn.respond(makeResponse(invite, 500))
+        txn.respond(makeResponse(invite, 180))
         self.assertEqual(self.sender.sent, [])
         self.assertEqual(txn.state, "completed")
+
+    def test_late2xxForwardedStatelessly(self) -> None:
+        """
+        A 2xx from the user after a non-2xx final (timer C's 408 raced the
+        answer) or after the transaction ended is still sent to the response
+        destination, without changing the state (RFC 3261 §16.7 step 10).
+        """
+        invite = makeRequest("INVITE", viaParams=";received=203.0.113.5")
+        txn = self.receive(invite)
+        txn.respond(makeResponse(invite, 408))
+        self.sender.clear()
+        ok = makeResponse(invite, 200)
+        txn.respond(ok)
+        self.assertEqual(self.sender.sent, [(ok, ("203.0.113.5", 5060))])
+        self.assertEqual(txn.state, "completed")
+        advanceTo(self.clock, 40)
+        self.assertEqual(txn.state, "terminated")
+        self.sender.clear()
+        txn.respond(ok)
+        self.assertEqual(self.sender.sent, [(ok, ("203.0.113.5", 5060))])
+        self.assertNoTransactions()
 
     def test_ackForAcceptedGoesToUser(self) -> None:
         """

@@ -117,7 +117,8 @@ class IServerTransaction(ITransaction):
         """
         Send C{response} and move the state machine. A response the current
         state does not allow (a second final, anything after Terminated) is
-        dropped and logged.
+        dropped and logged, except a 2xx to an INVITE, which is always sent
+        (statelessly if the transaction is past Proceeding/Accepted).
         """
 
 

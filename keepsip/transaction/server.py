@@ -63,6 +63,11 @@ class ServerTransaction(TransactionBase):
     def respond(self, response: Response) -> None:
         """
         Send C{response} to C{destination} and move the state machine.
+
+        A response the state does not allow is dropped and logged, except a
+        2xx to an INVITE: that is always sent (statelessly, without a state
+        change, once a non-2xx final was sent or the transaction ended), as
+        RFC 3261 §16.7 step 10 and RFC 6026 require of a proxy.
         """
         code = response.code
         state = self.state
@@ -90,6 +95,17 @@ class ServerTransaction(TransactionBase):
                 if self._rfc2543:
                     self._layer._addAckKey(self, response)
                 self._transmit(response)
+                return
+            if 200 <= code < 300:
+                # A 2xx after a non-2xx final (timer C's 408 raced the
+                # answer) or after Terminated: RFC 3261 §16.7 step 10 says
+                # forward it statelessly; the state does not change.
+                self._log.info(
+                    "Forwarding {code} statelessly in state {state}",
+                    code=code,
+                    state=state,
+                )
+                self._layer._send(response, self.destination)
                 return
         elif state in ("trying", "proceeding"):
             self._transmit(response)

@@ -807,3 +807,14 @@ class FramingTests(SynchronousTestCase):
             except ParseError:
                 pass
             self.assertLess(time.perf_counter() - started, 1.0, filler)
+        # Long runs that would make a backtracking pattern quadratic.
+        for line in (
+            b"Via: SIP/2.0/UDP a" + b" " * 15000 + b"b",
+            b"Contact: <sip:[" + b":" * 15000 + b"z]>",
+            b"Route: <sip:a@b;" + b"x" * 15000 + b" >",
+        ):
+            data = self.INVITE + line + b"\r\n\r\n"
+            started = time.perf_counter()
+            msg = parseDatagram(data)
+            self.assertEqual(checkRequest(msg)[0], 400)
+            self.assertLess(time.perf_counter() - started, 1.0, line[:20])

@@ -304,7 +304,7 @@ def parseVia(value: str) -> Via:
         raise ValueError(f"bad Via transport: {value!r}")
     sentBy = sentBy.strip(" \t")
     if " " in sentBy or "\t" in sentBy:
-        sentBy = "".join(sentBy.split())
+        sentBy = ":".join(part.strip(" \t") for part in sentBy.split(":"))
     host, port = splitHostPort(sentBy)
     via = Via(host, port, transport, protocol=f"{name}/{version}")
     if len(items) == 1:

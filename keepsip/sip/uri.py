@@ -27,7 +27,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # Whitespace, controls and the characters that delimit a URI in a header.
 _BAD_ANYWHERE = re.compile(r'[\x00-\x20\x7f<>"]')
 _HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9\-_.]*)\Z")
-_IPV6_INNER = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\Z")
+_IPV6_INNER = re.compile(r"[0-9A-Fa-f:.]+\Z")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+\Z")
 _PARAM_VALUE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*\Z")
 # Header values: paramchars plus "?" and, leniently, a raw "@".
@@ -76,7 +76,8 @@ def splitHostPort(text: str) -> tuple[str, int | None]:
         if end < 0:
             raise ValueError(f"unterminated IPv6 reference: {text!r}")
         host = text[: end + 1]
-        if not _IPV6_INNER.match(host[1:-1]):
+        inner = host[1:-1]
+        if ":" not in inner or not _IPV6_INNER.match(inner):
             raise ValueError(f"bad IPv6 reference: {host!r}")
         tail = text[end + 1 :]
         if tail:

@@ -1,0 +1,389 @@
+"""
+Tests for L{keepsip.sip.headers}.
+"""
+
+from __future__ import annotations
+
+from twisted.protocols import sip as tsip
+from twisted.trial.unittest import SynchronousTestCase
+
+from keepsip.sip.headers import (
+    MAGIC_COOKIE,
+    CSeq,
+    NameAddr,
+    Via,
+    callID,
+    contacts,
+    cseq,
+    fromHeader,
+    maxForwards,
+    newBranch,
+    newTag,
+    parseCSeq,
+    parseNameAddr,
+    parseVia,
+    routes,
+    splitList,
+    splitQuoted,
+    toHeader,
+    topVia,
+    vias,
+)
+from keepsip.sip.message import Request
+from keepsip.sip.parser import parseDatagram
+from keepsip.sip.uri import URI, AbsoluteURI, parseURI
+
+
+class ViaTests(SynchronousTestCase):
+    """
+    L{parseVia} and L{Via}.
+    """
+
+    def test_basic(self) -> None:
+        """
+        Every part of a Via lands in its Twisted-named attribute.
+        """
+        via = parseVia(
+            "SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK776;received=192.0.2.9;"
+            "rport=5070;maddr=239.1.1.1;ttl=16;x-foo=bar;flag"
+        )
+        self.assertIsInstance(via, tsip.Via)
+        self.assertEqual(via.protocol, "SIP/2.0")
+        self.assertEqual(via.transport, "UDP")
+        self.assertEqual(via.sentBy(), ("192.0.2.1", 5062))
+        self.assertEqual(via.branch, "z9hG4bK776")
+        self.assertEqual(via.received, "192.0.2.9")
+        self.assertEqual((via.rportRequested, via.rportValue, via.rport), (False, 5070, 5070))
+        self.assertEqual((via.maddr, via.ttl), ("239.1.1.1", 16))
+        self.assertEqual(via.otherParams, {"x-foo": "bar", "flag": None})
+
+    def test_lws(self) -> None:
+        """
+        LWS around C{/}, C{:}, C{;} and C{=} is allowed (RFC 4475 wsinv).
+        """
+        via = parseVia("SIP  /   2.0 /UDP   host.example.com : 5060 ; branch  =  z9hG4bK1 ; rport")
+        self.assertEqual(via.toString(), "SIP/2.0/UDP host.example.com:5060;branch=z9hG4bK1;rport")
+        self.assertTrue(via.rportRequested)
+        self.assertIs(via.rport, True)
+
+    def test_orderPreserved(self) -> None:
+        """
+        C{toString} keeps the received parameter order and appends parameters
+        set later; changed values show.
+        """
+        text = "SIP/2.0/TCP [2001:db8::1]:5060;rport;x=\"a;b\";branch=z9hG4bKx;hidden"
+        via = parseVia(text)
+        self.assertEqual(via.toString(), text)
+        self.assertEqual(via.otherParams, {"x": '"a;b"'})
+        via.received = "192.0.2.7"
+        via.rport = 6000  # what Twisted's _fixupNAT does
+        self.assertEqual(
+            via.toString(),
+            "SIP/2.0/TCP [2001:db8::1]:5060;rport=6000;x=\"a;b\";branch=z9hG4bKx;hidden"
+            ";received=192.0.2.7",
+        )
+
+    def test_build(self) -> None:
+        """
+        A Via built from parts serialises with its port omitted when None.
+        """
+        via = Via("192.0.2.1", transport="UDP", branch=newBranch(), rportRequested=True)
+        self.assertTrue(via.toString().startswith("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK"))
+        self.assertTrue(via.toString().endswith(";rport"))
+        self.assertEqual(parseVia(via.toString()).branch, via.branch)
+
+    def test_ipv6AndReceived(self) -> None:
+        """
+        IPv6 sent-by keeps brackets; C{received} is accepted with or without
+        them (RFC 5118 §4.5).
+        """
+        via = parseVia("SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255]")
+        self.assertEqual((via.host, via.hostAddress, via.port), ("[2001:db8::9:1]", "2001:db8::9:1", 6050))
+        self.assertEqual(via.receivedAddress, "2001:db8::9:255")
+        via = parseVia("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255")
+        self.assertEqual(via.receivedAddress, "2001:db8::9:255")
+        self.assertIsNone(parseVia("SIP/2.0/UDP h").receivedAddress)
+
+    def test_errors(self) -> None:
+        """
+        Malformed Vias raise L{ValueError}.
+        """
+        for text in [
+            "SIP/2.0/UDP 192.0.2.15;;",  # RFC 4475 badinv01
+            ";",
+            "",
+            "SIP/2.0/UDP",
+            "SIP/2.0 host",
+            "SIP/2.0/UDP 2001:db8::1",
+            "SIP/2.0/UDP host:99999",
+            "SIP/2.0/UDP host;branch",
+            "SIP/2.0/UDP host;branch=",
+            "SIP/2.0/UDP host;rport=abc",
+            "SIP/2.0/UDP host;ttl=256",
+            "SIP/2.0/UDP host;received=",
+            "SIP/2.0/UDP host;received=not a host",
+            "SIP/2.0/UDP host;received=[::1",
+            "SIP/2.0/UDP host;x=\"unterminated",
+            "SIP/2.0/UDP host;x=a b",
+            "SIP/2.0/UDP ho st",
+        ]:
+            self.assertRaises(ValueError, parseVia, text)
+
+
+class NameAddrTests(SynchronousTestCase):
+    """
+    L{parseNameAddr} and L{NameAddr}.
+    """
+
+    def test_forms(self) -> None:
+        """
+        Quoted and token display names, no LWS before C{<}, bare addr-specs
+        whose parameters are header parameters, and other schemes.
+        """
+        cases = [
+            ('"Alice A." <sip:alice@example.com>;tag=1',
+             "Alice A.", "sip:alice@example.com", {"tag": "1"}),
+            ("Bob <sip:bob@example.com;transport=tcp>",
+             "Bob", "sip:bob@example.com;transport=tcp", {}),
+            ("caller<sip:caller@example.com>;tag=323",  # RFC 4475 lwsdisp
+             "caller", "sip:caller@example.com", {"tag": "323"}),
+            ("sip:+19725552222@gw1.example.net;unknownparam",  # cparam01
+             None, "sip:+19725552222@gw1.example.net", {"unknownparam": None}),
+            ("<sip:+19725552222@gw1.example.net;unknownparam>",  # cparam02
+             None, "sip:+19725552222@gw1.example.net;unknownparam", {}),
+            ("sip:u@h ;   tag    = 1918181833n", None, "sip:u@h", {"tag": "1918181833n"}),
+            ("<http://www.example.com>;tag=3234233", None, "http://www.example.com", {"tag": "3234233"}),
+            ("isbn:2983792873", None, "isbn:2983792873", {}),
+            ('"" <sip:a@b>', "", "sip:a@b", {}),
+            ('"J Rosenberg \\\\\\"" <sip:j@example.com> ; tag = 98', 'J Rosenberg \\"', "sip:j@example.com", {"tag": "98"}),
+        ]
+        for text, display, uri, params in cases:
+            value = parseNameAddr(text)
+            self.assertEqual(value.displayName, display, text)
+            self.assertEqual(value.uri.toString(), uri, text)
+            self.assertEqual(value.params, params, text)
+            self.assertEqual(parseNameAddr(value.toString()), value, text)
+
+    def test_uriKinds(self) -> None:
+        """
+        SIP URIs become L{URI}s, others L{AbsoluteURI}s.
+        """
+        self.assertIsInstance(parseNameAddr("<sips:a@b>").uri, URI)
+        self.assertIsInstance(parseNameAddr("<tel:+1>").uri, AbsoluteURI)
+
+    def test_tagAndQuotedParams(self) -> None:
+        """
+        C{tag} is read from the header parameters; quoted values keep their
+        quotes and may contain C{;}.
+        """
+        value = parseNameAddr('<sip:a@b>;tag=xyz;+sip.instance="<urn:uuid:1;2>"')
+        self.assertEqual(value.tag, "xyz")
+        self.assertEqual(value.params["+sip.instance"], '"<urn:uuid:1;2>"')
+        self.assertIsNone(parseNameAddr("<sip:a@b;tag=no>").tag)
+
+    def test_wildcard(self) -> None:
+        """
+        C{*} is the Contact wildcard.
+        """
+        value = parseNameAddr(" * ")
+        self.assertTrue(value.isWildcard)
+        self.assertIsNone(value.uri)
+        self.assertEqual(value.toString(), "*")
+        self.assertFalse(parseNameAddr("<sip:a@b>").isWildcard)
+
+    def test_displayNameEscaping(self) -> None:
+        """
+        C{toString} quotes the display name, escaping quotes, backslashes and
+        controls, and never writes CR or LF.
+        """
+        value = NameAddr(parseURI("sip:a@b"), 'say "hi"\\\x00\r\nx')
+        self.assertEqual(value.toString(), '"say \\"hi\\"\\\\\\\x00  x" <sip:a@b>')
+        self.assertEqual(parseNameAddr(value.toString()).displayName, 'say "hi"\\\x00  x')
+
+    def test_errors(self) -> None:
+        """
+        Malformed name-addrs raise L{ValueError}.
+        """
+        for text in [
+            "",
+            '"Mr. J. User <sip:j.user@example.com>',  # quotbal
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",  # baddn
+            '"Watson, Thomas" < sip:t.watson@example.org >',  # badaspec
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",  # regbadct
+            '"Joe" <sip:joe@example.org>;;;;',  # badinv01
+            "<sip:a@b",
+            "<sip:a@b> junk",
+            '"x" sip:a@b',
+            "<sip:a@b>;tag=",
+            "<sip:a@b>;=x",
+            "*x",
+            "sip:a@b,sip:c@d",
+        ]:
+            self.assertRaises(ValueError, parseNameAddr, text)
+
+
+class CSeqTests(SynchronousTestCase):
+    """
+    L{parseCSeq}.
+    """
+
+    def test_valid(self) -> None:
+        """
+        Leading zeros and LWS are fine; the range is 0 to 2**32 - 1.
+        """
+        self.assertEqual(parseCSeq("0009  INVITE"), CSeq(9, "INVITE"))
+        self.assertEqual(parseCSeq("4294967295 BYE").number, 2**32 - 1)
+        self.assertEqual(parseCSeq("0 OPTIONS").toString(), "0 OPTIONS")
+        self.assertEqual(parseCSeq("00000000000000000001 ACK").number, 1)
+
+    def test_errors(self) -> None:
+        """
+        Too large, negative, non-numeric, missing or extra parts raise.
+        """
+        for text in ["4294967296 INVITE", "36893488147419103232 REGISTER", "-1 INVITE",
+                     "1", "INVITE", "1 INVITE x", "a INVITE", "1 IN<VITE", "", "１ INVITE"]:
+            self.assertRaises(ValueError, parseCSeq, text)
+        self.assertRaises(ValueError, CSeq, -1, "INVITE")
+
+
+def request(extra: bytes = b"") -> Request:
+    return parseDatagram(  # type: ignore[return-value]
+        b"INVITE sip:bob@example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1, SIP/2.0/TCP p.example.com\r\n"
+        b"From: Alice <sip:alice@example.com>;tag=a1\r\n"
+        b"To: <sip:bob@example.com>\r\n"
+        b"Call-ID:  c1@x \r\n"
+        b"CSeq: 7 INVITE\r\n"
+        b"Contact: <sip:alice@192.0.2.1>;expires=60, <sip:alice@192.0.2.2>\r\n"
+        b"Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n"
+        b"Record-Route: <sip:rr.example.com;lr>\r\n" + extra + b"\r\n"
+    )
+
+
+class AccessorTests(SynchronousTestCase):
+    """
+    The cached accessors.
+    """
+
+    def test_values(self) -> None:
+        """
+        Each accessor returns the parsed header.
+        """
+        msg = request(b"Max-Forwards: 0068\r\n")
+        self.assertEqual(topVia(msg).branch, "z9hG4bK1")
+        self.assertEqual([v.transport for v in vias(msg)], ["UDP", "TCP"])
+        self.assertEqual(cseq(msg), CSeq(7, "INVITE"))
+        self.assertEqual(fromHeader(msg).tag, "a1")
+        self.assertIsNone(toHeader(msg).tag)
+        self.assertEqual(callID(msg), "c1@x")
+        self.assertEqual(maxForwards(msg), 68)
+        self.assertEqual([c.params.get("expires") for c in contacts(msg)], ["60", None])
+        self.assertEqual([r.uri.host for r in routes(msg)], ["p1.example.com", "p2.example.com"])
+        self.assertEqual([r.uri.host for r in routes(msg, "record-route")], ["rr.example.com"])
+
+    def test_cachedAndInvalidated(self) -> None:
+        """
+        A value is parsed once; changing the header through the message API
+        gives the new value.
+        """
+        msg = request()
+        self.assertIs(topVia(msg), topVia(msg))
+        self.assertIs(cseq(msg), cseq(msg))
+        self.assertIs(fromHeader(msg), fromHeader(msg))
+        msg.setHeader("cseq", "8 INVITE")
+        self.assertEqual(cseq(msg).number, 8)
+        msg.headers["via"].pop(0)
+        msg.invalidate("via")
+        self.assertEqual(topVia(msg).host, "p.example.com")
+        msg.setHeader("from", "<sip:carol@example.com>;tag=c")
+        self.assertEqual(fromHeader(msg).tag, "c")
+
+    def test_topViaLazy(self) -> None:
+        """
+        L{topVia} does not parse the other Vias: a malformed second Via only
+        shows in L{vias}.
+        """
+        msg = request()
+        msg.headers["via"].append("garbage")
+        msg.invalidate("via")
+        self.assertEqual(topVia(msg).branch, "z9hG4bK1")
+        self.assertRaises(ValueError, vias, msg)
+
+    def test_missing(self) -> None:
+        """
+        Missing mandatory headers raise L{ValueError}; a missing Max-Forwards
+        is L{None}; missing Contact or Route give empty lists.
+        """
+        msg = request()
+        for name in ("via", "cseq", "from", "to", "call-id", "contact", "route"):
+            msg.removeHeader(name)
+        for accessor in (topVia, cseq, fromHeader, toHeader, callID):
+            self.assertRaises(ValueError, accessor, msg)
+        self.assertEqual(vias(msg), [])
+        self.assertIsNone(maxForwards(msg))
+        self.assertEqual(contacts(msg), [])
+        self.assertEqual(routes(msg), [])
+
+    def test_maxForwardsErrors(self) -> None:
+        """
+        Max-Forwards above 255 or not a number raises L{ValueError}.
+        """
+        for value in ("256", "300", "abc", "-1", "", "1 2"):
+            msg = request(b"Max-Forwards: " + value.encode() + b"\r\n")
+            self.assertRaises(ValueError, maxForwards, msg)
+        self.assertEqual(maxForwards(request(b"Max-Forwards: 255\r\n")), 255)
+
+
+class IdentifierTests(SynchronousTestCase):
+    """
+    L{newBranch} and L{newTag}.
+    """
+
+    def test_branch(self) -> None:
+        """
+        Branches start with the magic cookie, are tokens, and differ.
+        """
+        branches = {newBranch() for _ in range(1000)}
+        self.assertEqual(len(branches), 1000)
+        for branch in branches:
+            self.assertTrue(branch.startswith(MAGIC_COOKIE))
+            self.assertGreater(len(branch), len(MAGIC_COOKIE) + 8)
+            self.assertEqual(parseVia(f"SIP/2.0/UDP h;branch={branch}").branch, branch)
+
+    def test_tag(self) -> None:
+        """
+        Tags are distinct tokens of at least 32 bits.
+        """
+        tags = {newTag() for _ in range(1000)}
+        self.assertEqual(len(tags), 1000)
+        for tag in tags:
+            self.assertEqual(parseNameAddr(f"<sip:a@b>;tag={tag}").tag, tag)
+            self.assertGreaterEqual(len(tag), 8)
+
+
+class SplitTests(SynchronousTestCase):
+    """
+    L{splitList} and L{splitQuoted}.
+    """
+
+    def test_splitList(self) -> None:
+        """
+        Commas inside quotes and C{<>} do not split; empty elements go.
+        """
+        self.assertEqual(splitList(""), [""])
+        self.assertEqual(splitList(" a "), ["a"])
+        self.assertEqual(splitList("a, b,,c ,"), ["a", "b", "c"])
+        self.assertEqual(
+            splitList('"a,\\",b" <sip:x,y>;p=1, <sip:z>'),
+            ['"a,\\",b" <sip:x,y>;p=1', "<sip:z>"],
+        )
+        self.assertEqual(splitList(",,"), [""])
+        self.assertEqual(splitList('"open, x'), ['"open, x'])
+        self.assertEqual(splitList("<open, x"), ["<open, x"])
+
+    def test_splitQuoted(self) -> None:
+        """
+        Separators inside quoted strings are kept; an open quote raises.
+        """
+        self.assertEqual(splitQuoted('a;b="c;d";e', ";"), ["a", 'b="c;d"', "e"])
+        self.assertRaises(ValueError, splitQuoted, 'a;b="c', ";")

@@ -793,28 +793,26 @@ class FramingTests(SynchronousTestCase):
 
     def test_adversarialIsLinear(self) -> None:
         """
-        64 KB datagrams made of quotes, brackets, commas, folds and
-        backslashes parse (or fail) in well under a second each.
+        Header values of 15000 characters (under the line limit) made of
+        quotes, brackets, commas, folds, backslashes, or long runs that
+        would make a backtracking pattern quadratic, are parsed and validated
+        in a few milliseconds each (the bound is 50 ms; a quadratic pattern
+        takes hundreds).
         """
-        fillers = [b'"\\', b"<", b",", b'"a",', b"\r\n ", b";", b"[:", b"%"]
+        fillers = [b'"\\', b"<", b",", b'"a",', b"\r\n ", b";", b"[:", b"%", b" ", b":"]
+        lines = []
         for filler in fillers:
-            body = filler * (60000 // len(filler))
-            data = self.INVITE + b"Contact: " + body + b"\r\nVia: " + body + b"\r\n\r\n"
+            body = filler * (15000 // len(filler))
+            lines.append(b"Contact: x" + body + b"y")
+            lines.append(b"Via: SIP/2.0/UDP a" + body + b"b")
+        lines.append(b"Contact: <sip:[" + b":" * 15000 + b"z]>")
+        lines.append(b"Route: <sip:a@b;" + b"x" * 15000 + b" >")
+        for line in lines:
+            data = self.INVITE + line + b"\r\n\r\n"
             started = time.perf_counter()
             try:
                 msg = parseDatagram(data)
                 checkRequest(msg)
             except ParseError:
                 pass
-            self.assertLess(time.perf_counter() - started, 1.0, filler)
-        # Long runs that would make a backtracking pattern quadratic.
-        for line in (
-            b"Via: SIP/2.0/UDP a" + b" " * 15000 + b"b",
-            b"Contact: <sip:[" + b":" * 15000 + b"z]>",
-            b"Route: <sip:a@b;" + b"x" * 15000 + b" >",
-        ):
-            data = self.INVITE + line + b"\r\n\r\n"
-            started = time.perf_counter()
-            msg = parseDatagram(data)
-            self.assertEqual(checkRequest(msg)[0], 400)
-            self.assertLess(time.perf_counter() - started, 1.0, line[:20])
+            self.assertLess(time.perf_counter() - started, 0.05, line[:30])

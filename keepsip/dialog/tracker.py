@@ -1,0 +1,321 @@
+"""
+The dialog tracker: turns what the proxy core forwards into dialog state and
+lifecycle events.
+
+The proxy core tells the tracker what passed through it (an initial INVITE, a
+response to it, an in-dialog request, an ACK, a transaction timeout); the
+tracker keeps each call's L{Dialog} in an L{IDialogStore} and tells every
+L{IDialogObserver}. Keepalive handling and accounting are such observers, so
+neither touches the proxy core.
+
+The tracker never blocks forwarding: the core calls it after it has decided
+what to send, and store Deferreds that fail are logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
+from keepsip.interfaces import IDialogObserver, IDialogStore
+from keepsip.sip.message import Request, Response
+
+log = Logger()
+
+
+def _isSDP(message: Request | Response) -> bool:
+    contentType = message.header("content-type")
+    return bool(message.body) and contentType is not None and (
+        contentType.split(";", 1)[0].strip().lower() == "application/sdp"
+    )
+
+
+def _contactURI(message: Request | Response) -> str | None:
+    from keepsip.sip.headers import contacts
+
+    try:
+        found = contacts(message)
+    except ValueError:
+        return None
+    if found and not found[0].isWildcard:
+        return found[0].uri.toString()
+    return None
+
+
+class DialogTracker:
+    """
+    Keeps L{Dialog}s for the calls keepsip forwards.
+
+    @param clock: an L{IReactorTime}.
+    @param store: the L{IDialogStore}.
+    @param recordRoute: the exact Record-Route value keepsip inserts, to find
+        its own position in a route set.
+    """
+
+    def __init__(self, clock, store: IDialogStore, recordRoute: str) -> None:
+        self.clock = clock
+        self.store = store
+        self.recordRoute = recordRoute
+        self.observers: list[Any] = []
+
+    def addObserver(self, observer: IDialogObserver) -> None:
+        self.observers.append(observer)
+
+    def removeObserver(self, observer: IDialogObserver) -> None:
+        self.observers.remove(observer)
+
+    def _notify(self, event: str, dialog: Dialog, *args: object) -> None:
+        for observer in self.observers:
+            method: Callable[..., object] | None = getattr(observer, event, None)
+            if method is None:
+                continue
+            try:
+                method(dialog, *args)
+            except Exception:
+                log.failure(
+                    "dialog observer {observer!r} failed on {event}",
+                    observer=observer,
+                    event=event,
+                    callID=dialog.callID,
+                )
+
+    @staticmethod
+    def _logStoreFailure(d: Deferred[Any], what: str) -> None:
+        d.addErrback(lambda f: log.failure("dialog store failed to {what}", f, what=what))
+
+    # -- what the proxy tells us ----------------------------------------
+
+    def initialInvite(self, request: Request, source: tuple[str, int]) -> Dialog | None:
+        """
+        An initial INVITE (no To tag) is being forwarded: a new call.
+        """
+        from keepsip.sip.headers import callID, cseq, fromHeader, toHeader
+
+        try:
+            caller = fromHeader(request)
+            callee = toHeader(request)
+            number = cseq(request).number
+            cid = callID(request)
+        except ValueError:
+            return None
+        now = self.clock.seconds()
+        dialog = Dialog(
+            callID=cid,
+            caller=Leg(
+                uri=caller.uri.toString(),
+                tag=caller.tag,
+                cseq=number,
+                remoteTarget=_contactURI(request),
+                source=source,
+                lastRequestAt=now,
+            ),
+            callee=Leg(uri=callee.uri.toString()),
+            requestURI=request.uri.toString(),
+            invitedAt=now,
+            lastInvite=request,
+            lastOfferSDP=request.body if _isSDP(request) else b"",
+        )
+        self._logStoreFailure(self.store.add(dialog), "add")
+        self._notify("dialogCreated", dialog)
+        return dialog
+
+    def inviteResponse(
+        self, request: Request, response: Response, cancelled: bool = False
+    ) -> None:
+        """
+        A response to an INVITE is being relayed upstream.
+
+        @param request: the INVITE as keepsip received it.
+        @param cancelled: the caller had sent CANCEL for it.
+        """
+        from keepsip.sip.headers import callID, fromHeader, toHeader
+
+        try:
+            key = (callID(request), fromHeader(request).tag or "")
+            toTag = toHeader(response).tag
+            requestToTag = toHeader(request).tag
+        except ValueError:
+            return
+        if requestToTag:
+            # A re-INVITE inside an existing dialog.
+            if 200 <= response.code < 300:
+                self._reinviteAnswered(request, response, key[0], key[1], requestToTag)
+            return
+        self.store.byCallKey(key).addCallback(
+            self._initialInviteResponse, request, response, toTag, cancelled
+        ).addErrback(lambda f: log.failure("dialog tracking failed", f))
+
+    def _initialInviteResponse(
+        self,
+        dialog: Dialog | None,
+        request: Request,
+        response: Response,
+        toTag: str | None,
+        cancelled: bool,
+    ) -> None:
+        if dialog is None or dialog.isTerminated:
+            return
+        code = response.code
+        now = self.clock.seconds()
+        if code < 200:
+            if toTag and dialog.state == DialogState.TRYING:
+                dialog.state = DialogState.EARLY
+                dialog.callee.tag = toTag
+                dialog.callee.remoteTarget = _contactURI(response)
+                self._logStoreFailure(self.store.update(dialog), "update")
+                self._notify("dialogEarly", dialog)
+            return
+        if code < 300:
+            if dialog.state == DialogState.CONFIRMED:
+                # A 2xx retransmission or a second fork's answer; the first
+                # 2xx made the dialog.
+                return
+            dialog.finalStatus = code
+            dialog.state = DialogState.CONFIRMED
+            dialog.answeredAt = now
+            dialog.callee.tag = toTag
+            dialog.callee.remoteTarget = _contactURI(response)
+            dialog.callee.lastRequestAt = now
+            dialog.lastAnswerSDP = response.body if _isSDP(response) else b""
+            self._setRouteSets(dialog, response)
+            self._logStoreFailure(self.store.update(dialog), "update")
+            self._notify("dialogConfirmed", dialog)
+            return
+        dialog.finalStatus = code
+        cause = EndCause.CANCELLED if cancelled or code == 487 else EndCause.REJECTED
+        self.terminate(dialog, cause, {"status": str(code)}, endedAt=now)
+
+    def _setRouteSets(self, dialog: Dialog, response: Response) -> None:
+        """
+        Split the 2xx's Record-Route around keepsip's own entry: the entries
+        above it lead to the callee (reversed, nearest first), those below it
+        to the caller.
+        """
+        recordRoutes = response.headers.get("record-route", [])
+        mine = self.recordRoute
+        position = None
+        for index, value in enumerate(recordRoutes):
+            if value == mine:
+                position = index
+                break
+        if position is None:
+            dialog.callee.routeSet = list(reversed(recordRoutes))
+            dialog.caller.routeSet = []
+            return
+        dialog.callee.routeSet = list(reversed(recordRoutes[:position]))
+        dialog.caller.routeSet = list(recordRoutes[position + 1 :])
+
+    def _reinviteAnswered(
+        self, request: Request, response: Response, cid: str, fromTag: str, toTag: str
+    ) -> None:
+        def update(dialog: Dialog | None) -> None:
+            if dialog is None or dialog.isTerminated:
+                return
+            dialog.lastInvite = request
+            dialog.lastOfferSDP = request.body if _isSDP(request) else b""
+            if _isSDP(response):
+                dialog.lastAnswerSDP = response.body
+            sender = dialog.legFor(fromTag)
+            if sender is not None:
+                target = _contactURI(request)
+                if target:
+                    sender.remoteTarget = target
+            receiver = dialog.legFor(toTag)
+            if receiver is not None:
+                target = _contactURI(response)
+                if target:
+                    receiver.remoteTarget = target
+            self._logStoreFailure(self.store.update(dialog), "update")
+            self._notify("dialogUpdated", dialog)
+
+        self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
+            lambda f: log.failure("dialog tracking failed", f)
+        )
+
+    def inDialogRequest(self, request: Request, source: tuple[str, int]) -> None:
+        """
+        A request with a To tag passed keepsip; refresh its sender's leg and
+        end the dialog on BYE.
+        """
+        from keepsip.sip.headers import callID, cseq, fromHeader, toHeader
+
+        try:
+            cid = callID(request)
+            fromTag = fromHeader(request).tag or ""
+            toTag = toHeader(request).tag or ""
+            number = cseq(request).number
+        except ValueError:
+            return
+
+        def update(dialog: Dialog | None) -> None:
+            if dialog is None or dialog.isTerminated:
+                return
+            sender = dialog.legFor(fromTag)
+            if sender is None:
+                return
+            now = self.clock.seconds()
+            if request.method != "ACK" and request.method != "CANCEL":
+                sender.cseq = max(sender.cseq, number)
+            sender.lastRequestAt = now
+            sender.source = source
+            if request.method == "BYE":
+                cause = (
+                    EndCause.CALLER_BYE if sender is dialog.caller else EndCause.CALLEE_BYE
+                )
+                self.terminate(dialog, cause, {}, endedAt=now)
+
+        self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
+            lambda f: log.failure("dialog tracking failed", f)
+        )
+
+    def inviteTimedOut(self, request: Request) -> None:
+        """
+        The initial INVITE got no final response at all.
+        """
+        from keepsip.sip.headers import callID, fromHeader, toHeader
+
+        try:
+            if toHeader(request).tag:
+                return
+            key = (callID(request), fromHeader(request).tag or "")
+        except ValueError:
+            return
+
+        def end(dialog: Dialog | None) -> None:
+            if dialog is not None and not dialog.isTerminated and not dialog.isConfirmed:
+                self.terminate(dialog, EndCause.NO_ANSWER, {"status": "408"})
+
+        self.store.byCallKey(key).addCallback(end)
+
+    def terminate(
+        self,
+        dialog: Dialog,
+        cause: str,
+        detail: dict[str, str],
+        endedAt: float | None = None,
+    ) -> None:
+        """
+        End C{dialog}: record why and when, drop it from the store, tell the
+        observers.
+
+        @param endedAt: the end time for billing; defaults to now.
+        """
+        if dialog.isTerminated:
+            return
+        now = self.clock.seconds()
+        dialog.state = DialogState.TERMINATED
+        dialog.endedAt = now if endedAt is None else endedAt
+        dialog.detectedAt = now
+        dialog.endCause = cause
+        dialog.endDetail = dict(detail)
+        self._logStoreFailure(self.store.remove(dialog), "remove")
+        log.info(
+            "dialog ended: {callID} cause={cause}",
+            callID=dialog.callID,
+            cause=cause,
+            detail=detail,
+        )
+        self._notify("dialogTerminated", dialog, cause, dialog.endDetail)

@@ -1,0 +1,122 @@
+"""
+The composition root: builds keepsip's service tree from a validated
+L{keepsip.config.Config}.
+
+Nothing else constructs services; nothing here imports the global reactor
+(L{keepsip.tap.makeService} passes it in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import internet, service
+from twisted.logger import Logger
+
+from keepsip.config import Config
+from keepsip.dialog.store import MemoryDialogStore
+from keepsip.dialog.tracker import DialogTracker
+from keepsip.proxy.core import ProxyCore, ProxyIdentity, socketHost
+from keepsip.registrar import LocationService, Registrar
+from keepsip.transaction import TimerSettings, TransactionLayer
+from keepsip.transport import SIPDatagramProtocol
+
+log = Logger()
+
+#: How often expired registrar bindings are purged (seconds).
+REGISTRAR_PURGE_INTERVAL = 30.0
+
+
+class ProxyService(service.MultiService):
+    """
+    keepsip's proxy: the UDP listeners and the layers behind them.
+
+    @ivar protocol: the L{SIPDatagramProtocol} shared by every listener.
+    @ivar transactions: the L{TransactionLayer}.
+    @ivar core: the L{ProxyCore}.
+    @ivar tracker: the L{DialogTracker}.
+    @ivar store: the L{IDialogStore}.
+    @ivar location: the registrar's L{LocationService}.
+    """
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        service.MultiService.__init__(self)
+        self.config = config
+        self.reactor = reactor
+        identity = ProxyIdentity(
+            config.advertise,
+            [(a.host, a.port) for a in config.listen],
+            sorted(config.domains),
+        )
+        self.identity = identity
+        self.protocol = SIPDatagramProtocol(isMyVia=self._isMyVia)
+        self.store = MemoryDialogStore()
+        self.tracker = DialogTracker(reactor, self.store, identity.recordRoute)
+        self.location = LocationService()
+        self.registrar = Registrar(
+            reactor,
+            self.location,
+            minExpires=config.registrarMinExpires,
+            maxExpires=config.registrarMaxExpires,
+            defaultExpires=config.registrarDefaultExpires,
+        )
+        self.core = ProxyCore(
+            reactor,
+            identity,
+            self.protocol.send,
+            routeFor=config.routeFor,
+            registrar=self.registrar,
+            tracker=self.tracker,
+            resolve=getattr(reactor, "resolve", None),
+        )
+        self.transactions = TransactionLayer(
+            reactor,
+            self.protocol.send,
+            self.core,
+            TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
+        )
+        self.core.transactions = self.transactions
+        self.protocol.controller = self.transactions
+
+        for address in config.listen:
+            listener = internet.UDPServer(
+                address.port,
+                self.protocol,
+                interface=socketHost(address.host),
+                reactor=reactor,
+            )
+            listener.setName(f"udp:{address.host}:{address.port}")
+            listener.setServiceParent(self)
+        purge = internet.TimerService(
+            REGISTRAR_PURGE_INTERVAL, self._purgeRegistrations
+        )
+        purge.clock = reactor
+        purge.setServiceParent(self)
+
+    def _isMyVia(self, via: Any) -> bool:
+        return self.identity.isMe(via.host, via.port)
+
+    def _purgeRegistrations(self) -> None:
+        dropped = self.location.purgeExpired(self.reactor.seconds())
+        if dropped:
+            log.debug("registrar: {count} bindings expired", count=dropped)
+
+    def startService(self) -> None:
+        log.info(
+            "keepsip listening on {listen}, advertising {advertise}",
+            listen=", ".join(str(a) for a in self.config.listen),
+            advertise=self.identity.sentBy,
+        )
+        service.MultiService.startService(self)
+
+    def stopService(self) -> Any:
+        d = service.MultiService.stopService(self)
+        self.transactions.stop()
+        return d
+
+
+def makeService(config: Config, reactor: Any) -> service.MultiService:
+    """
+    Build keepsip's service tree.
+    """
+    return ProxyService(config, reactor)

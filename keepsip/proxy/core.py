@@ -581,9 +581,14 @@ class ProxyCore:
                         continue
                 if targets:
                     return targets
-        hop = self.routeFor(uri.user, socketHost(uri.host).lower())
-        if hop is not None:
-            return [(None, hop)]
+        host = socketHost(uri.host).lower()
+        # Static routes cover keepsip's own domain (user prefixes) and
+        # foreign domains (@DOMAIN routes); a URI naming one of keepsip's
+        # hosts on another port is some user agent's contact on this machine.
+        if ownDomain or host not in identity.hosts:
+            hop = self.routeFor(uri.user, host)
+            if hop is not None:
+                return [(None, hop)]
         if ownDomain:
             return (404, "Not Found")
         # A foreign domain, or an in-dialog request to the peer's Contact.

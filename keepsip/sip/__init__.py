@@ -1,0 +1,33 @@
+"""
+keepsip's wire layer: SIP messages, their one-pass parser, header value types
+and request validation.
+
+  - L{keepsip.sip.message}: L{Message}, L{Request}, L{Response};
+  - L{keepsip.sip.parser}: L{parseDatagram}, L{ParseError};
+  - L{keepsip.sip.uri}: L{URI}, L{AbsoluteURI}, L{parseURI};
+  - L{keepsip.sip.headers}: L{Via}, L{NameAddr}, L{CSeq} and cached accessors;
+  - L{keepsip.sip.validate}: L{checkRequest}.
+"""
+
+from keepsip.sip.headers import CSeq, NameAddr, Via, newBranch, newTag
+from keepsip.sip.message import Message, Request, Response
+from keepsip.sip.parser import ParseError, parseDatagram
+from keepsip.sip.uri import URI, AbsoluteURI, parseURI
+from keepsip.sip.validate import checkRequest
+
+__all__ = [
+    "AbsoluteURI",
+    "CSeq",
+    "Message",
+    "NameAddr",
+    "ParseError",
+    "Request",
+    "Response",
+    "URI",
+    "Via",
+    "checkRequest",
+    "newBranch",
+    "newTag",
+    "parseDatagram",
+    "parseURI",
+]

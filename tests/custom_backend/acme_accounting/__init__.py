@@ -1,0 +1,3 @@
+"""
+ACME's keepsip accounting backend (an example operator package).
+"""

@@ -98,7 +98,9 @@ class ViaTests(SynchronousTestCase):
         them (RFC 5118 §4.5).
         """
         via = parseVia("SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255]")
-        self.assertEqual((via.host, via.hostAddress, via.port), ("[2001:db8::9:1]", "2001:db8::9:1", 6050))
+        self.assertEqual(
+            (via.host, via.hostAddress, via.port), ("[2001:db8::9:1]", "2001:db8::9:1", 6050)
+        )
         self.assertEqual(via.receivedAddress, "2001:db8::9:255")
         via = parseVia("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255")
         self.assertEqual(via.receivedAddress, "2001:db8::9:255")
@@ -152,10 +154,12 @@ class NameAddrTests(SynchronousTestCase):
             ("<sip:+19725552222@gw1.example.net;unknownparam>",  # cparam02
              None, "sip:+19725552222@gw1.example.net;unknownparam", {}),
             ("sip:u@h ;   tag    = 1918181833n", None, "sip:u@h", {"tag": "1918181833n"}),
-            ("<http://www.example.com>;tag=3234233", None, "http://www.example.com", {"tag": "3234233"}),
+            ("<http://www.example.com>;tag=3234233",
+             None, "http://www.example.com", {"tag": "3234233"}),
             ("isbn:2983792873", None, "isbn:2983792873", {}),
             ('"" <sip:a@b>', "", "sip:a@b", {}),
-            ('"J Rosenberg \\\\\\"" <sip:j@example.com> ; tag = 98', 'J Rosenberg \\"', "sip:j@example.com", {"tag": "98"}),
+            ('"J Rosenberg \\\\\\"" <sip:j@example.com> ; tag = 98',
+             'J Rosenberg \\"', "sip:j@example.com", {"tag": "98"}),
         ]
         for text, display, uri, params in cases:
             value = parseNameAddr(text)

@@ -91,7 +91,8 @@ class ParseURITests(SynchronousTestCase):
                      "http://www.example.com"]:
             uri = parseURI(text)
             self.assertIsInstance(uri, AbsoluteURI)
-            self.assertEqual(uri.toString(), text[: text.index(":")].lower() + text[text.index(":"):])
+            colon = text.index(":")
+            self.assertEqual(uri.toString(), text[:colon].lower() + text[colon:])
             self.assertFalse(hasattr(uri, "host"))
         self.assertEqual(parseURI("TEL:+1").scheme, "tel")
 

@@ -616,7 +616,10 @@ def cseq(msg: Message) -> CSeq:
     @return: the parsed CSeq.
     @raise ValueError: if absent or malformed.
     """
-    return msg.cached("cseq", lambda m: parseCSeq(_first(m, "cseq")))  # type: ignore[no-any-return]
+    value: CSeq = msg.cached(
+        "cseq", lambda m: parseCSeq(_first(m, "cseq"))
+    )
+    return value
 
 
 def fromHeader(msg: Message) -> NameAddr:
@@ -624,7 +627,10 @@ def fromHeader(msg: Message) -> NameAddr:
     @return: the parsed From value.
     @raise ValueError: if absent or malformed.
     """
-    return msg.cached("from", lambda m: parseNameAddr(_first(m, "from")))  # type: ignore[no-any-return]
+    value: NameAddr = msg.cached(
+        "from", lambda m: parseNameAddr(_first(m, "from"))
+    )
+    return value
 
 
 def toHeader(msg: Message) -> NameAddr:
@@ -632,7 +638,10 @@ def toHeader(msg: Message) -> NameAddr:
     @return: the parsed To value.
     @raise ValueError: if absent or malformed.
     """
-    return msg.cached("to", lambda m: parseNameAddr(_first(m, "to")))  # type: ignore[no-any-return]
+    value: NameAddr = msg.cached(
+        "to", lambda m: parseNameAddr(_first(m, "to"))
+    )
+    return value
 
 
 def callID(msg: Message) -> str:

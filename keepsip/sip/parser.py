@@ -197,13 +197,13 @@ def _parse(data: bytes, source: tuple[str, int] | None) -> Request | Response:
                     error = (400, "Bad Content-Length")
                 length = 0
                 break
-            value = int(text)
-            if length >= 0 and value != length:
+            number = int(text)
+            if length >= 0 and number != length:
                 if error is None:
                     error = (400, "Conflicting Content-Length values")
                 length = 0
                 break
-            length = value
+            length = number
         if length > remaining:
             if error is None:
                 error = (400, "Content-Length larger than message")

@@ -18,7 +18,7 @@ accepted, so the RFC 5118 §4.10 three-colon form is tolerated.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
 from twisted.protocols import sip as _tsip
@@ -105,6 +105,26 @@ def stripBrackets(host: str) -> str:
     return host
 
 
+def _paramProperty(name: str, convert: Callable[[str], Any] | None = None) -> Any:
+    """
+    A property mapping a Twisted C{URL} attribute onto C{URI.params[name]}.
+    """
+
+    def get(self: "URI") -> Any:
+        value = self.params.get(name)
+        if value is not None and convert is not None:
+            return convert(value)
+        return value
+
+    def set(self: "URI", value: Any) -> None:
+        if value is None:
+            self.params.pop(name, None)
+        else:
+            self.params[name] = str(value)
+
+    return property(get, set)
+
+
 class URI(_tsip.URL):
     """
     A C{sip:} or C{sips:} URI (RFC 3261 §19.1).
@@ -164,28 +184,12 @@ class URI(_tsip.URL):
     def username(self, value: str | None) -> None:
         self.user = value
 
-    def _paramProperty(name: str, convert=None):  # type: ignore[no-untyped-def]
-        def get(self):  # type: ignore[no-untyped-def]
-            value = self.params.get(name)
-            if value is not None and convert is not None:
-                return convert(value)
-            return value
-
-        def set(self, value):  # type: ignore[no-untyped-def]
-            if value is None:
-                self.params.pop(name, None)
-            else:
-                self.params[name] = str(value)
-
-        return property(get, set)
-
     transport = _paramProperty("transport")
     maddr = _paramProperty("maddr")
     ttl = _paramProperty("ttl", int)
     usertype = _paramProperty("user")
     method = _paramProperty("method")
     tag = _paramProperty("tag")
-    del _paramProperty
 
     @property
     def other(self) -> list[str]:

@@ -17,9 +17,11 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.protocols import sip as _tsip
 
-from keepsip.sip.headers import topVia
+from keepsip.sip.headers import newTag, topVia
 from keepsip.sip.message import Message, Request, Response
 from keepsip.sip.parser import ParseError, parseDatagram
+from keepsip.sip.validate import checkRequest
+from keepsip.transaction.destination import responseDestination
 from keepsip.transaction.responses import responseFromRequest
 
 log = Logger()
@@ -42,9 +44,12 @@ class SIPDatagramProtocol(_tsip.Base):
 
     controller: Any = None
 
-    def __init__(self, isMyVia: Any = None) -> None:
+    def __init__(
+        self, isMyVia: Any = None, supportedExtensions: frozenset[str] = frozenset()
+    ) -> None:
         # Deliberately not calling Base.__init__: it builds the line parser.
         self.isMyVia = isMyVia
+        self.supportedExtensions = supportedExtensions
         self.received = 0
         self.dropped = 0
 
@@ -58,6 +63,15 @@ class SIPDatagramProtocol(_tsip.Base):
             return
         try:
             if isinstance(message, Request):
+                # Validate here, once, so that the transaction layer only
+                # ever sees requests with a usable Via and CSeq; errors are
+                # answered statelessly (a retransmission gets the same
+                # answer again).
+                problem = checkRequest(message, supportedExtensions=self.supportedExtensions)
+                if problem is not None:
+                    code, phrase, extra = problem
+                    self._reject(message, source, code, phrase, extra)
+                    return
                 self._fixupVia(message, source)
                 self.controller.requestReceived(message, source)
             else:
@@ -79,33 +93,57 @@ class SIPDatagramProtocol(_tsip.Base):
             )
 
     def _badMessage(self, error: ParseError, source: tuple[str, int]) -> None:
-        self.dropped += 1
         message = error.message
         if error.code is None or not isinstance(message, Request):
+            self.dropped += 1
             log.info(
                 "dropping malformed message from {peer}: {reason}",
                 peer=source,
                 reason=error.reason,
             )
             return
-        log.info(
-            "rejecting malformed request from {peer}: {code} {reason}",
-            peer=source,
-            code=error.code,
-            reason=error.reason,
+        self._reject(
+            message,
+            source,
+            error.code,
+            f"{_tsip.statusCodes.get(error.code, 'Bad Request')} ({error.reason})",
+            {},
         )
+
+    def _reject(
+        self,
+        request: Request,
+        source: tuple[str, int],
+        code: int,
+        phrase: str,
+        extra: dict[str, str],
+    ) -> None:
+        """
+        Answer a bad request statelessly; an ACK is never answered.
+        """
+        self.dropped += 1
+        log.info(
+            "rejecting {method} from {peer}: {code} {reason}",
+            method=request.method,
+            peer=source,
+            code=code,
+            reason=phrase,
+            callID=request.header("call-id"),
+        )
+        if request.method == "ACK":
+            return
         try:
-            response = responseFromRequest(message, error.code, f"{_tsip.statusCodes.get(error.code, 'Bad Request')} ({error.reason})")
+            response = responseFromRequest(request, code, phrase, toTag=newTag())
         except Exception:
             log.info("cannot build an error response for {peer}", peer=source)
             return
+        for name, value in extra.items():
+            response.addHeader(name, value)
         destination = source
         try:
             if response.headers.get("via"):
-                from keepsip.transaction.destination import responseDestination
-
-                self._fixupVia(message, source)
-                destination = responseDestination(topVia(message), source)
+                self._fixupVia(request, source)
+                destination = responseDestination(topVia(request), source)
         except Exception:
             destination = source
         self.send(response, destination)

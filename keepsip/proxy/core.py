@@ -38,6 +38,7 @@ from keepsip.sip.headers import (
     fromHeader,
     maxForwards,
     newBranch,
+    newTag,
     parseNameAddr,
     toHeader,
     topVia,
@@ -45,7 +46,6 @@ from keepsip.sip.headers import (
 )
 from keepsip.sip.message import Request, Response
 from keepsip.sip.uri import URI, parseURI
-from keepsip.sip.validate import checkRequest
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
 from keepsip.transaction.responses import responseFromRequest
 
@@ -345,7 +345,6 @@ class ProxyCore:
         registrar: Any = None,
         tracker: Any = None,
         resolve: Callable[[str], Deferred[str]] | None = None,
-        supportedExtensions: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = clock
         self.identity = identity
@@ -354,7 +353,6 @@ class ProxyCore:
         self.registrar = registrar
         self.tracker = tracker
         self.resolve = resolve
-        self.supportedExtensions = supportedExtensions
 
     # -- ITransactionUser ------------------------------------------------
 
@@ -377,10 +375,6 @@ class ProxyCore:
         An ACK matching no server transaction: the end-to-end ACK of a 2xx,
         forwarded statelessly.
         """
-        problem = checkRequest(request, supportedExtensions=self.supportedExtensions)
-        if problem is not None:
-            log.info("dropping malformed ACK: {reason}", reason=problem[1])
-            return
         if self.tracker is not None:
             self.tracker.inDialogRequest(request, source)
         self._forwardStatelessly(request)
@@ -390,9 +384,9 @@ class ProxyCore:
     ) -> None:
         context = getattr(inviteTransaction, "proxyContext", None)
         if context is None:
-            serverTransaction.respond(
-                responseFromRequest(request, 481, "Call/Transaction Does Not Exist")
-            )
+            # §16.10: with no response context, the CANCEL is forwarded like
+            # any request; the next hop may know the INVITE.
+            self.requestReceived(request, serverTransaction)
             return
         serverTransaction.respond(responseFromRequest(request, 200, "OK"))
         if not context.finalSent:
@@ -432,7 +426,7 @@ class ProxyCore:
         phrase: str,
         extra: dict[str, str] | None = None,
     ) -> None:
-        response = responseFromRequest(request, code, phrase, toTag=newBranch()[7:17])
+        response = responseFromRequest(request, code, phrase, toTag=newTag())
         for name, value in (extra or {}).items():
             response.addHeader(name, value)
         log.debug(
@@ -445,12 +439,7 @@ class ProxyCore:
         serverTransaction.respond(response)
 
     def _processRequest(self, request: Request, serverTransaction: Any) -> None:
-        problem = checkRequest(request, supportedExtensions=self.supportedExtensions)
-        if problem is not None:
-            code, phrase, extra = problem
-            self._reject(request, serverTransaction, code, phrase, extra)
-            return
-
+        # The transport has validated the request (checkRequest).
         identity = self.identity
         routeValues = request.headers.get("route")
         uri = request.uri
@@ -505,11 +494,6 @@ class ProxyCore:
                 else:
                     self._reject(request, serverTransaction, 404, "Not Found")
                 return
-
-        if request.method == "CANCEL":
-            # A CANCEL whose INVITE we never saw: RFC 3261 §16.10 forwards
-            # it; the transaction layer already matched known ones.
-            pass
 
         targets = self._targets(outgoing, isInDialog)
         if isinstance(targets, tuple):
@@ -730,7 +714,7 @@ class ProxyCore:
     # -- local answers ---------------------------------------------------
 
     def _answerOptions(self, request: Request, serverTransaction: Any) -> None:
-        response = responseFromRequest(request, 200, "OK", toTag=newBranch()[7:17])
+        response = responseFromRequest(request, 200, "OK", toTag=newTag())
         response.addHeader("allow", ALLOW)
         response.addHeader("accept", "application/sdp")
         serverTransaction.respond(response)
@@ -743,6 +727,6 @@ class ProxyCore:
         if response.code >= 200 and toHeader(response).tag is None:
             values = response.headers.get("to")
             if values:
-                values[0] = f"{values[0]};tag={newBranch()[7:17]}"
+                values[0] = f"{values[0]};tag={newTag()}"
                 response.invalidate("to")
         serverTransaction.respond(response)

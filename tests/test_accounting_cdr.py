@@ -27,8 +27,12 @@ G729 = b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4002 RTP/AVP 18\r\n"
 TARIFFS = Tariffs.fromConfig(
     {
         "currency": "EUR",
-        "default": {"fixed": "0.10", "per_minute": "0.60", "increments": "1/1",
-                    "per_mb": {"audio": "1"}},
+        "default": {
+            "fixed": "0.10",
+            "per_minute": "0.60",
+            "increments": "1/1",
+            "per_mb": {"audio": "1"},
+        },
     }
 )
 
@@ -42,10 +46,15 @@ def makeDialog(
     """
     dialog = Dialog(
         callID=callID,
-        caller=Leg("sip:alice@example.com", tag="a1", source=("192.0.2.10", 5060),
-                   remoteTarget="sip:alice@192.0.2.10"),
-        callee=Leg("sip:bob@example.net", tag="b1" if answered else None,
-                   source=("2001:db8::1", 5062)),
+        caller=Leg(
+            "sip:alice@example.com",
+            tag="a1",
+            source=("192.0.2.10", 5060),
+            remoteTarget="sip:alice@192.0.2.10",
+        ),
+        callee=Leg(
+            "sip:bob@example.net", tag="b1" if answered else None, source=("2001:db8::1", 5062)
+        ),
         requestURI="sip:+4420555@example.net;user=phone",
         invitedAt=T0,
     )
@@ -136,8 +145,12 @@ class StopRecordTests(SynchronousTestCase):
         self.assertEqual(record["volume"]["source"], "estimated")
         # 0.10 fixed + 60 s at 0.60/min + 1.2 MB at 1/MB
         self.assertEqual(
-            (record["charge"]["fixed"], record["charge"]["time"],
-             record["charge"]["volume"], record["charge"]["total"]),
+            (
+                record["charge"]["fixed"],
+                record["charge"]["time"],
+                record["charge"]["volume"],
+                record["charge"]["total"],
+            ),
             ("0.10", "0.60", "1.20", "1.90"),
         )
 
@@ -227,7 +240,9 @@ class StopRecordTests(SynchronousTestCase):
         dialog.extra["media_bytes"] = {"audio": 2_000_000}
         record = self.builder.build(dialog, "stop", now=T0 + 70)
         self.assertEqual(record["volume_bytes"], 2_000_000)
-        self.assertEqual(record["volume"], {"audio": 2_000_000, "video": 0, "other": 0, "source": "measured"})
+        self.assertEqual(
+            record["volume"], {"audio": 2_000_000, "video": 0, "other": 0, "source": "measured"}
+        )
         self.assertEqual(record["charge"]["volume"], "2.00")
 
     def test_mediaSegments(self) -> None:
@@ -268,7 +283,9 @@ class StartInterimTests(SynchronousTestCase):
         self.assertIsNone(record["end_cause"])
         self.assertEqual(record["duration_ms"], 0)
         self.assertEqual(record["charge"]["total"], "0.10")
-        self.assertEqual(record["record_id"], recordID("call-1@example.com", "a1", "b1", "start", 0))
+        self.assertEqual(
+            record["record_id"], recordID("call-1@example.com", "a1", "b1", "start", 0)
+        )
 
     def test_interim(self) -> None:
         """
@@ -280,4 +297,6 @@ class StartInterimTests(SynchronousTestCase):
         self.assertEqual(record["sequence"], 3)
         self.assertEqual(record["duration_ms"], 30000)
         self.assertEqual(record["volume_bytes"], 600000)
-        self.assertEqual(record["record_id"], recordID("call-1@example.com", "a1", "b1", "interim", 3))
+        self.assertEqual(
+            record["record_id"], recordID("call-1@example.com", "a1", "b1", "interim", 3)
+        )

@@ -53,7 +53,9 @@ class JsonLinesTests(SynchronousTestCase):
         self.successResultOf(backend.ready())
         self.successResultOf(backend.sendRecord({"record_id": "2"}))
         self.successResultOf(backend.close())
-        self.assertEqual(readLines(self.path), [{"record_id": "1", "name": "\u00e9"}, {"record_id": "2"}])
+        self.assertEqual(
+            readLines(self.path), [{"record_id": "1", "name": "\u00e9"}, {"record_id": "2"}]
+        )
 
     def test_fsyncAlways(self) -> None:
         """

@@ -76,8 +76,15 @@ class ParseOptionTests(SynchronousTestCase):
         """
         Malformed values raise a one-line ValueError.
         """
-        for bad in [":path=x", "", "jsonl:path", "jsonl:=x", "jsonl:path=a,path=b",
-                    "js onl:path=x", "jsonl:path=a,,fsync=never"]:
+        for bad in [
+            ":path=x",
+            "",
+            "jsonl:path",
+            "jsonl:=x",
+            "jsonl:path=a,path=b",
+            "js onl:path=x",
+            "jsonl:path=a,,fsync=never",
+        ]:
             with self.assertRaises(ValueError, msg=bad) as caught:
                 parseAccountingOption(bad)
             self.assertNotIn("\n", str(caught.exception))
@@ -325,8 +332,19 @@ class CustomBackendTests(SynchronousTestCase):
         except ImportError:
             requireExternal("setuptools is needed to build the example package")
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-             "--no-build-isolation", "--no-index", "--target", target, source],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--target",
+                target,
+                source,
+            ],
             capture_output=True,
             text=True,
             timeout=300,

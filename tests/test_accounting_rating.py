@@ -133,7 +133,10 @@ class TariffsTests(SynchronousTestCase):
         An answered call of 0 ms pays the fixed fee only.
         """
         charge = self.tariffs.rate("33", True, 0, {})
-        self.assertEqual((charge.fixed, charge.time, charge.total), (Decimal("0.10"), Decimal("0.00"), Decimal("0.10")))
+        self.assertEqual(
+            (charge.fixed, charge.time, charge.total),
+            (Decimal("0.10"), Decimal("0.00"), Decimal("0.10")),
+        )
 
     def test_rateUnanswered(self) -> None:
         """

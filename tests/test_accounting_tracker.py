@@ -65,7 +65,9 @@ class TrackerTestsMixin:
         dialog.lastAnswerSDP = PCMU
         tracker.dialogConfirmed(dialog)
 
-    def end(self, tracker: AccountingTracker, dialog: Dialog, cause: str = EndCause.CALLER_BYE) -> None:
+    def end(
+        self, tracker: AccountingTracker, dialog: Dialog, cause: str = EndCause.CALLER_BYE
+    ) -> None:
         dialog.state = DialogState.TERMINATED
         dialog.endedAt = self.clock.seconds()
         dialog.endCause = cause

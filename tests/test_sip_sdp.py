@@ -33,9 +33,7 @@ class ParseTests(SynchronousTestCase):
         are named from RFC 3551, dynamic ones from a=rtpmap.
         """
         audio, video = parseSDP(OFFER).media
-        self.assertEqual(
-            (audio.type, audio.port, audio.proto), ("audio", 49170, "RTP/AVP")
-        )
+        self.assertEqual((audio.type, audio.port, audio.proto), ("audio", 49170, "RTP/AVP"))
         self.assertEqual(
             [c.describe() for c in audio.codecs],
             ["PCMU/8000", "PCMA/8000", "opus/48000/2", "telephone-event/8000"],

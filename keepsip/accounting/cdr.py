@@ -19,8 +19,9 @@ reads, and documents, what other components leave in C{dialog.extra}:
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.volume import measuredVolume, priceClass, streamRates
@@ -55,7 +56,7 @@ def isoTime(epoch: float | None) -> str | None:
     """
     if epoch is None:
         return None
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -222,7 +223,7 @@ class RecordBuilder:
             cause = None
             detail = None
         if answered and until is not None:
-            talk = max(0, int(round((until - dialog.answeredAt) * 1000)))  # type: ignore[operator]
+            talk = max(0, round((until - dialog.answeredAt) * 1000))  # type: ignore[operator]
         else:
             talk = 0
         keepaliveCount, keepaliveAt = _keepalive(dialog.extra)
@@ -235,7 +236,7 @@ class RecordBuilder:
             (m.summary() for m in parseSDP(sdp).media),
             streamRates(parseSDP(dialog.lastOfferSDP), parseSDP(dialog.lastAnswerSDP)),
         ):
-            summary["estimated_bytes_per_second"] = int(round(stream.bytesPerSecond))
+            summary["estimated_bytes_per_second"] = round(stream.bytesPerSecond)
             summary["estimate_source"] = stream.source
             media.append(summary)
         return {

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.plugin import IPlugin, getPlugins
@@ -155,7 +156,7 @@ class BackendFactory:
         """
         E.g. C{"host=H,port=P[,db=N]"}.
         """
-        parts = []
+        parts: list[str] = []
         for argument in self.arguments:
             item = f"{argument.name}={argument.metavar}"
             if argument.required:
@@ -275,9 +276,7 @@ def parseAccountingOption(value: str) -> tuple[str, dict[str, str]]:
             key, eq, itemValue = item.partition("=")
             key = key.strip()
             if not eq or not key:
-                raise ValueError(
-                    f"--accounting {value!r}: expected key=value, got {item!r}"
-                )
+                raise ValueError(f"--accounting {value!r}: expected key=value, got {item!r}")
             if key in args:
                 raise ValueError(f"--accounting {value!r}: argument {key!r} given twice")
             args[key] = itemValue
@@ -314,8 +313,10 @@ def helpText() -> str:
     """
     backends = availableBackends()
     lines = [
-        "Accounting backends (--accounting TYPE:key=value,..., repeatable; "
-        "every backend gets every record).",
+        (
+            "Accounting backends (--accounting TYPE:key=value,..., repeatable; "
+            "every backend gets every record)."
+        ),
         f"Default: --accounting {DEFAULT_ACCOUNTING}",
         "",
     ]
@@ -363,9 +364,7 @@ def makeBackends(
     @raise ValueError: one line naming the unknown type, the bad argument or
         a duplicated backend.
     """
-    parsedSpecs = [
-        parseAccountingOption(spec) if isinstance(spec, str) else spec for spec in specs
-    ]
+    parsedSpecs = [parseAccountingOption(spec) if isinstance(spec, str) else spec for spec in specs]
     if not parsedSpecs:
         parsedSpecs = [parseAccountingOption(DEFAULT_ACCOUNTING)]
     if backends is None:

@@ -21,9 +21,10 @@ Decisions:
 from __future__ import annotations
 
 import decimal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 _ROUNDINGS = frozenset(
     {
@@ -57,9 +58,7 @@ def _decimal(value: Any, key: str) -> Decimal:
         # str() of a float is its shortest repr: 0.1 -> "0.1", not 0.1000000000000000055...
         number = Decimal(str(value).strip())
     except decimal.InvalidOperation:
-        raise ValueError(
-            f"tariffs: {key}: expected a decimal number, got {value!r}"
-        ) from None
+        raise ValueError(f"tariffs: {key}: expected a decimal number, got {value!r}") from None
     if not number.is_finite() or number < 0:
         raise ValueError(f"tariffs: {key}: must be a finite number >= 0, got {value!r}")
     return number
@@ -74,16 +73,14 @@ def parseIncrements(value: Any, key: str = "increments") -> tuple[int, int]:
     @raise ValueError: with a one-line message naming C{key}.
     """
     if not isinstance(value, str):
-        raise ValueError(f"tariffs: {key}: expected \"FIRST/NEXT\" seconds, got {value!r}")
+        raise ValueError(f'tariffs: {key}: expected "FIRST/NEXT" seconds, got {value!r}')
     first, sep, following = value.partition("/")
     try:
         if not sep:
             raise ValueError()
         parsed = (int(first), int(following))
     except ValueError:
-        raise ValueError(
-            f"tariffs: {key}: expected \"FIRST/NEXT\" seconds, got {value!r}"
-        ) from None
+        raise ValueError(f'tariffs: {key}: expected "FIRST/NEXT" seconds, got {value!r}') from None
     if parsed[0] <= 0 or parsed[1] <= 0:
         raise ValueError(f"tariffs: {key}: increments must be positive, got {value!r}")
     return parsed
@@ -128,7 +125,7 @@ class Tariff:
         default_factory=lambda: {kind: _ZERO for kind in _MEDIA_CLASSES}
     )
 
-    def derive(self, name: str, table: Mapping[str, Any], where: str) -> "Tariff":
+    def derive(self, name: str, table: Mapping[str, Any], where: str) -> Tariff:
         """
         A tariff that takes the keys given in C{table} and the rest from this
         one.
@@ -159,7 +156,7 @@ class Tariff:
             if not isinstance(prices, Mapping):
                 raise ValueError(
                     f"tariffs: {where}.per_mb: expected a table like "
-                    f"{{audio = \"0\", video = \"0.01\", other = \"0.01\"}}, got {prices!r}"
+                    f'{{audio = "0", video = "0.01", other = "0.01"}}, got {prices!r}'
                 )
             for kind, price in prices.items():
                 if kind not in _MEDIA_CLASSES:
@@ -237,7 +234,7 @@ class Tariffs:
         self._longest = max((len(p) for p in self.prefixes), default=0)
 
     @classmethod
-    def fromConfig(cls, config: Mapping[str, Any]) -> "Tariffs":
+    def fromConfig(cls, config: Mapping[str, Any]) -> Tariffs:
         """
         Build the table from the C{[tariffs]} table of a parsed TOML
         configuration (the table's content, not the whole document). An
@@ -250,8 +247,7 @@ class Tariffs:
         for key in config:
             if key not in _TOP_KEYS:
                 raise ValueError(
-                    f"tariffs.{key}: unknown key (expected one of "
-                    f"{', '.join(sorted(_TOP_KEYS))})"
+                    f"tariffs.{key}: unknown key (expected one of {', '.join(sorted(_TOP_KEYS))})"
                 )
         currency = config.get("currency", "XXX")
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
@@ -275,9 +271,7 @@ class Tariffs:
         for prefix, table in prefixTable.items():
             if not prefix:
                 raise ValueError("tariffs.prefix: empty prefix")
-            prefixes[prefix] = default.derive(
-                f"prefix:{prefix}", table, f"prefix.{prefix}"
-            )
+            prefixes[prefix] = default.derive(f"prefix:{prefix}", table, f"prefix.{prefix}")
         return cls(default, prefixes, currency.upper(), rounding, places)
 
     def tariffFor(self, destination: str) -> Tariff:
@@ -316,9 +310,7 @@ class Tariffs:
         if not answered:
             zero = self._round(_ZERO)
             return Charge(zero, zero, zero, zero, self.currency, tariff.name, 0)
-        seconds = billedSeconds(
-            talkMilliseconds, tariff.firstIncrement, tariff.nextIncrement
-        )
+        seconds = billedSeconds(talkMilliseconds, tariff.firstIncrement, tariff.nextIncrement)
         fixed = self._round(tariff.fixed)
         time = self._round(tariff.perMinute * seconds / _SIXTY)
         volumeAmount = _ZERO

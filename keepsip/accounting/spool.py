@@ -145,8 +145,7 @@ class Spool:
                 record = json.loads(line)
             except ValueError:
                 _log.error(
-                    "Skipping an unreadable record in spool {path} before offset "
-                    "{offset}",
+                    "Skipping an unreadable record in spool {path} before offset {offset}",
                     path=self.path,
                     offset=position,
                 )

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
@@ -51,7 +52,12 @@ def _bounded(d: Deferred, seconds: float, clock: IReactorTime) -> Deferred:
     whichever is first; C{d}'s result is left alone.
     """
     result: Deferred = Deferred()
-    timer = clock.callLater(seconds, lambda: result.called or result.callback(None))
+
+    def expired() -> None:
+        if not result.called:
+            result.callback(None)
+
+    timer = clock.callLater(seconds, expired)
 
     def finished(outcome: object) -> object:
         if timer.active():
@@ -247,8 +253,10 @@ class BackendDelivery:
         for record, line in self._early:
             self._append(record, line)
         self._early = []
-        inflight = succeed(None) if self._inflight is None else _bounded(
-            self._inflight, timeout, self.clock
+        inflight = (
+            succeed(None)
+            if self._inflight is None
+            else _bounded(self._inflight, timeout, self.clock)
         )
 
         def closeSpool(_: object) -> Deferred:
@@ -273,7 +281,7 @@ class AccountingTracker(Service):
     seconds of a call, C{stop} when any call ends, answered or not.
     """
 
-    name = "accounting"
+    name = "accounting"  # type: ignore[assignment]
 
     def __init__(
         self,

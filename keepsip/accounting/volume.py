@@ -18,8 +18,9 @@ packet, for each direction in which media flows. The rate of one direction
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from keepsip.sip.sdp import MediaDescription, SessionDescription
 
@@ -127,9 +128,7 @@ def _directionRate(
     return 0.0, "unknown"
 
 
-def streamRates(
-    offer: SessionDescription, answer: SessionDescription
-) -> list[StreamRate]:
+def streamRates(offer: SessionDescription, answer: SessionDescription) -> list[StreamRate]:
     """
     Estimate each m-line's rate from an offer/answer pair.
 

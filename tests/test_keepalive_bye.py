@@ -153,9 +153,7 @@ class BuildByeTests(SynchronousTestCase):
         dialog = makeDialog(calleeRoutes=routes, calleeTarget="sip:bob@198.51.100.20")
         bye, destination = self.build(dialog, dialog.callee)
         self.assertEqual(bye.uri.toString(), "sip:strict.example:5090")
-        self.assertEqual(
-            bye.headers["route"], ["<sip:p2.example;lr>", "<sip:bob@198.51.100.20>"]
-        )
+        self.assertEqual(bye.headers["route"], ["<sip:p2.example;lr>", "<sip:bob@198.51.100.20>"])
         self.assertEqual(destination, ("strict.example", 5090))
 
     def test_strictRouteStripsDisallowedParts(self):
@@ -196,9 +194,7 @@ class BuildByeTests(SynchronousTestCase):
         """
         dialog = makeDialog(calleeTarget="sip:bob@[2001:db8::20]")
         bye, _ = buildBye(dialog, dialog.callee, "[2001:db8::5]:5060", BRANCH, 8)
-        self.assertEqual(
-            bye.headers["via"], [f"SIP/2.0/UDP [2001:db8::5]:5060;branch={BRANCH}"]
-        )
+        self.assertEqual(bye.headers["via"], [f"SIP/2.0/UDP [2001:db8::5]:5060;branch={BRANCH}"])
         self.assertEqual(parseVia(bye.headers["via"][0]).port, 5060)
 
     def test_sipsDefaultPort(self):
@@ -252,6 +248,4 @@ class BuildByeTests(SynchronousTestCase):
         A leg that does not belong to the dialog is rejected.
         """
         dialog = makeDialog()
-        self.assertRaises(
-            ValueError, buildBye, dialog, Leg(uri="sip:x@y", tag="t"), VIA, BRANCH, 1
-        )
+        self.assertRaises(ValueError, buildBye, dialog, Leg(uri="sip:x@y", tag="t"), VIA, BRANCH, 1)

@@ -101,9 +101,7 @@ class SummariseEndTests(SynchronousTestCase):
         A refused silent leg: the host is up, the endpoint is gone.
         """
         why = summariseEnd("refused", "answered", "caller")["why"]
-        self.assertEqual(
-            why, "caller host up but its SIP endpoint is gone (ICMP port unreachable)"
-        )
+        self.assertEqual(why, "caller host up but its SIP endpoint is gone (ICMP port unreachable)")
 
     def test_silentAnswered(self):
         """

@@ -125,9 +125,7 @@ class DeadlineIndexTests(SynchronousTestCase):
         self.assertGreater(index.compactions, 0)
         self.assertEqual(index.get("hot"), 9999.0)
         expired = index.popExpired(10_000.0)
-        self.assertEqual(
-            [k for k, _ in expired], [("live", i) for i in range(10)] + ["hot"]
-        )
+        self.assertEqual([k for k, _ in expired], [("live", i) for i in range(10)] + ["hot"])
 
     def test_compactionAfterDiscards(self):
         """
@@ -143,9 +141,7 @@ class DeadlineIndexTests(SynchronousTestCase):
         self.assertEqual(len(index), 10)
         self.assertGreater(index.compactions, 0)
         self.assertLess(index.heapSize, 1000)
-        self.assertEqual(
-            index.popExpired(1000.0), [(i, float(i)) for i in range(0, 1000, 100)]
-        )
+        self.assertEqual(index.popExpired(1000.0), [(i, float(i)) for i in range(0, 1000, 100)])
 
     def test_noCompactionWhenSmall(self):
         """

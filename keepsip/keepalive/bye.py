@@ -145,4 +145,4 @@ def buildBye(
     return bye, _address(nextHop)
 
 
-__all__ = ["buildBye", "nextCSeq", "KEEPALIVE_TIMEOUT_REASON"]
+__all__ = ["KEEPALIVE_TIMEOUT_REASON", "buildBye", "nextCSeq"]

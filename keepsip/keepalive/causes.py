@@ -72,7 +72,7 @@ def _describe(leg: str, detail: str) -> str:
     if detail == ANSWERED:
         return f"{leg} still up (answered the BYE)"
     if detail.startswith(REJECTED_PREFIX):
-        return f"{leg} rejected the BYE ({detail[len(REJECTED_PREFIX):]})"
+        return f"{leg} rejected the BYE ({detail[len(REJECTED_PREFIX) :]})"
     return f"{leg} state unknown"
 
 
@@ -117,12 +117,12 @@ def summariseEnd(callerDetail: str, calleeDetail: str, silentLeg: str) -> dict[s
 
 
 __all__ = [
-    "classifyByeOutcome",
-    "summariseEnd",
     "ANSWERED",
     "GONE",
-    "UNREACHABLE",
     "REFUSED",
-    "UNKNOWN",
     "REJECTED_PREFIX",
+    "UNKNOWN",
+    "UNREACHABLE",
+    "classifyByeOutcome",
+    "summariseEnd",
 ]

@@ -126,9 +126,7 @@ def drainErrorQueue(
     found: list[tuple[tuple[str, int], int]] = []
     for _ in range(limit):
         try:
-            _data, ancillary, _msgFlags, name = sock.recvmsg(
-                _NAME_BUFFER, _ANCILLARY_BUFFER, flags
-            )
+            _data, ancillary, _msgFlags, name = sock.recvmsg(_NAME_BUFFER, _ANCILLARY_BUFFER, flags)
         except (OSError, ValueError):
             # EAGAIN: queue empty; anything else (closed socket...): stop.
             break
@@ -203,7 +201,7 @@ class RecvErrPort(udp.Port):
                 continue
             try:
                 handler(address, errno)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a handler bug must not close the port
                 log.failure("icmpErrorReceived failed", peer=address, errno=errno)
 
     def readConnectionLost(self, reason: Any) -> None:
@@ -229,9 +227,7 @@ class RecvErrPort(udp.Port):
                 data, addr = self.socket.recvfrom(self.maxPacketSize)
             except OSError as se:
                 no = se.args[0]
-                if no in udp._sockErrReadRefuse or (
-                    read == 0 and no in udp._sockErrReadIgnore
-                ):
+                if no in udp._sockErrReadRefuse or (read == 0 and no in udp._sockErrReadIgnore):
                     self.errorsQueued()
                 if no in udp._sockErrReadIgnore or no in udp._sockErrReadRefuse:
                     return None
@@ -241,7 +237,7 @@ class RecvErrPort(udp.Port):
                 addr = addr[:2]
             try:
                 self.protocol.datagramReceived(data, addr)
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - as udp.Port.doRead does
                 log.failure("datagramReceived failed", peer=addr)
         return None
 
@@ -251,10 +247,12 @@ class RecvErrPort(udp.Port):
         made the kernel refuse it (which C{udp.Port.write} swallows, returning
         L{None}), drain the error queue and send it again, once.
         """
-        sent = udp.Port.write(self, datagram, addr)
+        # udp.Port.write is annotated -> None but returns sendto's count,
+        # and None only when it swallowed an error.
+        sent = udp.Port.write(self, datagram, addr)  # type: ignore[func-returns-value]
         if sent is None and self.recvErr and not self._connectedAddr:
             self.errorsQueued()
-            sent = udp.Port.write(self, datagram, addr)
+            sent = udp.Port.write(self, datagram, addr)  # type: ignore[func-returns-value]
         return sent
 
 
@@ -278,10 +276,10 @@ def listenUDPWithErrors(
 
 
 __all__ = [
-    "RecvErrPort",
-    "listenUDPWithErrors",
-    "enableRecvErr",
-    "drainErrorQueue",
-    "IP_RECVERR",
     "IPV6_RECVERR",
+    "IP_RECVERR",
+    "RecvErrPort",
+    "drainErrorQueue",
+    "enableRecvErr",
+    "listenUDPWithErrors",
 ]

@@ -16,7 +16,8 @@ bounded memory).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -46,7 +47,7 @@ class RateLimiter:
             raise ValueError(f"burst must be at least 1, not {burst!r}")
         if maxSources < 1:
             raise ValueError(f"maxSources must be at least 1, not {maxSources!r}")
-        self.clock = clock
+        self.clock: Any = clock  # typed Any: mypy cannot call zope interface methods
         self.rate = float(rate)
         self.burst = burst
         self.maxSources = maxSources

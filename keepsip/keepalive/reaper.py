@@ -14,7 +14,8 @@ every C{expire} of the tick has finished: ticks never overlap.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
@@ -54,7 +55,7 @@ class Reaper:
     ) -> None:
         if not tick > 0:
             raise ValueError(f"tick must be positive, not {tick!r}")
-        self.clock = clock
+        self.clock: Any = clock  # typed Any: mypy cannot call zope interface methods
         self.index = index
         self.expire = expire
         self.tick = tick
@@ -100,7 +101,12 @@ class Reaper:
         if inFlight is None:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
-        inFlight.addBoth(lambda result: (waiter.callback(None), result)[1])
+
+        def finished(result: object) -> object:
+            waiter.callback(None)
+            return result
+
+        inFlight.addBoth(finished)
         return waiter
 
     def _tick(self) -> Deferred[None]:
@@ -157,7 +163,7 @@ class ReaperService(Service):
     @ivar reaper: the L{Reaper}.
     """
 
-    name = "keepalive-reaper"
+    name = "keepalive-reaper"  # type: ignore[assignment]
 
     def __init__(self, reaper: Reaper) -> None:
         self.reaper = reaper
@@ -176,4 +182,4 @@ class ReaperService(Service):
         return self.reaper.stop()
 
 
-__all__ = ["Reaper", "ReaperService", "ExpireFunction"]
+__all__ = ["ExpireFunction", "Reaper", "ReaperService"]

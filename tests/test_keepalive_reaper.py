@@ -264,3 +264,31 @@ class ReaperServiceTests(SynchronousTestCase):
         self.successResultOf(service.stopService())
         self.assertFalse(service.running)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class RestartDuringSlowTickTests(SynchronousTestCase):
+    def test_restartDoesNotOverlap(self):
+        """
+        Stopping and restarting while a slow tick is pending does not start a
+        second tick until the pending one has finished.
+        """
+        clock = Clock()
+        index = DeadlineIndex()
+        slow = Deferred()
+        expire = Recorder({"slow": slow})
+        reaper = Reaper(clock, index, expire, tick=1.0)
+        reaper.start()
+        index.set("slow", 0.5)
+        clock.advance(1.0)
+        reaper.stop()
+        reaper.start()
+        index.set("next", 1.5)
+        for _ in range(5):
+            clock.advance(1.0)
+        self.assertEqual([c[0] for c in expire.calls], ["slow"])
+        self.assertEqual(reaper.ticks, 1)
+        slow.callback(None)
+        clock.advance(1.0)
+        self.assertEqual([c[0] for c in expire.calls], ["slow", "next"])
+        reaper.stop()
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -97,6 +97,12 @@ class Reaper:
             assert self._loop is not None
             self._loop.stop()
         self._loop = None
+        return self._whenIdle()
+
+    def _whenIdle(self) -> Deferred[None]:
+        """
+        @return: a Deferred firing when the tick in progress (if any) is done.
+        """
         inFlight = self._inFlight
         if inFlight is None:
             return succeed(None)
@@ -110,6 +116,10 @@ class Reaper:
         return waiter
 
     def _tick(self) -> Deferred[None]:
+        if self._inFlight is not None:
+            # A tick started before a stop()/start() is still running: wait
+            # for it rather than overlap it.
+            return self._whenIdle()
         return self.reapExpired(self.clock.seconds())
 
     def reapExpired(self, now: float) -> Deferred[None]:

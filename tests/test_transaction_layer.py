@@ -109,9 +109,11 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         tags, Call-ID, CSeq number and top Via: its retransmission is absorbed,
         a different CSeq is new.
         """
-        self.serverTxn(makeRequest("INVITE", branch=None))
-        self.layer.requestReceived(makeRequest("INVITE", branch=None), SOURCE)
+        first = self.serverTxn(makeRequest("INVITE", branch=None))
+        retransmission = makeRequest("INVITE", branch=None)
+        self.layer.requestReceived(retransmission, SOURCE)
         self.assertEqual(self.user.names(), ["requestReceived"])
+        self.assertEqual(self.user.retransmissions, [(retransmission, first)])
         self.assertEqual(len(self.sender.sent), 2)
         self.serverTxn(makeRequest("INVITE", branch=None, cseqNumber=2))
         self.assertEqual(self.user.names(), ["requestReceived"] * 2)

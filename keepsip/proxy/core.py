@@ -335,6 +335,11 @@ class ProxyCore:
 
     transactions: Any = None
     timerC = TIMER_C
+    #: Objects with C{inDialogRequest(request, serverTransaction) -> bool}
+    #: (True: handled, do not forward), C{ackReceived(request, source) ->
+    #: bool} and C{retransmissionReceived(request, serverTransaction)}; the
+    #: keepalive handler is one.
+    inDialogHooks: tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -409,6 +414,14 @@ class ProxyCore:
         except ValueError:
             return
         self.send(response, destination)
+
+    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+        """
+        The transaction layer absorbed a retransmission; in-dialog hooks
+        (keepalive) may count it as proof of life.
+        """
+        for hook in self.inDialogHooks:
+            hook.retransmissionReceived(request, serverTransaction)
 
     def serverTimedOut(self, serverTransaction: Any) -> None:
         log.debug(

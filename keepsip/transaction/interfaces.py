@@ -60,6 +60,14 @@ class ITransactionUser(Interface):
         Timer H fired: no ACK came for a non-2xx final response to an INVITE.
         """
 
+    def requestRetransmitted(request, serverTransaction):
+        """
+        A retransmission of the request of C{serverTransaction} was absorbed
+        by it (and answered from it where the state says so). keepsip's keepalive
+        handler uses this to count an INVITE equal to the last one as proof
+        of life while the original transaction still exists.
+        """
+
 
 class IClientTransactionUser(Interface):
     """

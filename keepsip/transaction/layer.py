@@ -104,6 +104,9 @@ class TransactionLayer:
             return
         if txn is not None:
             txn._requestRetransmitted()
+            # The keepalive handler counts an INVITE equal to the last one
+            # even when it is a retransmission of it.
+            self._notify(self._user.requestRetransmitted, request, txn)
             return
         txn = ServerTransaction(
             self,

@@ -55,11 +55,13 @@ class RecordingSender:
 class RecordingTransactionUser:
     """
     An L{ITransactionUser} recording each call as C{(name, args...)} in
-    C{events}.
+    C{events}, and absorbed retransmissions as C{(request, serverTransaction)}
+    in C{retransmissions}.
     """
 
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
+        self.retransmissions: list[tuple[Request, Any]] = []
 
     def requestReceived(self, request: Request, serverTransaction: Any) -> None:
         self.events.append(("requestReceived", request, serverTransaction))
@@ -77,6 +79,11 @@ class RecordingTransactionUser:
 
     def serverTimedOut(self, serverTransaction: Any) -> None:
         self.events.append(("serverTimedOut", serverTransaction))
+
+    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+        # Kept apart from C{events}: most tests are about what reaches the
+        # user as new work, and retransmissions are not that.
+        self.retransmissions.append((request, serverTransaction))
 
     def names(self) -> list[str]:
         """

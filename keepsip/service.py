@@ -16,6 +16,8 @@ from twisted.logger import Logger
 from keepsip.config import Config
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
+from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
+from keepsip.keepalive.reaper import ReaperService
 from keepsip.proxy.core import ProxyCore, ProxyIdentity, socketHost
 from keepsip.registrar import LocationService, Registrar
 from keepsip.transaction import TimerSettings, TransactionLayer
@@ -78,6 +80,19 @@ class ProxyService(service.MultiService):
         self.core.transactions = self.transactions
         self.protocol.controller = self.transactions
 
+        self.keepalive = KeepaliveManager(
+            reactor, keepaliveSettings(config), self.store, self.tracker, self.core
+        )
+        self.tracker.addObserver(self.keepalive)
+        self.core.inDialogHooks = (self.keepalive,)
+        for name, reaper in (
+            ("keepalive-reaper", self.keepalive.reaper),
+            ("max-duration-reaper", self.keepalive.maxReaper),
+        ):
+            reaperService = ReaperService(reaper)
+            reaperService.setName(name)
+            reaperService.setServiceParent(self)
+
         for address in config.listen:
             listener = internet.UDPServer(
                 address.port,
@@ -113,6 +128,26 @@ class ProxyService(service.MultiService):
         d = service.MultiService.stopService(self)
         self.transactions.stop()
         return d
+
+
+def keepaliveSettings(config: Config) -> KeepaliveSettings:
+    """
+    The keepalive part of the configuration.
+    """
+    defaults = KeepaliveSettings()
+    return KeepaliveSettings(
+        interval=getattr(config, "keepaliveInterval", defaults.interval),
+        tolerance=getattr(config, "keepaliveTolerance", defaults.tolerance),
+        reaperTick=getattr(config, "reaperTick", defaults.reaperTick),
+        policy=getattr(config, "keepalivePolicy", defaults.policy),
+        reap=getattr(config, "reap", defaults.reap),
+        legs=getattr(config, "keepaliveLegs", defaults.legs),
+        maxDuration=getattr(config, "maxDuration", defaults.maxDuration),
+        methods=frozenset(getattr(config, "keepaliveMethods", defaults.methods)),
+        sessionTimerAssist=getattr(config, "sessionTimerAssist", defaults.sessionTimerAssist),
+        endTime=getattr(config, "endTime", defaults.endTime),
+        rateLimit=getattr(config, "keepaliveRateLimit", defaults.rateLimit),
+    )
 
 
 def makeService(config: Config, reactor: Any) -> service.MultiService:

@@ -33,6 +33,20 @@ def _isSDP(message: Request | Response) -> bool:
     )
 
 
+def _sessionExpires(message: Request | Response) -> int | None:
+    """
+    The delta-seconds of an RFC 4028 Session-Expires header, if any.
+    """
+    value = message.header("session-expires")
+    if not value:
+        return None
+    try:
+        seconds = int(value.split(";", 1)[0].strip())
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
 def _contactURI(message: Request | Response) -> str | None:
     from keepsip.sip.headers import contacts
 
@@ -67,7 +81,10 @@ class DialogTracker:
     def removeObserver(self, observer: IDialogObserver) -> None:
         self.observers.remove(observer)
 
-    def _notify(self, event: str, dialog: Dialog, *args: object) -> None:
+    def notify(self, event: str, dialog: Dialog, *args: object) -> None:
+        """
+        Call C{event} on every observer that has it; failures are logged.
+        """
         for observer in self.observers:
             method: Callable[..., object] | None = getattr(observer, event, None)
             if method is None:
@@ -119,17 +136,22 @@ class DialogTracker:
             lastOfferSDP=request.body if _isSDP(request) else b"",
         )
         self._logStoreFailure(self.store.add(dialog), "add")
-        self._notify("dialogCreated", dialog)
+        self.notify("dialogCreated", dialog)
         return dialog
 
     def inviteResponse(
-        self, request: Request, response: Response, cancelled: bool = False
+        self,
+        request: Request,
+        response: Response,
+        cancelled: bool = False,
+        source: tuple[str, int] | None = None,
     ) -> None:
         """
         A response to an INVITE is being relayed upstream.
 
         @param request: the INVITE as keepsip received it.
         @param cancelled: the caller had sent CANCEL for it.
+        @param source: the address the response came from (the callee side).
         """
         from keepsip.sip.headers import callID, fromHeader, toHeader
 
@@ -145,7 +167,7 @@ class DialogTracker:
                 self._reinviteAnswered(request, response, key[0], key[1], requestToTag)
             return
         self.store.byCallKey(key).addCallback(
-            self._initialInviteResponse, request, response, toTag, cancelled
+            self._initialInviteResponse, request, response, toTag, cancelled, source
         ).addErrback(lambda f: log.failure("dialog tracking failed", f))
 
     def _initialInviteResponse(
@@ -155,6 +177,7 @@ class DialogTracker:
         response: Response,
         toTag: str | None,
         cancelled: bool,
+        source: tuple[str, int] | None,
     ) -> None:
         if dialog is None or dialog.isTerminated:
             return
@@ -166,7 +189,7 @@ class DialogTracker:
                 dialog.callee.tag = toTag
                 dialog.callee.remoteTarget = _contactURI(response)
                 self._logStoreFailure(self.store.update(dialog), "update")
-                self._notify("dialogEarly", dialog)
+                self.notify("dialogEarly", dialog)
             return
         if code < 300:
             if dialog.state == DialogState.CONFIRMED:
@@ -179,10 +202,14 @@ class DialogTracker:
             dialog.callee.tag = toTag
             dialog.callee.remoteTarget = _contactURI(response)
             dialog.callee.lastRequestAt = now
+            dialog.callee.source = source
             dialog.lastAnswerSDP = response.body if _isSDP(response) else b""
+            sessionExpires = _sessionExpires(response)
+            if sessionExpires:
+                dialog.extra["session-expires"] = sessionExpires
             self._setRouteSets(dialog, response)
             self._logStoreFailure(self.store.update(dialog), "update")
-            self._notify("dialogConfirmed", dialog)
+            self.notify("dialogConfirmed", dialog)
             return
         dialog.finalStatus = code
         cause = EndCause.CANCELLED if cancelled or code == 487 else EndCause.REJECTED
@@ -229,7 +256,7 @@ class DialogTracker:
                 if target:
                     receiver.remoteTarget = target
             self._logStoreFailure(self.store.update(dialog), "update")
-            self._notify("dialogUpdated", dialog)
+            self.notify("dialogUpdated", dialog)
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
@@ -296,19 +323,21 @@ class DialogTracker:
         cause: str,
         detail: dict[str, str],
         endedAt: float | None = None,
+        detectedAt: float | None = None,
     ) -> None:
         """
         End C{dialog}: record why and when, drop it from the store, tell the
         observers.
 
         @param endedAt: the end time for billing; defaults to now.
+        @param detectedAt: when keepsip noticed the end; defaults to now.
         """
         if dialog.isTerminated:
             return
         now = self.clock.seconds()
         dialog.state = DialogState.TERMINATED
         dialog.endedAt = now if endedAt is None else endedAt
-        dialog.detectedAt = now
+        dialog.detectedAt = now if detectedAt is None else detectedAt
         dialog.endCause = cause
         dialog.endDetail = dict(detail)
         self._logStoreFailure(self.store.remove(dialog), "remove")
@@ -318,4 +347,4 @@ class DialogTracker:
             cause=cause,
             detail=detail,
         )
-        self._notify("dialogTerminated", dialog, cause, dialog.endDetail)
+        self.notify("dialogTerminated", dialog, cause, dialog.endDetail)

@@ -246,7 +246,7 @@ class ResponseContext:
             if self.isInvite:
                 self._armTimerC()
             if not self.finalSent:
-                self._relay(response)
+                self._relay(response, clientTransaction.destination)
             return
         if code < 300:
             if id(clientTransaction) not in self._answered:
@@ -256,7 +256,7 @@ class ResponseContext:
                 self._stopTimerC()
             # Every 2xx is forwarded at once, forks included (§16.7 step 5).
             self.finalSent = True
-            self._relay(response)
+            self._relay(response, clientTransaction.destination)
             if self.isInvite:
                 self.cancelBranches()
             return
@@ -310,10 +310,10 @@ class ResponseContext:
             return replacement
         return best
 
-    def _relay(self, response: Response) -> None:
+    def _relay(self, response: Response, source: tuple[str, int] | None = None) -> None:
         core = self.core
         if core.tracker is not None and self.isInvite:
-            core.tracker.inviteResponse(self.request, response, self.cancelled)
+            core.tracker.inviteResponse(self.request, response, self.cancelled, source)
         self.serverTransaction.respond(response)
 
 
@@ -336,8 +336,10 @@ class ProxyCore:
     transactions: Any = None
     timerC = TIMER_C
     #: Objects with C{inDialogRequest(request, serverTransaction) -> bool}
-    #: (True: handled, do not forward), C{ackReceived(request, source) ->
-    #: bool} and C{retransmissionReceived(request, serverTransaction)}; the
+    #: (True: handled, do not forward), C{initialInviteForwarding(request,
+    #: serverTransaction) -> bool} (may change the INVITE about to be
+    #: forwarded; True: answered), C{ackReceived(request, source) -> bool}
+    #: and C{retransmissionReceived(request, serverTransaction)}; the
     #: keepalive handler is one.
     inDialogHooks: tuple[Any, ...] = ()
 
@@ -380,6 +382,9 @@ class ProxyCore:
         An ACK matching no server transaction: the end-to-end ACK of a 2xx,
         forwarded statelessly.
         """
+        for hook in self.inDialogHooks:
+            if hook.ackReceived(request, source):
+                return
         if self.tracker is not None:
             self.tracker.inDialogRequest(request, source)
         self._forwardStatelessly(request)
@@ -495,6 +500,14 @@ class ProxyCore:
         outgoing.invalidate("route")
 
         isInDialog = toHeader(request).tag is not None
+        if isInDialog:
+            for hook in self.inDialogHooks:
+                if hook.inDialogRequest(request, serverTransaction):
+                    return
+        elif request.method == "INVITE":
+            for hook in self.inDialogHooks:
+                if hook.initialInviteForwarding(outgoing, serverTransaction):
+                    return
         if not outgoing.headers.get("route"):
             if request.method == "REGISTER" and identity.isOwnDomain(uri.host, uri.port):
                 self._register(request, serverTransaction)

@@ -1,0 +1,609 @@
+"""
+The invention: continue-call keepalives (patent WO 00/33550).
+
+L{KeepaliveManager} sits beside the proxy core. It is
+
+  - a dialog observer (L{IDialogObserver}): a confirmed dialog gets its
+    keepalive state and, depending on the reap mode, a deadline; a
+    terminated one leaves the deadline index;
+  - an in-dialog hook of the core (L{ProxyCore.inDialogHooks}): it sees every
+    request inside a dialog before it is routed, recognises keepalives
+    (an INVITE equal to the dialog's last one: same Call-ID, tags, CSeq
+    number and SDP media) and other proofs of life, answers an absorbed
+    keepalive itself, and refuses forged ones;
+  - the owner of the reapers: when no proof of life came within
+    C{interval × tolerance}, it sends BYE to both legs, classifies their
+    answers into why the keepalives stopped, and ends the dialog with cause
+    C{keepalive-timeout} and the end time of its last proof of life.
+
+Everything time-related runs on the injected clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from keepsip.dialog.model import Dialog, EndCause, Leg
+from keepsip.interfaces import IDialogObserver
+from keepsip.keepalive.bye import KEEPALIVE_TIMEOUT_REASON, buildBye, nextCSeq
+from keepsip.keepalive.causes import classifyByeOutcome, summariseEnd
+from keepsip.keepalive.deadlines import DeadlineIndex
+from keepsip.keepalive.ratelimit import RateLimiter
+from keepsip.keepalive.reaper import Reaper
+from keepsip.sip.headers import cseq, fromHeader, newBranch, newTag, toHeader
+from keepsip.sip.message import Request, Response
+from keepsip.sip.sdp import sameMedia
+from keepsip.transaction.interfaces import IClientTransactionUser
+from keepsip.transaction.responses import responseFromRequest
+
+log = Logger()
+
+#: Methods that may be configured as keepalives besides INVITE (claim 12);
+#: SESSION-REFRESH stands for RFC 4028 refreshes (a re-INVITE or UPDATE
+#: carrying Session-Expires).
+KEEPALIVE_METHODS = frozenset({"INVITE", "OPTIONS", "UPDATE", "INFO", "SESSION-REFRESH"})
+
+#: keepsip's own Min-SE (RFC 4028 §5: never below 90 seconds).
+MIN_SE = 90
+
+
+@dataclass(frozen=True)
+class KeepaliveSettings:
+    """
+    How keepsip treats keepalives; fixed per dialog when it is confirmed.
+
+    @ivar interval: seconds between the keepalives endpoints send.
+    @ivar tolerance: missed intervals before a dialog expires (may be
+        fractional).
+    @ivar reaperTick: seconds between reaper runs.
+    @ivar policy: C{absorb} (keepsip answers keepalives from the dialog
+        state) or C{forward} (they go end to end).
+    @ivar reap: C{require}, C{opportunistic} or C{off}.
+    @ivar legs: which leg's keepalives count: C{caller}, C{callee},
+        C{either}.
+    @ivar maxDuration: seconds after which any confirmed dialog is ended;
+        0 for never.
+    @ivar methods: requests that count as keepalives.
+    @ivar sessionTimerAssist: insert Session-Expires into INVITEs that have
+        none (RFC 4028) so capable user agents refresh by themselves.
+    @ivar endTime: C{last-proof} (bill until the last proof of life) or
+        C{detection} (until keepsip noticed).
+    @ivar rateLimit: keepalives per second per source address.
+    @ivar rateBurst: burst of the per-source rate limit.
+    """
+
+    interval: float = 30.0
+    tolerance: float = 2.0
+    reaperTick: float = 1.0
+    policy: str = "absorb"
+    reap: str = "opportunistic"
+    legs: str = "caller"
+    maxDuration: float = 14400.0
+    methods: frozenset[str] = field(default_factory=lambda: frozenset({"INVITE"}))
+    sessionTimerAssist: bool = False
+    endTime: str = "last-proof"
+    rateLimit: float = 2.0
+    rateBurst: int = 10
+
+    @property
+    def window(self) -> float:
+        """
+        Seconds a dialog may stay silent: C{interval × tolerance}.
+        """
+        return self.interval * self.tolerance
+
+    @property
+    def assistedSessionExpires(self) -> int:
+        """
+        The Session-Expires keepsip inserts: twice the interval (a UA
+        refreshes at half of it, RFC 4028 §7.4), at least Min-SE.
+        """
+        return max(MIN_SE, int(round(2 * self.interval)))
+
+
+@dataclass
+class KeepaliveState:
+    """
+    Per-dialog keepalive bookkeeping, kept in C{dialog.extra["keepalive"]}
+    (accounting reads C{count} and C{lastAt}).
+    """
+
+    count: int = 0
+    lastAt: float | None = None
+    window: float = 0.0
+    subject: bool = False
+    pendingAck: int | None = None
+    terminating: bool = False
+    forged: int = 0
+
+    def __getitem__(self, name: str) -> Any:
+        # Accounting reads it like the mapping it documents.
+        return getattr(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name, default)
+
+
+def _sameAddress(a: tuple[str, int] | None, b: tuple[str, int] | None) -> bool:
+    if a is None or b is None:
+        return False
+    return a[0].strip("[]").lower() == b[0].strip("[]").lower() and a[1] == b[1]
+
+
+@implementer(IClientTransactionUser)
+class _ByeOutcome:
+    """
+    Waits for the final answer to one of keepsip's BYEs and classifies it.
+    """
+
+    def __init__(self) -> None:
+        self.result: Deferred[str] = Deferred()
+
+    def _done(self, detail: str) -> None:
+        if not self.result.called:
+            self.result.callback(detail)
+
+    def responseReceived(self, response: Response, clientTransaction: Any) -> None:
+        if response.code >= 200:
+            self._done(classifyByeOutcome(response.code, False, False))
+
+    def timedOut(self, clientTransaction: Any) -> None:
+        self._done(classifyByeOutcome(None, True, False))
+
+    def transportFailed(self, clientTransaction: Any) -> None:
+        self._done(classifyByeOutcome(None, False, True))
+
+
+@implementer(IDialogObserver)
+class KeepaliveManager:
+    """
+    Recognises keepalives, keeps deadlines, and ends silent calls.
+
+    @param clock: an L{IReactorTime}.
+    @param settings: the L{KeepaliveSettings}.
+    @param store: the dialog store; the memory store's synchronous lookups
+        are used on the request path.
+    @param tracker: the L{DialogTracker} (for events and termination).
+    @param core: the L{ProxyCore} (for its transaction layer, identity and
+        resolver).
+    """
+
+    def __init__(self, clock: Any, settings: KeepaliveSettings, store: Any, tracker: Any, core: Any) -> None:
+        self.clock = clock
+        self.settings = settings
+        self.store = store
+        self.tracker = tracker
+        self.core = core
+        self.index: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
+        self.maxIndex: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
+        self.reaper = Reaper(clock, self.index, self._keepaliveExpired, settings.reaperTick)
+        self.maxReaper = Reaper(clock, self.maxIndex, self._maxDurationExpired, settings.reaperTick)
+        self.limiter = RateLimiter(clock, settings.rateLimit, settings.rateBurst)
+        self.keepalives = 0
+        self.forged = 0
+        self.expired = 0
+
+    # -- IDialogObserver ---------------------------------------------------
+
+    def dialogCreated(self, dialog: Dialog) -> None:
+        pass
+
+    def dialogEarly(self, dialog: Dialog) -> None:
+        pass
+
+    def dialogUpdated(self, dialog: Dialog) -> None:
+        pass
+
+    def dialogConfirmed(self, dialog: Dialog) -> None:
+        settings = self.settings
+        state = KeepaliveState(window=settings.window)
+        dialog.extra["keepalive"] = state
+        now = self.clock.seconds()
+        sessionExpires = dialog.extra.get("session-expires")
+        if sessionExpires and settings.reap != "off":
+            # RFC 4028: the negotiated interval is this dialog's deadline,
+            # and either side may be the refresher.
+            state.window = float(sessionExpires)
+            state.subject = True
+        elif settings.reap == "require":
+            state.subject = True
+        if state.subject:
+            self.index.set(dialog.callKey, now + state.window)
+        if settings.maxDuration:
+            self.maxIndex.set(dialog.callKey, now + settings.maxDuration)
+
+    def dialogTerminated(self, dialog: Dialog, cause: str, detail: dict[str, str]) -> None:
+        self.index.discard(dialog.callKey)
+        self.maxIndex.discard(dialog.callKey)
+
+    # -- the core's in-dialog hooks -------------------------------------------
+
+    def _dialogFor(self, request: Request) -> tuple[Dialog, Leg] | None:
+        try:
+            key = (
+                request.header("call-id") or "",
+                fromHeader(request).tag or "",
+                toHeader(request).tag or "",
+            )
+        except ValueError:
+            return None
+        dialog = self.store.getByDialogID(key)
+        if dialog is None or not dialog.isConfirmed:
+            return None
+        sender = dialog.legFor(key[1])
+        if sender is None:
+            return None
+        return dialog, sender
+
+    def _legCounts(self, dialog: Dialog, sender: Leg) -> bool:
+        legs = self.settings.legs
+        if legs == "either" or dialog.extra.get("session-expires"):
+            return True
+        return (sender is dialog.caller) == (legs == "caller")
+
+    def inDialogRequest(self, request: Request, serverTransaction: Any) -> bool:
+        """
+        Look at a request inside a dialog before it is routed.
+
+        @return: L{True} if keepsip answered it and it must not be forwarded.
+        """
+        found = self._dialogFor(request)
+        if found is None:
+            return False
+        dialog, sender = found
+        state: KeepaliveState | None = dialog.extra.get("keepalive")
+        if state is None or state.terminating:
+            return False
+        method = request.method
+        source = serverTransaction.source
+        if method == "INVITE":
+            kind = self._classifyInvite(dialog, sender, request)
+            if kind == "keepalive":
+                return self._keepalive(dialog, sender, request, serverTransaction, state)
+            if kind == "conflict":
+                log.warn(
+                    "INVITE with the last CSeq but other media in {callID}: not a keepalive",
+                    callID=dialog.callID,
+                    peer=source,
+                )
+                response = responseFromRequest(request, 500, "Server Internal Error")
+                response.addHeader("retry-after", "5")
+                serverTransaction.respond(response)
+                return True
+            if kind == "reinvite" and self._authentic(dialog, sender, source):
+                self._proofOfLife(dialog, sender, state, keepalive=False)
+            return False
+        methods = self.settings.methods
+        refresh = (
+            "SESSION-REFRESH" in methods
+            and method == "UPDATE"
+            and request.headers.get("session-expires")
+        )
+        if method in methods or refresh:
+            if not self._authentic(dialog, sender, source):
+                self._forgery(dialog, source, method)
+                return False
+            self._proofOfLife(dialog, sender, state, keepalive=True)
+        return False
+
+    def _classifyInvite(self, dialog: Dialog, sender: Leg, request: Request) -> str:
+        """
+        C{keepalive}, C{reinvite}, C{conflict} or C{stale}.
+        """
+        last = dialog.lastInvite
+        try:
+            number = cseq(request).number
+            lastNumber = cseq(last).number
+            lastSender = fromHeader(last).tag
+        except (ValueError, AttributeError):
+            return "stale"
+        if number == lastNumber and lastSender == sender.tag:
+            if sameMedia(request.body, dialog.lastOfferSDP):
+                return "keepalive"
+            return "conflict"
+        if number > sender.cseq:
+            return "reinvite"
+        return "stale"
+
+    def _authentic(self, dialog: Dialog, sender: Leg, source: tuple[str, int]) -> bool:
+        """
+        A proof of life counts only from the leg's known address, or from the
+        next hop of its route set (a proxy between keepsip and it).
+        """
+        if _sameAddress(sender.source, source):
+            return True
+        if sender.routeSet:
+            from keepsip.sip.headers import parseNameAddr
+
+            try:
+                hop = parseNameAddr(sender.routeSet[0]).uri
+                port = hop.port or 5060
+                return _sameAddress((hop.host, port), source)
+            except (ValueError, AttributeError):
+                return False
+        return False
+
+    def _forgery(self, dialog: Dialog, source: tuple[str, int], method: str) -> None:
+        self.forged += 1
+        state = dialog.extra.get("keepalive")
+        if state is not None:
+            state.forged += 1
+        log.warn(
+            "forged keepalive for {callID} ignored: {method} from {peer}",
+            callID=dialog.callID,
+            method=method,
+            peer=source,
+        )
+
+    def _keepalive(
+        self,
+        dialog: Dialog,
+        sender: Leg,
+        request: Request,
+        serverTransaction: Any,
+        state: KeepaliveState,
+    ) -> bool:
+        source = serverTransaction.source
+        if not self._authentic(dialog, sender, source):
+            self._forgery(dialog, source, "INVITE")
+            serverTransaction.respond(responseFromRequest(request, 403, "Forbidden", toTag=newTag()))
+            return True
+        if not self.limiter.allow(source):
+            log.info("keepalive rate limit hit by {peer}", peer=source, callID=dialog.callID)
+            response = responseFromRequest(request, 503, "Service Unavailable")
+            response.addHeader("retry-after", str(max(1, int(self.settings.interval))))
+            serverTransaction.respond(response)
+            return True
+        self._proofOfLife(dialog, sender, state, keepalive=True)
+        if self.settings.policy == "absorb":
+            serverTransaction.respond(self._answerFromState(dialog, sender, request))
+            state.pendingAck = cseq(request).number
+            return True
+        return False
+
+    def _answerFromState(self, dialog: Dialog, sender: Leg, request: Request) -> Response:
+        """
+        The 200 OK the other leg gave, rebuilt from the dialog: its tag, its
+        Contact, the last answer SDP.
+        """
+        other = dialog.otherLeg(sender)
+        response = responseFromRequest(request, 200, "OK")
+        if other.remoteTarget:
+            response.addHeader("contact", f"<{other.remoteTarget}>")
+        if dialog.lastAnswerSDP:
+            response.addHeader("content-type", "application/sdp")
+            response.body = dialog.lastAnswerSDP
+        return response
+
+    def retransmissionReceived(self, request: Request, serverTransaction: Any) -> None:
+        """
+        An INVITE absorbed by its still-living server transaction: a
+        keepalive too if it equals the dialog's last INVITE.
+        """
+        if request.method != "INVITE":
+            return
+        found = self._dialogFor(request)
+        if found is None:
+            return
+        dialog, sender = found
+        state = dialog.extra.get("keepalive")
+        if state is None or state.terminating:
+            return
+        if self._classifyInvite(dialog, sender, request) != "keepalive":
+            return
+        if not self._authentic(dialog, sender, serverTransaction.source):
+            self._forgery(dialog, serverTransaction.source, "INVITE")
+            return
+        if self.limiter.allow(serverTransaction.source):
+            self._proofOfLife(dialog, sender, state, keepalive=True)
+
+    def ackReceived(self, request: Request, source: tuple[str, int]) -> bool:
+        """
+        @return: L{True} if the ACK acknowledges a keepalive keepsip answered
+            itself, so it must not be forwarded.
+        """
+        found = self._dialogFor(request)
+        if found is None:
+            return False
+        dialog, sender = found
+        state = dialog.extra.get("keepalive")
+        if state is None or state.pendingAck is None:
+            return False
+        try:
+            number = cseq(request).number
+        except ValueError:
+            return False
+        if number == state.pendingAck and _sameAddress(sender.source, source) or (
+            number == state.pendingAck and self._authentic(dialog, sender, source)
+        ):
+            state.pendingAck = None
+            return True
+        return False
+
+    def _proofOfLife(self, dialog: Dialog, sender: Leg, state: KeepaliveState, keepalive: bool) -> None:
+        now = self.clock.seconds()
+        sender.lastRequestAt = now
+        if not self._legCounts(dialog, sender):
+            return
+        if keepalive:
+            state.count += 1
+            self.keepalives += 1
+            if self.settings.reap == "opportunistic":
+                state.subject = True
+        state.lastAt = now
+        if state.subject and self.settings.reap != "off" or dialog.extra.get("session-expires"):
+            state.subject = True
+            self.index.set(dialog.callKey, now + state.window)
+        if keepalive:
+            self.tracker.notify("dialogKeptAlive", dialog)
+
+    # -- session timer assist (RFC 4028) -------------------------------------
+
+    def initialInviteForwarding(self, request: Request, serverTransaction: Any) -> bool:
+        """
+        Called before an initial INVITE is forwarded.
+
+        @return: L{True} if keepsip answered it (422) and it must not be
+            forwarded.
+        """
+        if not self.settings.sessionTimerAssist:
+            return False
+        headers = request.headers
+        supported = {v.strip().lower() for v in headers.get("supported", ())}
+        try:
+            minSE = max(MIN_SE, int((headers.get("min-se") or ["0"])[0].split(";")[0]))
+        except ValueError:
+            minSE = MIN_SE
+        values = headers.get("session-expires")
+        if values:
+            try:
+                requested = int(values[0].split(";")[0])
+            except ValueError:
+                return False
+            if requested >= minSE:
+                return False
+            if "timer" in supported:
+                response = responseFromRequest(request, 422, "Session Interval Too Small")
+                response.addHeader("min-se", str(minSE))
+                serverTransaction.respond(response)
+                return True
+            # RFC 4028 §8.1: without timer support, raise it instead.
+            request.setHeader("session-expires", str(minSE))
+            request.setHeader("min-se", str(minSE))
+            return False
+        request.setHeader("session-expires", str(max(minSE, self.settings.assistedSessionExpires)))
+        return False
+
+    # -- expiry and termination ------------------------------------------
+
+    def _keepaliveExpired(self, key: tuple[str, str], when: float, now: float) -> Deferred[None] | None:
+        dialog = self.store.getByCallKey(key)
+        if dialog is None or dialog.isTerminated:
+            return None
+        self.expired += 1
+        state: KeepaliveState = dialog.extra["keepalive"]
+        legs = self.settings.legs
+        if dialog.extra.get("session-expires"):
+            legs = "either"
+        proof = self._lastProof(dialog, legs)
+        endedAt = proof if self.settings.endTime == "last-proof" else now
+        silent = legs if legs != "either" else "both"
+        log.info(
+            "keepalives stopped in {callID}: silent since {proof}, ending it",
+            callID=dialog.callID,
+            proof=proof,
+        )
+        self.tracker.notify("dialogExpired", dialog)
+        self.terminate(dialog, EndCause.KEEPALIVE_TIMEOUT, silent, endedAt, now, state)
+        return None
+
+    def _maxDurationExpired(self, key: tuple[str, str], when: float, now: float) -> None:
+        dialog = self.store.getByCallKey(key)
+        if dialog is None or dialog.isTerminated:
+            return None
+        state = dialog.extra.get("keepalive") or KeepaliveState()
+        log.info("maximum duration reached in {callID}", callID=dialog.callID)
+        self.terminate(
+            dialog,
+            EndCause.MAX_DURATION,
+            "none",
+            now,
+            now,
+            state,
+            "maximum call duration reached",
+            'SIP;cause=200;text="maximum call duration"',
+        )
+        return None
+
+    def _lastProof(self, dialog: Dialog, legs: str) -> float:
+        candidates = []
+        if legs in ("caller", "either"):
+            candidates.append(dialog.caller.lastRequestAt)
+        if legs in ("callee", "either"):
+            candidates.append(dialog.callee.lastRequestAt)
+        state = dialog.extra.get("keepalive")
+        if state is not None and state.lastAt is not None:
+            candidates.append(state.lastAt)
+        known = [c for c in candidates if c is not None]
+        if dialog.answeredAt is not None:
+            known.append(dialog.answeredAt)
+        return max(known) if known else self.clock.seconds()
+
+    def terminate(
+        self,
+        dialog: Dialog,
+        cause: str,
+        silent: str,
+        endedAt: float,
+        detectedAt: float,
+        state: KeepaliveState,
+        reasonText: str = "neither leg kept the call alive",
+        reasonHeader: str = KEEPALIVE_TIMEOUT_REASON,
+    ) -> Deferred[dict[str, str]]:
+        """
+        Send BYE to both legs (claim 6), wait for both outcomes, and end the
+        dialog with a per-leg detail of why (claims 7-8).
+
+        @return: a L{Deferred} firing with the end detail.
+        """
+        state.terminating = True
+        self.index.discard(dialog.callKey)
+        self.maxIndex.discard(dialog.callKey)
+        outcomes = [
+            self._sendBye(dialog, leg, reasonHeader) for leg in (dialog.caller, dialog.callee)
+        ]
+
+        from twisted.internet.defer import gatherResults
+
+        def finish(results: list[str]) -> dict[str, str]:
+            callerDetail, calleeDetail = results
+            if silent in ("caller", "callee"):
+                detail = summariseEnd(callerDetail, calleeDetail, silent)
+            else:
+                detail = {
+                    "caller": callerDetail,
+                    "callee": calleeDetail,
+                    "silent": silent,
+                    "why": reasonText,
+                }
+            self.tracker.terminate(dialog, cause, detail, endedAt=endedAt, detectedAt=detectedAt)
+            return detail
+
+        return gatherResults(outcomes).addCallback(finish)
+
+    def _sendBye(self, dialog: Dialog, leg: Leg, reason: str) -> Deferred[str]:
+        core = self.core
+        try:
+            bye, destination = buildBye(
+                dialog,
+                leg,
+                core.identity.sentBy,
+                newBranch(),
+                nextCSeq(dialog, leg),
+                reason,
+            )
+        except ValueError as e:
+            log.info("cannot build BYE for {callID}: {error}", callID=dialog.callID, error=str(e))
+            return maybeDeferred(lambda: "unknown")
+        if destination is None:
+            return maybeDeferred(lambda: "unknown")
+        outcome = _ByeOutcome()
+        host, port = destination
+
+        def send(address: str) -> None:
+            core.transactions.request(bye, (address, port), outcome)
+
+        from keepsip.proxy.core import isIPLiteral
+
+        if isIPLiteral(host) or core.resolve is None:
+            send(host)
+        else:
+            maybeDeferred(core.resolve, host).addCallbacks(
+                send, lambda f: outcome._done("unreachable")
+            )
+        return outcome.result

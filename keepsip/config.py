@@ -278,6 +278,35 @@ def _positiveFloat(text: str) -> float:
     return value
 
 
+def _nonNegativeFloat(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(None, f"expected a number, got {text!r}")
+    if value < 0 or value != value:
+        raise ConfigError(None, f"expected a number >= 0, got {text!r}")
+    return value
+
+
+#: The requests that may count as keepalives (SESSION-REFRESH: RFC 4028).
+KEEPALIVE_METHODS = ("INVITE", "OPTIONS", "UPDATE", "INFO", "SESSION-REFRESH")
+
+
+def _methodList(text: str) -> frozenset[str]:
+    methods = frozenset(m.strip().upper() for m in text.split(",") if m.strip())
+    unknown = sorted(methods - set(KEEPALIVE_METHODS))
+    if not methods or unknown:
+        raise ConfigError(
+            None,
+            f"expected a comma-separated list of {', '.join(KEEPALIVE_METHODS)}, got {text!r}",
+        )
+    return methods
+
+
+def _flag(text: str) -> bool:
+    return bool(text)
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -485,6 +514,96 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SECONDS",
     ),
     Option(
+        "keepalive-interval",
+        _positiveFloat,
+        "30",
+        "Seconds between the keepalives (INVITEs equal to the last one) endpoints send.",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "keepalive-tolerance",
+        _positiveFloat,
+        "2",
+        "Missed keepalive intervals before a call is considered over (may be "
+        "fractional): the deadline is last proof of life + interval x tolerance.",
+        kind="float",
+        metavar="N",
+    ),
+    Option(
+        "reaper-tick",
+        _positiveFloat,
+        "1",
+        "Seconds between two runs of the reaper that ends expired calls.",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "keepalive-policy",
+        _choice("absorb", "forward"),
+        "absorb",
+        "absorb: keepsip answers keepalives itself from the dialog state; forward: "
+        "they travel end to end and the callee answers.",
+        metavar="absorb|forward",
+    ),
+    Option(
+        "keepalive-legs",
+        _choice("caller", "callee", "either"),
+        "caller",
+        "Whose keepalives keep a call alive: caller, callee or either.",
+        metavar="caller|callee|either",
+    ),
+    Option(
+        "reap",
+        _choice("require", "opportunistic", "off"),
+        "opportunistic",
+        "require: every answered call must be kept alive; opportunistic: a call is "
+        "reaped only once it has sent a keepalive; off: never reap on keepalives.",
+        metavar="require|opportunistic|off",
+    ),
+    Option(
+        "max-duration",
+        _nonNegativeFloat,
+        "14400",
+        "End any answered call after this many seconds, keepalives or not (0: never).",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "keepalive-methods",
+        _methodList,
+        "INVITE",
+        "Comma-separated requests that count as keepalives: INVITE, OPTIONS, UPDATE, "
+        "INFO, SESSION-REFRESH (RFC 4028 refreshes).",
+        metavar="INVITE,OPTIONS,...",
+    ),
+    Option(
+        "session-timer-assist",
+        _flag,
+        False,
+        "Insert an RFC 4028 Session-Expires (2 x interval, at least 90 s) into INVITEs "
+        "that have none, so capable user agents refresh the call by themselves.",
+        kind="boolean",
+        flag=True,
+    ),
+    Option(
+        "end-time",
+        _choice("last-proof", "detection"),
+        "last-proof",
+        "The billed end of a reaped call: its last proof of life, or the moment "
+        "keepsip noticed. Both are recorded.",
+        metavar="last-proof|detection",
+    ),
+    Option(
+        "keepalive-rate-limit",
+        _positiveFloat,
+        "2",
+        "Keepalives per second accepted from one source address (burst 10); more "
+        "get 503 and do not count.",
+        kind="float",
+        metavar="PER-SECOND",
+    ),
+    Option(
         "log-level",
         _choice("debug", "info", "warn", "error"),
         "info",
@@ -525,6 +644,17 @@ class Config:
     timerT1: float = 0.5
     timerT2: float = 4.0
     timerT4: float = 5.0
+    keepaliveInterval: float = 30.0
+    keepaliveTolerance: float = 2.0
+    reaperTick: float = 1.0
+    keepalivePolicy: str = "absorb"
+    keepaliveLegs: str = "caller"
+    reap: str = "opportunistic"
+    maxDuration: float = 14400.0
+    keepaliveMethods: frozenset[str] = frozenset({"INVITE"})
+    sessionTimerAssist: bool = False
+    endTime: str = "last-proof"
+    keepaliveRateLimit: float = 2.0
     logLevel: str = "info"
     configFile: str | None = field(default=None, compare=False)
 

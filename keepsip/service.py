@@ -134,19 +134,18 @@ def keepaliveSettings(config: Config) -> KeepaliveSettings:
     """
     The keepalive part of the configuration.
     """
-    defaults = KeepaliveSettings()
     return KeepaliveSettings(
-        interval=getattr(config, "keepaliveInterval", defaults.interval),
-        tolerance=getattr(config, "keepaliveTolerance", defaults.tolerance),
-        reaperTick=getattr(config, "reaperTick", defaults.reaperTick),
-        policy=getattr(config, "keepalivePolicy", defaults.policy),
-        reap=getattr(config, "reap", defaults.reap),
-        legs=getattr(config, "keepaliveLegs", defaults.legs),
-        maxDuration=getattr(config, "maxDuration", defaults.maxDuration),
-        methods=frozenset(getattr(config, "keepaliveMethods", defaults.methods)),
-        sessionTimerAssist=getattr(config, "sessionTimerAssist", defaults.sessionTimerAssist),
-        endTime=getattr(config, "endTime", defaults.endTime),
-        rateLimit=getattr(config, "keepaliveRateLimit", defaults.rateLimit),
+        interval=config.keepaliveInterval,
+        tolerance=config.keepaliveTolerance,
+        reaperTick=config.reaperTick,
+        policy=config.keepalivePolicy,
+        reap=config.reap,
+        legs=config.keepaliveLegs,
+        maxDuration=config.maxDuration,
+        methods=frozenset(config.keepaliveMethods),
+        sessionTimerAssist=config.sessionTimerAssist,
+        endTime=config.endTime,
+        rateLimit=config.keepaliveRateLimit,
     )
 
 

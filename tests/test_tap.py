@@ -61,6 +61,17 @@ EVERY_OPTION_CLI = [
     "--timer-t1", "0.25",
     "--timer-t2", "2",
     "--timer-t4", "3.5",
+    "--keepalive-interval", "20",
+    "--keepalive-tolerance", "1.5",
+    "--reaper-tick", "0.5",
+    "--keepalive-policy", "forward",
+    "--keepalive-legs", "either",
+    "--reap", "require",
+    "--max-duration", "7200",
+    "--keepalive-methods", "INVITE,options,SESSION-REFRESH",
+    "--session-timer-assist",
+    "--end-time", "detection",
+    "--keepalive-rate-limit", "5",
     "--log-level", "debug",
 ]  # fmt: skip
 
@@ -75,6 +86,17 @@ registrar-default-expires = 600
 timer-t1 = 0.25
 timer-t2 = 2
 timer-t4 = 3.5
+keepalive-interval = 20
+keepalive-tolerance = 1.5
+reaper-tick = 0.5
+keepalive-policy = "forward"
+keepalive-legs = "either"
+reap = "require"
+max-duration = 7200
+keepalive-methods = "INVITE,options,SESSION-REFRESH"
+session-timer-assist = true
+end-time = "detection"
+keepalive-rate-limit = 5
 log-level = "debug"
 """
 
@@ -93,6 +115,17 @@ EVERY_OPTION_CONFIG = Config(
     timerT1=0.25,
     timerT2=2.0,
     timerT4=3.5,
+    keepaliveInterval=20.0,
+    keepaliveTolerance=1.5,
+    reaperTick=0.5,
+    keepalivePolicy="forward",
+    keepaliveLegs="either",
+    reap="require",
+    maxDuration=7200.0,
+    keepaliveMethods=frozenset({"INVITE", "OPTIONS", "SESSION-REFRESH"}),
+    sessionTimerAssist=True,
+    endTime="detection",
+    keepaliveRateLimit=5.0,
     logLevel="debug",
 )
 
@@ -256,13 +289,38 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
         """
         self.assertRaises(usage.UsageError, self.parse, "--lisen", "udp:127.0.0.1:5060")
 
+    def test_badKeepaliveValuesNameTheOption(self) -> None:
+        """
+        Each keepalive option rejects a wrong value with one line naming it,
+        from the command line and from the TOML file.
+        """
+        cases = [
+            ("keepalive-interval", "0"),
+            ("keepalive-tolerance", "-1"),
+            ("reaper-tick", "soon"),
+            ("keepalive-policy", "drop"),
+            ("keepalive-legs", "both"),
+            ("reap", "sometimes"),
+            ("max-duration", "-5"),
+            ("keepalive-methods", "INVITE,BYE"),
+            ("end-time", "now"),
+            ("keepalive-rate-limit", "0"),
+        ]
+        for name, value in cases:
+            self.assertIn(f"--{name}", self.usageError(f"--{name}", value))
+            self.assertIn(name, self.usageError(toml=f'{name} = "{value}"\n'))
+
     def test_helpListsEveryOption(self) -> None:
         """
         C{--help} documents every row of the option table and --config.
         """
         text = tap.Options().getUsage()
         for option in OPTIONS:
-            self.assertIn(f"--{option.name}=", text)
+            if option.flag:
+                self.assertIn(f"--{option.name} ", text)
+                self.assertIn(f"--no-{option.name} ", text)
+            else:
+                self.assertIn(f"--{option.name}=", text)
         self.assertIn("--config=", text)
 
 

@@ -150,3 +150,17 @@ def answer(
         lines.append("Content-Type: application/sdp")
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def startReapers(proxy: ProxyHarness) -> None:
+    """
+    Start the reaper services of C{proxy} (the UDP listeners stay down: the
+    fake transport stands in for them).
+    """
+    for name in ("keepalive-reaper", "max-duration-reaper"):
+        proxy.service.getServiceNamed(name).startService()
+
+
+def stopReapers(proxy: ProxyHarness) -> None:
+    for name in ("keepalive-reaper", "max-duration-reaper"):
+        proxy.service.getServiceNamed(name).stopService()

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from keepsip.config import Config
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
+from keepsip.keepalive.icmp import listenUDPWithErrors
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.reaper import ReaperService
 from keepsip.proxy.core import ProxyCore, ProxyIdentity, socketHost
@@ -27,6 +28,44 @@ log = Logger()
 
 #: How often expired registrar bindings are purged (seconds).
 REGISTRAR_PURGE_INTERVAL = 30.0
+
+
+class UDPListener(service.Service):
+    """
+    A UDP port that learns which destination an ICMP error was for.
+
+    Plain C{listenUDP} cannot tell (and a queued ICMP error even closes an
+    epoll reactor's port), so keepsip listens through
+    L{keepsip.keepalive.icmp.listenUDPWithErrors}, which drains the socket's
+    error queue and hands C{(address, errno)} to the protocol's
+    C{icmpErrorReceived}. Reactors without real sockets (test doubles) get a
+    plain C{listenUDP}.
+    """
+
+    def __init__(self, reactor: Any, port: int, protocol: Any, interface: str) -> None:
+        self.reactor = reactor
+        self.port = port
+        self.protocol = protocol
+        self.interface = interface
+        self.listening: Any = None
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        try:
+            self.listening = listenUDPWithErrors(
+                self.reactor, self.port, self.protocol, self.interface
+            )
+        except (AttributeError, TypeError):
+            self.listening = self.reactor.listenUDP(
+                self.port, self.protocol, interface=self.interface
+            )
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        listening, self.listening = self.listening, None
+        if listening is not None:
+            return listening.stopListening()
+        return None
 
 
 class ProxyService(service.MultiService):
@@ -94,12 +133,7 @@ class ProxyService(service.MultiService):
             reaperService.setServiceParent(self)
 
         for address in config.listen:
-            listener = internet.UDPServer(
-                address.port,
-                self.protocol,
-                interface=socketHost(address.host),
-                reactor=reactor,
-            )
+            listener = UDPListener(reactor, address.port, self.protocol, socketHost(address.host))
             listener.setName(f"udp:{address.host}:{address.port}")
             listener.setServiceParent(self)
         purge = internet.TimerService(

@@ -188,6 +188,16 @@ class SIPDatagramProtocol(_tsip.Base):
         """
         self.send(message, (destURL.host, destURL.port or self.PORT))
 
+    def icmpErrorReceived(self, address: tuple[str, int], errno: int) -> None:
+        """
+        An ICMP error (port or host unreachable) came back for a datagram
+        keepsip sent to C{address}: every client transaction sending there
+        fails at once (RFC 3261 §8.1.3.1) instead of waiting for its timer.
+        """
+        log.info("ICMP error {errno} for {peer}", errno=errno, peer=address)
+        if self.controller is not None:
+            self.controller.transportError(address)
+
     def connectionRefused(self) -> None:
         """
         An ICMP error arrived for an earlier datagram. Unconnected UDP does

@@ -282,6 +282,17 @@ class ForwardingTests(ProxyTestCase):
         self.proxy.clock.advance(1)
         self.assertEqual([m.method for m in self.proxy.sentTo(BOB)], ["CANCEL"])
 
+    def test_icmpErrorFailsBranchAtOnce(self):
+        """
+        An ICMP port unreachable for the next hop fails its client
+        transaction at once: the caller gets a final answer without waiting
+        for timer B (503 from the branch, sent upstream as 500).
+        """
+        self.proxy.receive(invite(), ALICE)
+        self.proxy.sent()
+        self.proxy.service.protocol.icmpErrorReceived(BOB, 111)
+        self.assertEqual([m.code for m in self.proxy.sentTo(ALICE)], [500])
+
     def test_forkedSecond2xxAlsoRelayed(self):
         """
         Every 2xx is forwarded upstream, including a second answer with a

@@ -382,16 +382,17 @@ class GeneratedDocumentationTests(SynchronousTestCase):
         self.assertEqual(c.advertise, ("203.0.113.5", 5060))
         self.assertEqual(len(c.routes), 3)
 
-    def test_readmeTable(self) -> None:
+    def test_documentedTables(self) -> None:
         """
-        README.md's configuration table is exactly C{python -m keepsip.config
-        --markdown}, between its markers.
+        The option tables of README.md and docs/configuration.md are exactly
+        C{python -m keepsip.config --markdown}, between their markers.
         """
-        readme = (ROOT / "README.md").read_text()
         begin, end = "<!-- options:begin -->\n", "<!-- options:end -->"
-        self.assertIn(begin, readme)
-        table = readme.split(begin, 1)[1].split(end, 1)[0]
-        self.assertEqual(table, config.markdownTable())
+        for document in (ROOT / "README.md", ROOT / "docs" / "configuration.md"):
+            text = document.read_text()
+            self.assertIn(begin, text, document)
+            table = text.split(begin, 1)[1].split(end, 1)[0]
+            self.assertEqual(table, config.markdownTable(), document)
 
     def test_main(self) -> None:
         """

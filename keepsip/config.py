@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
 import socket
 import sys
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -243,9 +245,7 @@ def parseRoute(text: str) -> Route:
             raise ConfigError(None, f"{expected}: {e.message}")
         return Route("", domain, target, port)
     if not _USER_PREFIX.match(key):
-        raise ConfigError(
-            None, f"{expected} (PREFIX must be *, @DOMAIN or digits, letters and +)"
-        )
+        raise ConfigError(None, f"{expected} (PREFIX must be *, @DOMAIN or digits, letters and +)")
     return Route(key, None, target, port)
 
 
@@ -283,7 +283,7 @@ def _nonNegativeFloat(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ConfigError(None, f"expected a number, got {text!r}")
-    if value < 0 or value != value:
+    if value < 0 or math.isnan(value):
         raise ConfigError(None, f"expected a number >= 0, got {text!r}")
     return value
 
@@ -484,8 +484,7 @@ OPTIONS: tuple[Option, ...] = (
         "registrar-default-expires",
         _positiveInt,
         "3600",
-        "Registration lifetime when the REGISTER gives none, in seconds "
-        "(min <= default <= max).",
+        "Registration lifetime when the REGISTER gives none, in seconds (min <= default <= max).",
         kind="integer",
         metavar="SECONDS",
     ),
@@ -876,7 +875,8 @@ def buildConfig(
         )
     if not values["timerT1"] < values["timerT2"]:
         raise ConfigError(
-            "timer-t1", f"must be less than --timer-t2 ({values['timerT2']}), got {values['timerT1']}"
+            "timer-t1",
+            f"must be less than --timer-t2 ({values['timerT2']}), got {values['timerT1']}",
         )
     return Config(configFile=configFile, **values)
 

@@ -13,9 +13,10 @@ one place that imports it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from twisted.application.service import IService
+from twisted.application.service import MultiService
 from twisted.python import usage
 
 from keepsip.config import OPTIONS, Config, ConfigError, Option, buildConfig, loadToml
@@ -98,9 +99,8 @@ def _addHandlers(options: type[Options], option: Option) -> None:
     default = option.default
     if isinstance(default, list):
         default = ", ".join(default) if default else "none"
-    handler.__doc__ = (
-        f"{option.help} [{option.metavar}]"
-        + ("" if default is None else f" (default: {default})")
+    handler.__doc__ = f"{option.help} [{option.metavar}]" + (
+        "" if default is None else f" (default: {default})"
     )
     setattr(options, method, handler)
 
@@ -110,7 +110,7 @@ for _option in OPTIONS:
 del _option
 
 
-def makeService(options: Options) -> IService:
+def makeService(options: Options) -> MultiService:
     """
     Build keepsip's service tree from parsed options.
 

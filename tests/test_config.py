@@ -42,7 +42,7 @@ class FakeUDPSocket:
         self.connectError = connectError
         self.calls: list[tuple[str, Any]] = []
 
-    def __call__(self, family: int, kind: int) -> "FakeUDPSocket":
+    def __call__(self, family: int, kind: int) -> FakeUDPSocket:
         self.calls.append(("socket", (family, kind)))
         return self
 
@@ -67,9 +67,7 @@ class ParserTests(SynchronousTestCase):
         """
         C{udp:HOST:PORT} with an IPv4 host parses into a L{ListenAddress}.
         """
-        self.assertEqual(
-            parseListen("udp:192.0.2.1:5070"), ListenAddress("udp", "192.0.2.1", 5070)
-        )
+        self.assertEqual(parseListen("udp:192.0.2.1:5070"), ListenAddress("udp", "192.0.2.1", 5070))
 
     def test_listenIPv6(self) -> None:
         """
@@ -121,13 +119,16 @@ class ParserTests(SynchronousTestCase):
         """
         self.assertEqual(parseRoute("*=sip:10.0.0.2"), Route("", None, "10.0.0.2", 5060))
         self.assertEqual(
-            parseRoute("+4930=sip:gw.example.net:5080"), Route("+4930", None, "gw.example.net", 5080)
+            parseRoute("+4930=sip:gw.example.net:5080"),
+            Route("+4930", None, "gw.example.net", 5080),
         )
         self.assertEqual(
             parseRoute("@Example.ORG=sip:[2001:db8::2]:5062"),
             Route("", "example.org", "2001:db8::2", 5062),
         )
-        self.assertEqual(str(parseRoute("@example.org=sip:10.0.0.3")), "@example.org=sip:10.0.0.3:5060")
+        self.assertEqual(
+            str(parseRoute("@example.org=sip:10.0.0.3")), "@example.org=sip:10.0.0.3:5060"
+        )
 
     def test_routeRejects(self) -> None:
         """
@@ -192,7 +193,9 @@ class DefaultAdvertiseTests(SynchronousTestCase):
         The IPv6 wildcard C{::} is a wildcard too.
         """
         fake = FakeUDPSocket("10.9.9.9")
-        self.assertEqual(defaultAdvertise([ListenAddress("udp", "::", 5060)], fake), ("10.9.9.9", 5060))
+        self.assertEqual(
+            defaultAdvertise([ListenAddress("udp", "::", 5060)], fake), ("10.9.9.9", 5060)
+        )
 
     def test_noRoute(self) -> None:
         """
@@ -200,7 +203,9 @@ class DefaultAdvertiseTests(SynchronousTestCase):
         fallback is 127.0.0.1.
         """
         fake = FakeUDPSocket(connectError=OSError(101, "Network is unreachable"))
-        self.assertEqual(defaultAdvertise([ListenAddress("udp", "0.0.0.0", 5060)], fake), ("127.0.0.1", 5060))
+        self.assertEqual(
+            defaultAdvertise([ListenAddress("udp", "0.0.0.0", 5060)], fake), ("127.0.0.1", 5060)
+        )
         self.assertIn(("close", None), fake.calls)
         self.assertEqual(config.primaryIPv4(FakeUDPSocket("0.0.0.0")), "127.0.0.1")
 
@@ -277,7 +282,15 @@ class RoutingTests(SynchronousTestCase):
             advertise="proxy.example.com:5080",
             domain=["Example.COM"],
         )
-        for host in ["proxy.example.com", "192.0.2.10", "localhost", "127.0.0.1", "example.com", "[::1]", "::1"]:
+        for host in [
+            "proxy.example.com",
+            "192.0.2.10",
+            "localhost",
+            "127.0.0.1",
+            "example.com",
+            "[::1]",
+            "::1",
+        ]:
             self.assertTrue(c.isOwnDomain(host, None), host)
         for port in [5060, 5070, 5080]:
             self.assertTrue(c.isOwnDomain("example.com", port))
@@ -308,7 +321,8 @@ class BuildConfigTests(SynchronousTestCase):
         self.assertEqual(c, Config(advertise=("192.0.2.55", 5060)))
         self.assertEqual(c.listen, (ListenAddress("udp", "0.0.0.0", 5060),))
         self.assertEqual(
-            (c.registrarMinExpires, c.registrarMaxExpires, c.registrarDefaultExpires), (60, 3600, 3600)
+            (c.registrarMinExpires, c.registrarMaxExpires, c.registrarDefaultExpires),
+            (60, 3600, 3600),
         )
         self.assertEqual((c.timerT1, c.timerT2, c.timerT4), (0.5, 4.0, 5.0))
         self.assertEqual((c.routes, c.domains, c.logLevel), ((), frozenset(), "info"))

@@ -207,7 +207,9 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
         """
         A single-valued option given twice on the command line keeps the last.
         """
-        self.assertEqual(self.parse("--log-level", "warn", "--log-level", "error").config.logLevel, "error")
+        self.assertEqual(
+            self.parse("--log-level", "warn", "--log-level", "error").config.logLevel, "error"
+        )
 
     def test_badCommandLineValues(self) -> None:
         """

@@ -17,58 +17,13 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from keepsip.accounting.cdr import RecordBuilder
 from keepsip.accounting.plugin import availableBackends
-from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.redis import RedisBackend, RedisUnavailable
 from keepsip.accounting.spool import encodeRecord
 from keepsip.accounting.tracker import AccountingTracker
-from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
+from keepsip.dialog.model import EndCause
 from keepsip.interfaces import IAccountingBackend, IAccountingBackendFactory
-from tests._servers import RedisServer
-
-PCMU = b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n"
-
-
-def makeDialog(number: int, now: float) -> Dialog:
-    """
-    Call number C{number}, invited at C{now}.
-    """
-    return Dialog(
-        callID=f"call-{number}@example.com",
-        caller=Leg("sip:alice@example.com", tag=f"a{number}"),
-        callee=Leg("sip:bob@example.com"),
-        requestURI="sip:4420@example.com",
-        invitedAt=now,
-        lastOfferSDP=PCMU,
-    )
-
-
-def answer(dialog: Dialog, now: float) -> None:
-    dialog.callee.tag = "b"
-    dialog.state = DialogState.CONFIRMED
-    dialog.answeredAt = now
-    dialog.lastAnswerSDP = PCMU
-
-
-def end(dialog: Dialog, now: float, cause: str = EndCause.CALLER_BYE) -> None:
-    dialog.state = DialogState.TERMINATED
-    dialog.endedAt = now
-    dialog.endCause = cause
-
-
-def callRecords(number: int) -> list[dict[str, Any]]:
-    """
-    The start, interim and stop records of one answered call.
-    """
-    builder = RecordBuilder(Tariffs())
-    dialog = makeDialog(number, 1700000000.0)
-    answer(dialog, 1700000001.0)
-    records = [builder.build(dialog, "start", 1700000001.0)]
-    records.append(builder.build(dialog, "interim", 1700000031.0, sequence=1))
-    end(dialog, 1700000061.0)
-    records.append(builder.build(dialog, "stop", 1700000061.0, detail={"caller": "BYE"}))
-    return records
+from tests._servers import RedisServer, answer, callRecords, end, makeDialog
 
 
 class RedisBackendTests(SynchronousTestCase):

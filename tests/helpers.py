@@ -9,6 +9,8 @@ import shutil
 import socket
 import unittest
 
+from twisted.trial.unittest import FailTest
+
 
 def externalRequired() -> bool:
     """
@@ -25,10 +27,11 @@ def skipOrFail(reason: str) -> None:
     L{externalRequired}.
 
     @raise unittest.SkipTest: normally.
-    @raise AssertionError: when external programs are required.
+    @raise FailTest: (an L{AssertionError}) when external programs are
+        required, so trial counts a failure.
     """
     if externalRequired():
-        raise AssertionError(f"{reason} (KEEPSIP_REQUIRE_EXTERNAL=1)")
+        raise FailTest(f"{reason} (KEEPSIP_REQUIRE_EXTERNAL=1)")
     raise unittest.SkipTest(reason)
 
 
@@ -39,7 +42,7 @@ def requireExternal(binaryName: str) -> str:
     @param binaryName: the program's name, e.g. C{"sipp"}.
     @return: its path, as found by L{shutil.which}.
     @raise unittest.SkipTest: if it is missing.
-    @raise AssertionError: if it is missing and C{KEEPSIP_REQUIRE_EXTERNAL=1}.
+    @raise FailTest: if it is missing and C{KEEPSIP_REQUIRE_EXTERNAL=1}.
     """
     path = shutil.which(binaryName)
     if path is None:

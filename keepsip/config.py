@@ -178,13 +178,21 @@ def _splitHostPort(text: str) -> tuple[str, str | None]:
         rest = text[end + 1 :]
         if rest.startswith(":"):
             return text[: end + 1], rest[1:]
-        if rest:
-            return text, None
         return text, None
     if text.count(":") == 1:
         host, port = text.split(":")
         return host, port
     return text, None
+
+
+def _bracketBareIPv6(text: str) -> str:
+    """
+    Put brackets around a bare IPv6 address (more than one colon, no
+    brackets), so that L{_splitHostPort} sees no port in it.
+    """
+    if text.count(":") > 1 and not text.startswith("["):
+        return f"[{text}]"
+    return text
 
 
 def parseListen(text: str) -> ListenAddress:
@@ -213,9 +221,7 @@ def parseAdvertise(text: str) -> tuple[str, int | None]:
 
     @return: the host (IPv6 without brackets) and the port or L{None}.
     """
-    if text.count(":") > 1 and not text.startswith("["):
-        text = f"[{text}]"
-    hostText, portText = _splitHostPort(text)
+    hostText, portText = _splitHostPort(_bracketBareIPv6(text))
     host = _parseHost(hostText)
     return host, (None if portText is None else _parsePort(portText, text))
 
@@ -253,9 +259,7 @@ def parseDomain(text: str) -> str:
     """
     Parse a domain name keepsip considers its own: a host name or IP literal.
     """
-    if text.count(":") > 1 and not text.startswith("["):
-        text = f"[{text}]"
-    return _parseHost(text)
+    return _parseHost(_bracketBareIPv6(text))
 
 
 def _positiveInt(text: str) -> int:

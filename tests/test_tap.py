@@ -195,6 +195,20 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
         self.assertEqual(c.logLevel, "debug")
         self.assertEqual(c.routes, EVERY_OPTION_CONFIG.routes)
 
+    def test_flagPairs(self) -> None:
+        """
+        Each flag row is a C{--x} / C{--no-x} pair; C{--no-x} on the command
+        line beats C{x = true} in the file, and C{--x} beats C{x = false}.
+        """
+        flags = [o for o in OPTIONS if o.flag]
+        self.assertTrue(flags)
+        for option in flags:
+            on = self.parse(f"--{option.name}", toml=f"{option.name} = false\n")
+            off = self.parse(f"--no-{option.name}", toml=f"{option.name} = true\n")
+            self.assertIs(getattr(on.config, option.attribute), True, option.name)
+            self.assertIs(getattr(off.config, option.attribute), False, option.name)
+            self.assertIs(getattr(self.parse().config, option.attribute), option.default)
+
     def test_singleStringForRepeatableInToml(self) -> None:
         """
         A repeatable option may be a single string in TOML.

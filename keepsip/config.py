@@ -307,6 +307,22 @@ def _methodList(text: str) -> frozenset[str]:
     return methods
 
 
+def _accountingSpec(text: str) -> str:
+    from keepsip.accounting.plugin import parseAccountingOption
+
+    try:
+        parseAccountingOption(text)
+    except ValueError as e:
+        raise ConfigError(None, str(e))
+    return text
+
+
+def _nonEmpty(text: str) -> str:
+    if not text.strip():
+        raise ConfigError(None, "expected a non-empty value")
+    return text
+
+
 def _flag(text: str) -> bool:
     return bool(text)
 
@@ -607,6 +623,42 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PER-SECOND",
     ),
     Option(
+        "accounting",
+        _accountingSpec,
+        [],
+        "Where call records go, TYPE:key=value,...: jsonl:path=FILE, "
+        "redis:host=H,port=P[,db=N][,stream=KEY], http:url=URL, "
+        "radius:host=H,port=P,secret=S (see --help-accounting); repeatable, every "
+        "backend gets every record. Default: jsonl:path=keepsip-cdr.jsonl.",
+        multiple=True,
+        metavar="TYPE:ARGS",
+        example=["jsonl:path=/var/log/keepsip/cdr.jsonl", "redis:host=127.0.0.1,port=6379"],
+    ),
+    Option(
+        "accounting-spool",
+        _nonEmpty,
+        "keepsip-spool",
+        "Directory where records wait, in order, while a backend is down; replayed "
+        "when it is back, also after a restart.",
+        metavar="DIR",
+    ),
+    Option(
+        "interim-interval",
+        _nonNegativeFloat,
+        "0",
+        "Seconds between interim records of an answered call (0: none on a timer).",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "interim-on-keepalive",
+        _flag,
+        True,
+        "Write an interim record on every keepalive.",
+        kind="boolean",
+        flag=True,
+    ),
+    Option(
         "log-level",
         _choice("debug", "info", "warn", "error"),
         "info",
@@ -614,6 +666,9 @@ OPTIONS: tuple[Option, ...] = (
         metavar="LEVEL",
     ),
 )
+
+#: TOML tables that are not command-line options.
+TABLES = frozenset({"tariffs"})
 
 #: Rows by name.
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
@@ -658,7 +713,13 @@ class Config:
     sessionTimerAssist: bool = False
     endTime: str = "last-proof"
     keepaliveRateLimit: float = 2.0
+    accounting: tuple[str, ...] = ()
+    accountingSpool: str = "keepsip-spool"
+    interimInterval: float = 0.0
+    interimOnKeepalive: bool = True
     logLevel: str = "info"
+    #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
+    tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)
 
     @cached_property
@@ -804,6 +865,10 @@ def loadToml(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("config", f"cannot parse {path!r}: {e}")
     for key in table:
+        if key in TABLES:
+            if not isinstance(table[key], dict):
+                raise ConfigError(None, f"{path}: {key!r} must be a table ([{key}])")
+            continue
         if key not in OPTIONS_BY_NAME:
             close = difflib.get_close_matches(key, list(OPTIONS_BY_NAME), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -882,7 +947,23 @@ def buildConfig(
             "timer-t1",
             f"must be less than --timer-t2 ({values['timerT2']}), got {values['timerT1']}",
         )
-    return Config(configFile=configFile, **values)
+    tariffs = dict(fileValues.get("tariffs", {}))
+    try:
+        from keepsip.accounting.rating import Tariffs
+
+        Tariffs.fromConfig(tariffs)
+    except ValueError as e:
+        raise ConfigError(None, f"{configFile}: {e}")
+    try:
+        from twisted.internet.task import Clock
+
+        from keepsip.accounting.plugin import makeBackends
+
+        # Backends do no I/O when made: this only checks their arguments.
+        makeBackends(values["accounting"], Clock())
+    except ValueError as e:
+        raise ConfigError("accounting", str(e))
+    return Config(configFile=configFile, tariffs=tariffs, **values)
 
 
 # --------------------------------------------------------------------------
@@ -952,6 +1033,22 @@ def tomlTemplate() -> str:
         else:
             lines.append(f"# {option.name} = {_tomlLiteral(option, option.default)}")
         lines.append("")
+    lines += [
+        "# Tariffs for rating call records (TOML only; see docs/accounting.md); an example:",
+        "## [tariffs]",
+        '## currency = "EUR"',
+        '## rounding = "ROUND_HALF_UP"',
+        "## places = 2",
+        "## [tariffs.default]",
+        '## fixed = "0.05"',
+        '## per_minute = "0.02"',
+        '## increments = "60/60"',
+        '## per_mb = { audio = "0", video = "0.01", other = "0.01" }',
+        '## [tariffs.prefix."44"]',
+        '## per_minute = "0.05"',
+        '## increments = "30/6"',
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -13,7 +13,11 @@ from typing import Any
 from twisted.application import internet, service
 from twisted.logger import Logger
 
+from keepsip.accounting.plugin import makeBackends
+from keepsip.accounting.rating import Tariffs
+from keepsip.accounting.tracker import AccountingTracker
 from keepsip.config import Config
+from keepsip.dialog.model import EndCause
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.keepalive.icmp import listenUDPWithErrors
@@ -91,8 +95,21 @@ class ProxyService(service.MultiService):
         )
         self.identity = identity
         self.protocol = SIPDatagramProtocol(isMyVia=self._isMyVia)
+        # First child: MultiService stops children in reverse, so accounting
+        # stops last and gets the stop records of calls ended at shutdown.
+        self.accounting = AccountingTracker(
+            makeBackends(config.accounting, reactor),
+            reactor,
+            config.accountingSpool,
+            Tariffs.fromConfig(dict(config.tariffs)),
+            interimInterval=config.interimInterval or None,
+            interimOnKeepalive=config.interimOnKeepalive,
+        )
+        self.accounting.setName("accounting")
+        self.accounting.setServiceParent(self)
         self.store = MemoryDialogStore()
         self.tracker = DialogTracker(reactor, self.store, identity.recordRoute)
+        self.tracker.addObserver(self.accounting)
         self.location = LocationService()
         self.registrar = Registrar(
             reactor,
@@ -159,9 +176,25 @@ class ProxyService(service.MultiService):
         service.MultiService.startService(self)
 
     def stopService(self) -> Any:
+        self.endAllDialogs(EndCause.SHUTDOWN)
         d = service.MultiService.stopService(self)
         self.transactions.stop()
         return d
+
+    def endAllDialogs(self, cause: str) -> int:
+        """
+        End every dialog still open (at shutdown: their stop records must
+        be written before accounting stops). The one scan of all dialogs
+        keepsip makes, and only on the way out.
+
+        @return: how many were ended.
+        """
+        dialogs = list(self.store.allDialogs())
+        for dialog in dialogs:
+            self.tracker.terminate(dialog, cause, {"why": "keepsip stopped"})
+        if dialogs:
+            log.info("ended {count} open calls: {cause}", count=len(dialogs), cause=cause)
+        return len(dialogs)
 
 
 def keepaliveSettings(config: Config) -> KeepaliveSettings:

@@ -52,6 +52,17 @@ class Options(usage.Options):
         """
         self["config"] = path
 
+    def opt_help_accounting(self) -> None:
+        """
+        List the accounting backend types and their arguments, and exit.
+        """
+        import sys
+
+        from keepsip.accounting.plugin import helpText
+
+        sys.stdout.write(helpText())
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         """
         Merge the TOML file (if any) under the command line, validate every

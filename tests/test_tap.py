@@ -72,6 +72,11 @@ EVERY_OPTION_CLI = [
     "--session-timer-assist",
     "--end-time", "detection",
     "--keepalive-rate-limit", "5",
+    "--accounting", "jsonl:path=cdr.jsonl",
+    "--accounting", "jsonl:path=other.jsonl",
+    "--accounting-spool", "spool",
+    "--interim-interval", "60",
+    "--no-interim-on-keepalive",
     "--log-level", "debug",
 ]  # fmt: skip
 
@@ -97,6 +102,10 @@ keepalive-methods = "INVITE,options,SESSION-REFRESH"
 session-timer-assist = true
 end-time = "detection"
 keepalive-rate-limit = 5
+accounting = ["jsonl:path=cdr.jsonl", "jsonl:path=other.jsonl"]
+accounting-spool = "spool"
+interim-interval = 60
+interim-on-keepalive = false
 log-level = "debug"
 """
 
@@ -126,6 +135,10 @@ EVERY_OPTION_CONFIG = Config(
     sessionTimerAssist=True,
     endTime="detection",
     keepaliveRateLimit=5.0,
+    accounting=("jsonl:path=cdr.jsonl", "jsonl:path=other.jsonl"),
+    accountingSpool="spool",
+    interimInterval=60.0,
+    interimOnKeepalive=False,
     logLevel="debug",
 )
 
@@ -164,7 +177,9 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
         The two tests above name every row of the option table, so a new
         row without a test here fails.
         """
+        flags = {o.name for o in OPTIONS if o.flag}
         cli = {arg[2:] for arg in EVERY_OPTION_CLI if arg.startswith("--")}
+        cli = {name[3:] if name[3:] in flags else name for name in cli}
         toml = {line.split(" = ")[0] for line in EVERY_OPTION_TOML.splitlines() if " = " in line}
         self.assertEqual(cli, {o.name for o in OPTIONS})
         self.assertEqual(toml, {o.name for o in OPTIONS})
@@ -321,10 +336,40 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
             ("keepalive-methods", "INVITE,BYE"),
             ("end-time", "now"),
             ("keepalive-rate-limit", "0"),
+            ("accounting", "nosuch:x=1"),
+            ("accounting", "jsonl"),
+            ("interim-interval", "-1"),
         ]
         for name, value in cases:
             self.assertIn(f"--{name}", self.usageError(f"--{name}", value))
             self.assertIn(name, self.usageError(toml=f'{name} = "{value}"\n'))
+
+    def test_tariffsTable(self) -> None:
+        """
+        The TOML file's [tariffs] table reaches the configuration; a wrong
+        tariff gives one line naming its key.
+        """
+        options = self.parse(
+            toml='[tariffs]\ncurrency = "EUR"\n[tariffs.default]\nper_minute = "0.02"\n'
+        )
+        self.assertEqual(options.config.tariffs["currency"], "EUR")
+        message = self.usageError(toml='[tariffs.default]\nincrements = "6"\n')
+        self.assertIn("increments", message)
+        message = self.usageError(toml='tariffs = "cheap"\n')
+        self.assertIn("tariffs", message)
+
+    def test_helpAccounting(self) -> None:
+        """
+        --help-accounting lists every backend type with its arguments and
+        exits.
+        """
+        import io
+
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        self.assertRaises(SystemExit, self.parse, "--help-accounting")
+        for name in ("jsonl", "path="):
+            self.assertIn(name, out.getvalue())
 
     def test_helpListsEveryOption(self) -> None:
         """

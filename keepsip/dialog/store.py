@@ -38,6 +38,12 @@ class MemoryDialogStore:
     def __len__(self) -> int:
         return len(self._byCallKey)
 
+    def allDialogs(self) -> list[Dialog]:
+        """
+        Every stored dialog (for shutdown; never on the message path).
+        """
+        return list(self._byCallKey.values())
+
     def _index(self, dialog: Dialog) -> None:
         callID, callerTag, calleeTag = dialog.dialogID
         if calleeTag:

@@ -90,6 +90,18 @@ class IDialogObserver(Interface):
         C{lastAnswerSDP}).
         """
 
+    def dialogKeptAlive(dialog):
+        """
+        A keepalive (or another configured proof of life) refreshed the
+        call; C{dialog.extra["keepalive"]} has C{count} and C{lastAt}.
+        """
+
+    def dialogExpired(dialog):
+        """
+        No keepalive came within the deadline: keepsip is sending BYE to
+        both legs; C{dialogTerminated} follows once their answers are in.
+        """
+
     def dialogTerminated(dialog, cause, detail):
         """
         The call ended. C{cause} is an L{keepsip.dialog.model.EndCause}

@@ -115,6 +115,20 @@ class KeepaliveTestCase(SynchronousTestCase):
         return elapsed, {}
 
 
+class InterfaceTests(SynchronousTestCase):
+    def test_managerIsDialogObserver(self):
+        """
+        L{KeepaliveManager} provides L{IDialogObserver}, events included.
+        """
+        from zope.interface.verify import verifyObject
+
+        from keepsip.interfaces import IDialogObserver
+
+        proxy = ProxyHarness()
+        self.assertTrue(verifyObject(IDialogObserver, proxy.service.keepalive))
+        self.assertTrue(verifyObject(IDialogObserver, proxy.service.accounting))
+
+
 class RecognitionTests(KeepaliveTestCase):
     def test_hourOfKeepalivesKeepsCallUp(self):
         """

@@ -493,6 +493,11 @@ class AccountingTracker(Service):
         if self.interimOnKeepalive and dialog.answeredAt is not None:
             self._interim(dialog)
 
+    def dialogExpired(self, dialog: Dialog) -> None:
+        """
+        Nothing to write yet: the stop record follows with C{dialogTerminated}.
+        """
+
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, Any]) -> None:
         """
         Make the C{stop} record, for every call, answered or not.

@@ -217,6 +217,12 @@ class KeepaliveManager:
         if settings.maxDuration:
             self.maxIndex.set(dialog.callKey, now + settings.maxDuration)
 
+    def dialogKeptAlive(self, dialog: Dialog) -> None:
+        pass
+
+    def dialogExpired(self, dialog: Dialog) -> None:
+        pass
+
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: dict[str, str]) -> None:
         self.index.discard(dialog.callKey)
         self.maxIndex.discard(dialog.callKey)

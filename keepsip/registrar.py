@@ -17,7 +17,7 @@ import heapq
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.interfaces import ILocationService

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application import internet, service
-from twisted.logger import Logger
+from keepsip.logs import Logger, setLogLevel
 
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
@@ -220,4 +220,5 @@ def makeService(config: Config, reactor: Any) -> service.MultiService:
     """
     Build keepsip's service tree.
     """
+    setLogLevel(config.logLevel)
     return ProxyService(config, reactor)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from twisted.protocols import sip as _tsip
 
 from keepsip.sip.headers import newTag, topVia

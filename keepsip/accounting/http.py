@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import treq
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 

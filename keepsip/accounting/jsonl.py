@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.accounting.spool import encodeRecord

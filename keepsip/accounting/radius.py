@@ -44,7 +44,7 @@ from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import DatagramProtocol
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 

@@ -27,7 +27,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, TimeoutError, fail, maybeDeferred, succeed
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 

@@ -29,7 +29,7 @@ import re
 from collections import deque
 from typing import Any, BinaryIO
 
-from twisted.logger import Logger
+from keepsip.logs import Logger
 
 _log = Logger()
 

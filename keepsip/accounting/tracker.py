@@ -33,7 +33,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 

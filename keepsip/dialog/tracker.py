@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
+from keepsip.logs import Logger
 
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from keepsip.interfaces import IDialogObserver, IDialogStore

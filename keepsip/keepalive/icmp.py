@@ -37,7 +37,7 @@ import sys
 from typing import Any
 
 from twisted.internet import udp
-from twisted.logger import Logger
+from keepsip.logs import Logger
 
 log = Logger()
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, EndCause, Leg

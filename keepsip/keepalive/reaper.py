@@ -21,7 +21,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from twisted.python.failure import Failure
 
 from keepsip.keepalive.deadlines import DeadlineIndex

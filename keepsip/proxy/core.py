@@ -29,7 +29,7 @@ import ipaddress
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.sip.headers import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable, Hashable
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from keepsip.logs import Logger
 
 from keepsip.sip.message import Message, Request, Response
 from keepsip.transaction._headers import (

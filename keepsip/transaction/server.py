@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Hashable
 
-from twisted.logger import Logger
+from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.sip.message import Request, Response

@@ -488,16 +488,7 @@ class ProxyCore:
             uri = outgoing.uri
             uriIsMe = identity.isMe(uri.host, uri.port)
         # §16.4: remove our own entry from the top of Route.
-        routeValues = outgoing.headers.get("route")
-        while routeValues:
-            top = parseNameAddr(routeValues[0])
-            if identity.isMe(top.uri.host, top.uri.port):
-                del routeValues[0]
-            else:
-                break
-        if routeValues is not None and not routeValues:
-            del outgoing.headers["route"]
-        outgoing.invalidate("route")
+        self._removeOwnRoutes(outgoing)
 
         isInDialog = toHeader(request).tag is not None
         if isInDialog:
@@ -539,6 +530,21 @@ class ProxyCore:
         recordRoute = request.method in DIALOG_CREATING and not isInDialog
         for targetURI, nextHop in targets:
             self._forward(outgoing, targetURI, nextHop, loopHash, recordRoute, context)
+
+    def _removeOwnRoutes(self, request: Request) -> None:
+        """
+        RFC 3261 §16.4: drop the Route entries at the top that name keepsip
+        (one, or more after a spiral through it).
+        """
+        routeValues = request.headers.get("route")
+        while routeValues:
+            top = parseNameAddr(routeValues[0])
+            if not self.identity.isMe(top.uri.host, top.uri.port):
+                break
+            del routeValues[0]
+        if routeValues is not None and not routeValues:
+            del request.headers["route"]
+        request.invalidate("route")
 
     def _isLoop(self, request: Request) -> bool:
         """
@@ -692,15 +698,7 @@ class ProxyCore:
         fwd = request.copy()
         assert isinstance(fwd, Request)
         headers = fwd.headers
-        routeValues = headers.get("route")
-        while routeValues:
-            top = parseNameAddr(routeValues[0])
-            if identity.isMe(top.uri.host, top.uri.port):
-                del routeValues[0]
-            else:
-                break
-        if routeValues is not None and not routeValues:
-            del headers["route"]
+        self._removeOwnRoutes(fwd)
         forwards = maxForwards(request)
         if forwards is not None and forwards <= 0:
             return

@@ -87,7 +87,7 @@ def waitUntilAnswering(port: int, proc: subprocess.Popen[bytes], limit: float) -
             try:
                 if s.recv(65535).startswith(b"SIP/2.0 "):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 pass
     raise RuntimeError(f"keepsip did not answer OPTIONS within {limit}s")
 
@@ -130,47 +130,106 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     # SIPp's own timeout: the calls at the given rate, plus slack.
     sippTimeout = int(args.calls / args.rate + args.duration_ms / 1000 + 30)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        uas = subprocess.Popen(
-            [sipp, "-sf", str(SCENARIOS / "uas.xml"), "-i", HOST, "-p", str(uasPort),
-             "-m", str(args.calls), *SIPP_COMMON, "-stf", str(workdir / "uas.csv"),
-             "-timeout", f"{sippTimeout}s"],
-            cwd=workdir, stdout=open(workdir / "uas.out", "wb"), stderr=subprocess.STDOUT,
-        )
-        procs.append(uas)
-        keepsip = subprocess.Popen(
-            [sys.executable, "-m", "twisted", "--log-format=text",
-             f"--log-file={workdir / 'keepsip.log'}", "keepsip",
-             "--listen", f"udp:{HOST}:{proxyPort}", "--advertise", f"{HOST}:{proxyPort}",
-             "--route", f"*=sip:{HOST}:{uasPort}", *args.keepsip_arg],
-            cwd=workdir, env=env, stdout=open(workdir / "keepsip.out", "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(keepsip)
-        waitUntilAnswering(proxyPort, keepsip, 30.0)
-        cpuBefore = cpuSeconds(keepsip.pid)
-        started = time.monotonic()
-        uac = subprocess.run(
-            [sipp, "-sf", str(SCENARIOS / "uac.xml"), "-s", "bob", "-i", HOST,
-             "-p", str(uacPort), "-m", str(args.calls), "-r", str(args.rate), "-rp", "1000",
-             "-d", str(args.duration_ms), *SIPP_COMMON, "-stf", str(workdir / "uac.csv"),
-             "-timeout", f"{sippTimeout}s", "-timeout_error", "-recv_timeout", "10s",
-             f"{HOST}:{proxyPort}"],
-            cwd=workdir, stdout=open(workdir / "uac.out", "wb"), stderr=subprocess.STDOUT,
-            timeout=sippTimeout + 15,
-        )
+    with (
+        open(workdir / "uas.out", "wb") as uasOut,
+        open(workdir / "keepsip.out", "wb") as keepsipOut,
+        open(workdir / "uac.out", "wb") as uacOut,
+    ):
+        procs: list[subprocess.Popen[bytes]] = []
         try:
-            uas.wait(sippTimeout)
-        except subprocess.TimeoutExpired:
-            pass
-        elapsed = time.monotonic() - started
-        if keepsip.poll() is not None:
-            raise RuntimeError(f"keepsip died during the run (status {keepsip.returncode})")
-        cpu = cpuSeconds(keepsip.pid) - cpuBefore
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
+            uas = subprocess.Popen(
+                [
+                    sipp,
+                    "-sf",
+                    str(SCENARIOS / "uas.xml"),
+                    "-i",
+                    HOST,
+                    "-p",
+                    str(uasPort),
+                    "-m",
+                    str(args.calls),
+                    *SIPP_COMMON,
+                    "-stf",
+                    str(workdir / "uas.csv"),
+                    "-timeout",
+                    f"{sippTimeout}s",
+                ],
+                cwd=workdir,
+                stdout=uasOut,
+                stderr=subprocess.STDOUT,
+            )
+            procs.append(uas)
+            keepsip = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "twisted",
+                    "--log-format=text",
+                    f"--log-file={workdir / 'keepsip.log'}",
+                    "keepsip",
+                    "--listen",
+                    f"udp:{HOST}:{proxyPort}",
+                    "--advertise",
+                    f"{HOST}:{proxyPort}",
+                    "--route",
+                    f"*=sip:{HOST}:{uasPort}",
+                    *args.keepsip_arg,
+                ],
+                cwd=workdir,
+                env=env,
+                stdout=keepsipOut,
+                stderr=subprocess.STDOUT,
+            )
+            procs.append(keepsip)
+            waitUntilAnswering(proxyPort, keepsip, 30.0)
+            cpuBefore = cpuSeconds(keepsip.pid)
+            started = time.monotonic()
+            uac = subprocess.run(
+                [
+                    sipp,
+                    "-sf",
+                    str(SCENARIOS / "uac.xml"),
+                    "-s",
+                    "bob",
+                    "-i",
+                    HOST,
+                    "-p",
+                    str(uacPort),
+                    "-m",
+                    str(args.calls),
+                    "-r",
+                    str(args.rate),
+                    "-rp",
+                    "1000",
+                    "-d",
+                    str(args.duration_ms),
+                    *SIPP_COMMON,
+                    "-stf",
+                    str(workdir / "uac.csv"),
+                    "-timeout",
+                    f"{sippTimeout}s",
+                    "-timeout_error",
+                    "-recv_timeout",
+                    "10s",
+                    f"{HOST}:{proxyPort}",
+                ],
+                cwd=workdir,
+                stdout=uacOut,
+                stderr=subprocess.STDOUT,
+                timeout=sippTimeout + 15,
+                check=False,
+            )
+            try:
+                uas.wait(sippTimeout)
+            except subprocess.TimeoutExpired:
+                pass
+            elapsed = time.monotonic() - started
+            if keepsip.poll() is not None:
+                raise RuntimeError(f"keepsip died during the run (status {keepsip.returncode})")
+            cpu = cpuSeconds(keepsip.pid) - cpuBefore
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
     uacStats = finalStats(workdir / "uac.csv")
     uasStats = finalStats(workdir / "uas.csv")
     successful = int(uacStats.get("SuccessfulCall(C)") or 0)
@@ -196,13 +255,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls to place (2000)")
     parser.add_argument("--rate", type=float, default=200, help="calls per second (200)")
-    parser.add_argument("--duration-ms", type=int, default=0,
-                        help="call length before the caller's BYE, ms (0)")
+    parser.add_argument(
+        "--duration-ms", type=int, default=0, help="call length before the caller's BYE, ms (0)"
+    )
     parser.add_argument("--sipp", help="path of the sipp binary (default: from PATH)")
-    parser.add_argument("--keepsip-arg", action="append", default=[],
-                        help="extra keepsip option, repeatable, e.g. --keepsip-arg=--log-level=warn")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (logs, SIPp statistics) and print its path")
+    parser.add_argument(
+        "--keepsip-arg",
+        action="append",
+        default=[],
+        help="extra keepsip option, repeatable, e.g. --keepsip-arg=--log-level=warn",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (logs, SIPp statistics) and print its path",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="keepsip-bench-"))
     try:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import csv
 import os
 import re
-import signal
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from twisted.internet import error, protocol
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
@@ -65,15 +64,15 @@ class ProcessFailed(Exception):
 
 class _CollectingProtocol(protocol.ProcessProtocol):
     """
-    Collect a child's stdout and stderr and fire C{ended} with its exit code
-    (or C{-signal} when a signal ended it).
+    Collect a child's stdout and stderr and tell every L{whenEnded} waiter
+    its exit code (or C{-signal} when a signal ended it).
     """
 
     def __init__(self) -> None:
         self.stdoutChunks: list[bytes] = []
         self.stderrChunks: list[bytes] = []
-        self.ended: Deferred[int] = Deferred()
         self.exitCode: int | None = None
+        self._waiters: list[Deferred[int]] = []
 
     def outReceived(self, data: bytes) -> None:
         self.stdoutChunks.append(data)
@@ -87,7 +86,20 @@ class _CollectingProtocol(protocol.ProcessProtocol):
         if code is None:
             code = -(getattr(value, "signal", None) or 0)
         self.exitCode = code
-        self.ended.callback(code)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(code)
+
+    def whenEnded(self) -> Deferred[int]:
+        """
+        @return: a new Deferred firing with the exit code once the child has
+            ended (at once if it has).
+        """
+        if self.exitCode is not None:
+            return succeed(self.exitCode)
+        waiter: Deferred[int] = Deferred()
+        self._waiters.append(waiter)
+        return waiter
 
     @property
     def running(self) -> bool:
@@ -119,18 +131,15 @@ class _ChildProcess:
         self.argv = list(argv)
         self._reactor = reactor
         self._protocol = _CollectingProtocol()
-        self.transport = reactor.spawnProcess(
-            self._protocol, argv[0], self.argv, env=env, path=cwd
-        )
+        self.transport = reactor.spawnProcess(self._protocol, argv[0], self.argv, env=env, path=cwd)
         self.pid: int = self.transport.pid
         self.timedOut = False
         self._killer = reactor.callLater(timeout, self._timeoutExpired)  # type: ignore[attr-defined]
-        self._protocol.ended.addBoth(self._cancelKiller)
+        self._protocol.whenEnded().addCallback(self._cancelKiller)
 
-    def _cancelKiller(self, result: object) -> object:
+    def _cancelKiller(self, code: int) -> None:
         if self._killer.active():
             self._killer.cancel()
-        return result
 
     def _timeoutExpired(self) -> None:
         self.timedOut = True
@@ -165,21 +174,15 @@ class _ChildProcess:
         @return: a Deferred firing with the exit code, or failing with
             L{ProcessTimedOut} if the hard timeout killed the child.
         """
-        d: Deferred[int] = Deferred()
 
         def ended(code: int) -> int:
             if self.timedOut:
                 raise ProcessTimedOut(
-                    f"{self.name} killed after its timeout; output:\n"
-                    f"{_tail(self.output())}"
+                    f"{self.name} killed after its timeout; output:\n{_tail(self.output())}"
                 )
             return code
 
-        if not self.running:
-            d.callback(self.exitCode)
-        else:
-            self._protocol.ended.addBoth(lambda r: (d.callback(r), r)[1])
-        return d.addCallback(ended)
+        return self._protocol.whenEnded().addCallback(ended)
 
     def stop(self, grace: float = 5.0, signalName: str = "TERM") -> Deferred[int]:
         """
@@ -188,10 +191,9 @@ class _ChildProcess:
 
         @return: a Deferred firing with the exit code once it has ended.
         """
+        d = self._protocol.whenEnded()
         if not self.running:
-            return succeed(self.exitCode)  # type: ignore[arg-type]
-        d: Deferred[int] = Deferred()
-        self._protocol.ended.addBoth(lambda r: (d.callback(r), r)[1])
+            return d
         self.signal(signalName)
         killer = self._reactor.callLater(grace, self.signal, "KILL")  # type: ignore[attr-defined]
 
@@ -257,7 +259,7 @@ class SippMessage:
         ]
 
 
-_MESSAGE_SEPARATOR = re.compile(r"^-{20,} \d{4}-\d\d-\d\d [\d:.]+\n", re.M)
+_MESSAGE_SEPARATOR = re.compile(r"^-{20,} \d{4}-\d\d-\d\d [\d:.]+\n", re.MULTILINE)
 _DIRECTION = re.compile(r"^\w+ message (sent|received)[^\n]*\n\n?")
 
 
@@ -368,9 +370,7 @@ def parseSippRun(directory: FilePath, exitCode: int, output: bytes) -> SippResul
     statFile = directory.child("stat.csv")
     stats = _lastRow(statFile) if statFile.exists() else {}
     if not stats:
-        raise ProcessFailed(
-            f"SIPp (exit {exitCode}) wrote no statistics; output:\n{_tail(output)}"
-        )
+        raise ProcessFailed(f"SIPp (exit {exitCode}) wrote no statistics; output:\n{_tail(output)}")
     counts: dict[str, str] = {}
     for child in directory.globChildren("*_counts.csv"):
         counts = _lastRow(child)
@@ -389,9 +389,7 @@ def parseSippRun(directory: FilePath, exitCode: int, output: bytes) -> SippResul
         else []
     )
     errorFile = directory.child("errors.log")
-    errors = (
-        errorFile.getContent().decode("utf-8", "replace") if errorFile.exists() else ""
-    )
+    errors = errorFile.getContent().decode("utf-8", "replace") if errorFile.exists() else ""
     return SippResult(
         exitCode=exitCode,
         successfulCalls=_int(stats, "SuccessfulCall(C)"),
@@ -425,6 +423,54 @@ class SippProcess:
     @property
     def pid(self) -> int:
         return self._child.pid
+
+    def whenListening(self, timeout: float = 10.0) -> Deferred[SippProcess]:
+        """
+        Wait until SIPp has bound its UDP port, so that a caller started now
+        does not race it.  Polls C{/proc/net/udp} every 20 ms (Linux); where
+        that file does not exist, waits half a second instead.
+
+        @return: a Deferred firing with this L{SippProcess}, failing with
+            L{ProcessFailed} if SIPp exits or does not bind within
+            C{timeout} seconds.
+        """
+        reactor = self._child._reactor
+        d: Deferred[SippProcess] = Deferred()
+        deadline = reactor.seconds() + timeout  # type: ignore[attr-defined]
+        needle = f":{self.port:04X}"
+
+        def check() -> None:
+            if not self._child.running:
+                d.errback(
+                    ProcessFailed(
+                        f"{self._child.name} exited ({self._child.exitCode}) before "
+                        f"binding port {self.port}:\n{_tail(self._child.output())}"
+                    )
+                )
+                return
+            try:
+                with open("/proc/net/udp") as f:
+                    table = f.read()
+            except OSError:
+                reactor.callLater(0.5, d.callback, self)  # type: ignore[attr-defined]
+                return
+            if any(
+                line.split()[1:2] and line.split()[1].endswith(needle)
+                for line in table.splitlines()[1:]
+            ):
+                d.callback(self)
+            elif reactor.seconds() > deadline:  # type: ignore[attr-defined]
+                d.errback(
+                    ProcessFailed(
+                        f"{self._child.name} did not bind port {self.port} within {timeout}s:\n"
+                        f"{_tail(self._child.output())}"
+                    )
+                )
+            else:
+                reactor.callLater(0.02, check)  # type: ignore[attr-defined]
+
+        check()
+        return d
 
     def result(self) -> Deferred[SippResult]:
         """
@@ -538,9 +584,7 @@ class IntegrationTestCase(unittest.TestCase):
         self.reactor = reactor
         self.sipp = requireExternal("sipp")
 
-    def _spawn(
-        self, name: str, argv: Sequence[str], cwd: str, timeout: float
-    ) -> _ChildProcess:
+    def _spawn(self, name: str, argv: Sequence[str], cwd: str, timeout: float) -> _ChildProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             [REPO_ROOT.path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
@@ -551,7 +595,10 @@ class IntegrationTestCase(unittest.TestCase):
 
     @inlineCallbacks
     def startKeepsip(
-        self, *args: str, port: int | None = None, timeout: float = 300.0,
+        self,
+        *args: str,
+        port: int | None = None,
+        timeout: float = 300.0,
         readyTimeout: float = 20.0,
     ):  # type: ignore[no-untyped-def]
         """
@@ -571,37 +618,54 @@ class IntegrationTestCase(unittest.TestCase):
         workdir = FilePath(self.mktemp())
         workdir.makedirs()
         argv = [
-            sys.executable, "-m", "twisted", "--log-format=text", "--log-file=-",
+            sys.executable,
+            "-m",
+            "twisted",
+            "--log-format=text",
+            "--log-file=-",
             "keepsip",
-            "--listen", f"udp:{HOST}:{port}",
-            "--advertise", f"{HOST}:{port}",
+            "--listen",
+            f"udp:{HOST}:{port}",
+            "--advertise",
+            f"{HOST}:{port}",
             *args,
         ]
         child = self._spawn("keepsip", argv, workdir.path, timeout)
         keepsip = KeepsipProcess(child, port)
         probe = _OptionsProbe(self.reactor, (HOST, port))
         listening = self.reactor.listenUDP(0, probe, interface=HOST)
-        waiting: Deferred[object] = Deferred()
-        probe.answered.addBoth(lambda r: waiting.called or waiting.callback(r))
-        child._protocol.ended.addBoth(
-            lambda r: waiting.called or waiting.callback(ProcessFailed(
-                f"keepsip exited ({r}) before answering OPTIONS:\n{_tail(child.output())}"))
+        outcome: Deferred[object] = Deferred()
+
+        def settle(value: object) -> None:
+            if not outcome.called:
+                outcome.callback(value)
+
+        probe.answered.addCallback(settle)
+        child._protocol.whenEnded().addCallback(
+            lambda code: settle(
+                ProcessFailed(
+                    f"keepsip exited ({code}) before answering OPTIONS:\n{_tail(child.output())}"
+                )
+            )
         )
         giveUp = self.reactor.callLater(
             readyTimeout,
-            lambda: waiting.called or waiting.callback(ProcessFailed(
-                f"keepsip did not answer OPTIONS within {readyTimeout}s:\n"
-                f"{_tail(child.output())}")),
+            lambda: settle(
+                ProcessFailed(
+                    f"keepsip did not answer OPTIONS within {readyTimeout}s:\n"
+                    f"{_tail(child.output())}"
+                )
+            ),
         )
         try:
-            outcome = yield waiting
+            result = yield outcome
         finally:
             probe.stopProbing()
             if giveUp.active():
                 giveUp.cancel()
             yield listening.stopListening()
-        if isinstance(outcome, Exception):
-            raise outcome
+        if isinstance(result, Exception):
+            raise result
         return keepsip
 
     def _sippArgv(
@@ -609,12 +673,20 @@ class IntegrationTestCase(unittest.TestCase):
     ) -> list[str]:
         scenarioPath = SCENARIOS.child(scenario) if "/" not in scenario else FilePath(scenario)
         argv = [
-            self.sipp, "-sf", scenarioPath.path,
-            "-i", HOST, "-p", str(port),
+            self.sipp,
+            "-sf",
+            scenarioPath.path,
+            "-i",
+            HOST,
+            "-p",
+            str(port),
             *_SIPP_COMMON,
-            "-stf", "stat.csv",
-            "-message_file", "messages.log",
-            "-error_file", "errors.log",
+            "-stf",
+            "stat.csv",
+            "-message_file",
+            "messages.log",
+            "-error_file",
+            "errors.log",
             *args,
         ]
         if remote is not None:
@@ -622,8 +694,12 @@ class IntegrationTestCase(unittest.TestCase):
         return argv
 
     def startSipp(
-        self, scenario: str, *args: str, port: int | None = None,
-        remote: str | None = None, timeout: float = 120.0,
+        self,
+        scenario: str,
+        *args: str,
+        port: int | None = None,
+        remote: str | None = None,
+        timeout: float = 120.0,
     ) -> SippProcess:
         """
         Start SIPp in the background, e.g. a UAS before the UAC calls it.
@@ -641,14 +717,20 @@ class IntegrationTestCase(unittest.TestCase):
         workdir = FilePath(self.mktemp())
         workdir.makedirs()
         child = self._spawn(
-            f"sipp {scenario}", self._sippArgv(scenario, args, port, remote),
-            workdir.path, timeout,
+            f"sipp {scenario}",
+            self._sippArgv(scenario, args, port, remote),
+            workdir.path,
+            timeout,
         )
         return SippProcess(child, workdir, port)
 
     def runSipp(
-        self, scenario: str, *args: str, remote: str | None = None,
-        port: int | None = None, timeout: float = 60.0,
+        self,
+        scenario: str,
+        *args: str,
+        remote: str | None = None,
+        port: int | None = None,
+        timeout: float = 60.0,
     ) -> Deferred[SippResult]:
         """
         Run SIPp in the foreground until it exits, e.g. a UAC placing calls.
@@ -660,8 +742,14 @@ class IntegrationTestCase(unittest.TestCase):
         """
         sippTimeout = max(1, int(timeout) - 5)
         proc = self.startSipp(
-            scenario, "-timeout", f"{sippTimeout}s", "-timeout_error", *args,
-            port=port, remote=remote, timeout=timeout,
+            scenario,
+            "-timeout",
+            f"{sippTimeout}s",
+            "-timeout_error",
+            *args,
+            port=port,
+            remote=remote,
+            timeout=timeout,
         )
         return proc.result()
 
@@ -672,10 +760,16 @@ class IntegrationTestCase(unittest.TestCase):
         unexpected, out-of-call or dead-call message, exit status 0.
         """
         self.assertEqual(
-            (result.exitCode, result.successfulCalls, result.failedCalls,
-             result.retransmissions, result.receivedRetransmissions,
-             result.unexpectedMessages, result.outOfCallMessages,
-             result.deadCallMessages),
+            (
+                result.exitCode,
+                result.successfulCalls,
+                result.failedCalls,
+                result.retransmissions,
+                result.receivedRetransmissions,
+                result.unexpectedMessages,
+                result.outOfCallMessages,
+                result.deadCallMessages,
+            ),
             (0, calls, 0, 0, 0, 0, 0, 0),
             "(exit, successful, failed, retrans, receivedRetrans, unexpected, "
             "outOfCall, dead)\n" + result.describe(),
@@ -683,15 +777,15 @@ class IntegrationTestCase(unittest.TestCase):
 
 
 __all__ = [
+    "REPO_ROOT",
+    "SCENARIOS",
     "IntegrationTestCase",
     "KeepsipProcess",
+    "ProcessFailed",
+    "ProcessTimedOut",
+    "SippMessage",
     "SippProcess",
     "SippResult",
-    "SippMessage",
-    "ProcessTimedOut",
-    "ProcessFailed",
     "parseSippMessages",
     "parseSippRun",
-    "SCENARIOS",
-    "REPO_ROOT",
 ]

@@ -53,13 +53,22 @@ class CallThroughKeepsipTests(IntegrationTestCase):
         @return: a Deferred firing with C{(keepsip, callee)}.
         """
         callee = self.startSipp(uasScenario, "-m", str(calls), *uasArgs, timeout=120)
+        yield callee.whenListening()
         keepsip = yield self.startKeepsip("--route", f"*=sip:{callee.address}")
         return keepsip, callee
 
     def _call(self, scenario: str, keepsip: KeepsipProcess, *args: str, timeout: float = 30):  # type: ignore[no-untyped-def]
         return self.runSipp(
-            scenario, "-s", "bob", "-m", "1", "-recv_timeout", "10s", *args,
-            remote=keepsip.address, timeout=timeout,
+            scenario,
+            "-s",
+            "bob",
+            "-m",
+            "1",
+            "-recv_timeout",
+            "10s",
+            *args,
+            remote=keepsip.address,
+            timeout=timeout,
         )
 
     def assertThroughKeepsip(self, message: SippMessage, keepsip: KeepsipProcess) -> None:
@@ -166,8 +175,16 @@ class CallThroughKeepsipTests(IntegrationTestCase):
         keepsip = yield self.startKeepsip()
         calleePort = freeUDPPort(HOST)
         register = yield self.runSipp(
-            "register.xml", "-s", "bob", "-m", "1", "-recv_timeout", "10s",
-            remote=keepsip.address, port=calleePort, timeout=30,
+            "register.xml",
+            "-s",
+            "bob",
+            "-m",
+            "1",
+            "-recv_timeout",
+            "10s",
+            remote=keepsip.address,
+            port=calleePort,
+            timeout=30,
         )
         self.assertAllCallsSucceeded(register, 1)
         [registered] = register.received(200, cseq="REGISTER")
@@ -177,6 +194,7 @@ class CallThroughKeepsipTests(IntegrationTestCase):
             registered.text,
         )
         callee: SippProcess = self.startSipp("uas.xml", "-m", "1", port=calleePort)
+        yield callee.whenListening()
         caller = yield self._call("uac.xml", keepsip)
         answered = yield callee.result()
         self.assertAllCallsSucceeded(caller, 1)
@@ -196,9 +214,21 @@ class CallThroughKeepsipTests(IntegrationTestCase):
         calls = 200
         keepsip, callee = yield self._startPair("uas.xml", calls)
         caller = yield self.runSipp(
-            "uac.xml", "-s", "bob", "-m", str(calls), "-r", "20", "-rp", "1000",
-            "-d", "2000", "-recv_timeout", "10s",
-            remote=keepsip.address, timeout=60,
+            "uac.xml",
+            "-s",
+            "bob",
+            "-m",
+            str(calls),
+            "-r",
+            "20",
+            "-rp",
+            "1000",
+            "-d",
+            "2000",
+            "-recv_timeout",
+            "10s",
+            remote=keepsip.address,
+            timeout=60,
         )
         answered = yield callee.result()
         self.assertAllCallsSucceeded(caller, calls)

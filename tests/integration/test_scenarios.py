@@ -19,9 +19,19 @@ class DirectScenarioTests(IntegrationTestCase):
     @inlineCallbacks
     def _pair(self, uas: str, uac: str, calls: int = 2):  # type: ignore[no-untyped-def]
         callee = self.startSipp(uas, "-m", str(calls))
+        yield callee.whenListening()
         caller = yield self.runSipp(
-            uac, "-s", "bob", "-m", str(calls), "-r", "10", "-recv_timeout", "5s",
-            remote=callee.address, timeout=30,
+            uac,
+            "-s",
+            "bob",
+            "-m",
+            str(calls),
+            "-r",
+            "10",
+            "-recv_timeout",
+            "5s",
+            remote=callee.address,
+            timeout=30,
         )
         answered = yield callee.result()
         self.assertAllCallsSucceeded(caller, calls)

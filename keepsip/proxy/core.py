@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from functools import lru_cache
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -83,7 +84,12 @@ def socketHost(host: str) -> str:
     return host
 
 
+@lru_cache(maxsize=4096)
 def isIPLiteral(host: str) -> bool:
+    """
+    Is C{host} an IPv4 or IPv6 address (brackets allowed)? Cached: the same
+    few next hops recur on every message.
+    """
     try:
         ipaddress.ip_address(socketHost(host))
     except ValueError:

@@ -137,7 +137,13 @@ class ProxyService(service.MultiService):
         self.protocol.controller = self.transactions
 
         self.keepalive = KeepaliveManager(
-            reactor, keepaliveSettings(config), self.store, self.tracker, self.core
+            reactor,
+            keepaliveSettings(config),
+            self.store,
+            self.tracker,
+            self.core,
+            t1=config.timerT1,
+            t2=config.timerT2,
         )
         self.tracker.addObserver(self.keepalive)
         self.core.inDialogHooks = (self.keepalive,)

@@ -158,6 +158,36 @@ class RecognitionTests(KeepaliveTestCase):
         self.assertEqual(state.lastAt, 3600.0)
         self.assertEqual(self.observer.names().count("keptAlive"), 120)
 
+    def test_absorbedAnswerRetransmittedUntilAck(self):
+        """
+        keepsip retransmits its 200 to an absorbed keepalive (T1, 2T1, ...)
+        until the ACK arrives, and then stops: a lost 200 cannot leave the
+        caller waiting for timer B.
+        """
+        self.makeProxy()
+        self.establish()
+        self.keepalive(1)
+        self.proxy.clock.advance(0.5)
+        self.proxy.clock.advance(1.0)
+        again = [m.code for m, a in self.proxy.sent() if a == ALICE]
+        self.assertEqual(again, [200, 200])
+        self.proxy.receive(self.ack(1, branch="z9hG4bKkack"), ALICE)
+        self.assertEqual(self.proxy.sentTo(BOB), [])
+        self.proxy.clock.advance(10)
+        self.assertEqual([m for m, a in self.proxy.sent() if a == ALICE], [])
+
+    def test_retransmittedKeepaliveAnsweredNotRecounted(self):
+        """
+        A retransmission of a keepalive keepsip already answered gets the 200
+        again and is not counted as a second keepalive.
+        """
+        self.makeProxy()
+        self.establish()
+        self.keepalive(1)
+        sent = self.keepalive(1)
+        self.assertIn(200, [m.code for m, a in sent if a == ALICE])
+        self.assertEqual(self.dialog.extra["keepalive"].count, 1)
+
     def test_keepaliveWithNewOriginIsStillKeepalive(self):
         """
         The SDP is compared by media, not bytes: a keepalive whose o= version

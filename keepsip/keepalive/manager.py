@@ -118,6 +118,7 @@ class KeepaliveState:
     window: float = 0.0
     subject: bool = False
     pendingAck: int | None = None
+    answer: "_AbsorbedAnswer | None" = None
     terminating: bool = False
     forged: int = 0
 
@@ -133,6 +134,44 @@ def _sameAddress(a: tuple[str, int] | None, b: tuple[str, int] | None) -> bool:
     if a is None or b is None:
         return False
     return a[0].strip("[]").lower() == b[0].strip("[]").lower() and a[1] == b[1]
+
+
+class _AbsorbedAnswer:
+    """
+    The 200 keepsip gave an absorbed keepalive, retransmitted as a UAS core
+    does (RFC 3261 §13.3.1.4): after T1, doubling up to T2, until the ACK
+    comes or 64 × T1 have passed. Without it a lost 200 would leave the
+    caller waiting for timer B, since keepsip's 100 Trying already stopped
+    its INVITE retransmissions.
+    """
+
+    def __init__(self, clock: Any, transaction: Any, response: Response, t1: float, t2: float) -> None:
+        self.clock = clock
+        self.transaction = transaction
+        self.response = response
+        self.interval = t1
+        self.t2 = t2
+        self.giveUpAt = clock.seconds() + 64 * t1
+        self._call: Any = clock.callLater(t1, self._retransmit)
+
+    def _retransmit(self) -> None:
+        self._call = None
+        if self.clock.seconds() >= self.giveUpAt:
+            return
+        self.transaction.respond(self.response)
+        self.interval = min(2 * self.interval, self.t2)
+        self._call = self.clock.callLater(self.interval, self._retransmit)
+
+    def resend(self) -> None:
+        """
+        The caller retransmitted its keepalive: answer it again now.
+        """
+        self.transaction.respond(self.response)
+
+    def stop(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
 
 
 @implementer(IClientTransactionUser)
@@ -173,8 +212,19 @@ class KeepaliveManager:
         resolver).
     """
 
-    def __init__(self, clock: Any, settings: KeepaliveSettings, store: Any, tracker: Any, core: Any) -> None:
+    def __init__(
+        self,
+        clock: Any,
+        settings: KeepaliveSettings,
+        store: Any,
+        tracker: Any,
+        core: Any,
+        t1: float = 0.5,
+        t2: float = 4.0,
+    ) -> None:
         self.clock = clock
+        self.t1 = t1
+        self.t2 = t2
         self.settings = settings
         self.store = store
         self.tracker = tracker
@@ -224,6 +274,9 @@ class KeepaliveManager:
         pass
 
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: dict[str, str]) -> None:
+        state = dialog.extra.get("keepalive")
+        if state is not None:
+            self._stopAnswer(state)
         self.index.discard(dialog.callKey)
         self.maxIndex.discard(dialog.callKey)
 
@@ -367,10 +420,19 @@ class KeepaliveManager:
             return True
         self._proofOfLife(dialog, sender, state, keepalive=True)
         if self.settings.policy == "absorb":
-            serverTransaction.respond(self._answerFromState(dialog, sender, request))
+            answer = self._answerFromState(dialog, sender, request)
+            serverTransaction.respond(answer)
+            self._stopAnswer(state)
             state.pendingAck = cseq(request).number
+            state.answer = _AbsorbedAnswer(self.clock, serverTransaction, answer, self.t1, self.t2)
             return True
         return False
+
+    @staticmethod
+    def _stopAnswer(state: KeepaliveState) -> None:
+        if state.answer is not None:
+            state.answer.stop()
+            state.answer = None
 
     def _answerFromState(self, dialog: Dialog, sender: Leg, request: Request) -> Response:
         """
@@ -400,12 +462,18 @@ class KeepaliveManager:
         state = dialog.extra.get("keepalive")
         if state is None or state.terminating:
             return
+        if state.answer is not None and state.answer.transaction is serverTransaction:
+            # A retransmission of a keepalive keepsip answered: the same
+            # keepalive, so it is not counted again; the 200 may be lost.
+            state.answer.resend()
+            return
         if self._classifyInvite(dialog, sender, request) != "keepalive":
             return
         if not self._authentic(dialog, sender, serverTransaction.source):
             self._forgery(dialog, serverTransaction.source, "INVITE")
             return
         if self.limiter.allow(serverTransaction.source):
+            # An equal INVITE reusing the original INVITE's transaction.
             self._proofOfLife(dialog, sender, state, keepalive=True)
 
     def ackReceived(self, request: Request, source: tuple[str, int]) -> bool:
@@ -424,10 +492,9 @@ class KeepaliveManager:
             number = cseq(request).number
         except ValueError:
             return False
-        if number == state.pendingAck and _sameAddress(sender.source, source) or (
-            number == state.pendingAck and self._authentic(dialog, sender, source)
-        ):
+        if number == state.pendingAck and self._authentic(dialog, sender, source):
             state.pendingAck = None
+            self._stopAnswer(state)
             return True
         return False
 
@@ -558,6 +625,7 @@ class KeepaliveManager:
         @return: a L{Deferred} firing with the end detail.
         """
         state.terminating = True
+        self._stopAnswer(state)
         self.index.discard(dialog.callKey)
         self.maxIndex.discard(dialog.callKey)
         outcomes = [

@@ -190,6 +190,8 @@ class Registrar:
                 response.addHeader("min-expires", str(self.minExpires))
                 return response
             expires = min(expires, self.maxExpires)
+            if contact.uri is None:  # a "*" among other contacts
+                return responseFromRequest(request, 400, "Bad Request (Contact: *)")
             uri = contact.uri.toString()
             old = self.location.existing(aor, uri)
             if old is not None and old.callID == callID and old.cseq >= sequence:

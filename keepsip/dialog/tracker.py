@@ -47,6 +47,10 @@ def _sessionExpires(message: Request | Response) -> int | None:
     return seconds if seconds > 0 else None
 
 
+def _uriString(uri: Any) -> str:
+    return uri.toString() if uri is not None else "*"
+
+
 def _contactURI(message: Request | Response) -> str | None:
     from keepsip.sip.headers import contacts
 
@@ -54,9 +58,8 @@ def _contactURI(message: Request | Response) -> str | None:
         found = contacts(message)
     except ValueError:
         return None
-    if found and not found[0].isWildcard:
-        return found[0].uri.toString()
-    return None
+    uri = found[0].uri if found else None
+    return uri.toString() if uri is not None else None
 
 
 class DialogTracker:
@@ -122,14 +125,14 @@ class DialogTracker:
         dialog = Dialog(
             callID=cid,
             caller=Leg(
-                uri=caller.uri.toString(),
+                uri=_uriString(caller.uri),
                 tag=caller.tag,
                 cseq=number,
                 remoteTarget=_contactURI(request),
                 source=source,
                 lastRequestAt=now,
             ),
-            callee=Leg(uri=callee.uri.toString()),
+            callee=Leg(uri=_uriString(callee.uri)),
             requestURI=request.uri.toString(),
             invitedAt=now,
             lastInvite=request,

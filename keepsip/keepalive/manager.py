@@ -379,12 +379,14 @@ class KeepaliveManager:
         if sender.routeSet:
             from keepsip.sip.headers import parseNameAddr
 
+            from keepsip.sip.uri import URI
+
             try:
                 hop = parseNameAddr(sender.routeSet[0]).uri
-                port = hop.port or 5060
-                return _sameAddress((hop.host, port), source)
-            except (ValueError, AttributeError):
+            except ValueError:
                 return False
+            if isinstance(hop, URI):
+                return _sameAddress((hop.host, hop.port or 5060), source)
         return False
 
     def _forgery(self, dialog: Dialog, source: tuple[str, int], method: str) -> None:
@@ -554,7 +556,7 @@ class KeepaliveManager:
 
     # -- expiry and termination ------------------------------------------
 
-    def _keepaliveExpired(self, key: tuple[str, str], when: float, now: float) -> Deferred[None] | None:
+    def _keepaliveExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
         if dialog is None or dialog.isTerminated:
             return None
@@ -575,7 +577,7 @@ class KeepaliveManager:
         self.terminate(dialog, EndCause.KEEPALIVE_TIMEOUT, silent, endedAt, now, state)
         return None
 
-    def _maxDurationExpired(self, key: tuple[str, str], when: float, now: float) -> None:
+    def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
         if dialog is None or dialog.isTerminated:
             return None

@@ -544,8 +544,8 @@ class ProxyCore:
         """
         routeValues = request.headers.get("route")
         while routeValues:
-            top = parseNameAddr(routeValues[0])
-            if not self.identity.isMe(top.uri.host, top.uri.port):
+            top = parseNameAddr(routeValues[0]).uri
+            if not isinstance(top, URI) or not self.identity.isMe(top.host, top.port):
                 break
             del routeValues[0]
         if routeValues is not None and not routeValues:
@@ -642,15 +642,13 @@ class ProxyCore:
         routeValues = headers.get("route")
         if routeValues:
             first = parseNameAddr(routeValues[0])
-            if "lr" not in first.uri.params:
+            destinationURI: Any = first.uri
+            if isinstance(first.uri, URI) and "lr" not in first.uri.params:
                 # §16.6 step 7: a strict router next.
                 del routeValues[0]
                 routeValues.append(f"<{fwd.uri.toString()}>")
                 fwd.uri = first.uri
                 fwd.invalidate("route")
-                destinationURI = first.uri
-            else:
-                destinationURI = first.uri
         else:
             destinationURI = fwd.uri
         branch = f"{_LOOP_MAGIC}ks{loopHash}.{newBranch()[7:]}"
@@ -712,7 +710,7 @@ class ProxyCore:
         if headers.get("route"):
             first = parseNameAddr(headers["route"][0])
             destinationURI = first.uri
-            if "lr" not in first.uri.params:
+            if isinstance(first.uri, URI) and "lr" not in first.uri.params:
                 del headers["route"][0]
                 headers["route"].append(f"<{fwd.uri.toString()}>")
                 fwd.uri = first.uri

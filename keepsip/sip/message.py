@@ -128,6 +128,7 @@ class Message(_tsip.Message):
 
     body: bytes
     source: tuple[str, int] | None = None
+    length: int | None = None  # type: ignore[assignment]
 
     def __init__(self) -> None:
         self.headers: OrderedDict[str, list[str]] = OrderedDict()

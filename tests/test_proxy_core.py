@@ -425,6 +425,21 @@ class ProxyRulesTests(ProxyTestCase):
         self.assertEqual(message.headers["route"], ["<sip:carol@example.org>"])
         self.assertEqual(address, ("203.0.113.5", 5070))
 
+    def test_nonSipRouteAnswered(self):
+        """
+        A Route whose next hop is not a SIP URI cannot be followed: the
+        request gets 416, not an internal error.
+        """
+        request = invite(
+            method="OPTIONS",
+            uri="sip:carol@example.org",
+            toTag="x",
+            body=b"",
+            route="<sip:192.0.2.1:5060;lr>, <tel:+15551234>",
+        )
+        self.proxy.receive(request, ALICE)
+        self.assertEqual([m.code for m in self.proxy.sentTo(ALICE)], [416])
+
     def test_foreignDomainToRequestURIHost(self):
         """
         Without a route for it, a request for a foreign IP-literal domain goes

@@ -4,21 +4,33 @@ acknowledged, in order.
 
 Two files per backend in the spool directory:
 
-  - C{<key>.spool}: JSON lines, appended and C{fsync}ed before the record is
-    handed to the backend (write-ahead), so an acknowledged-or-not record
-    survives a crash of keepsip;
+  - C{<key>.spool}: JSON lines, appended and C{fsync}ed before the records
+    are handed to the backend (write-ahead), so an acknowledged-or-not
+    record survives a crash of keepsip. L{Spool.appendMany} writes a whole
+    batch (the records of one reactor turn) with one C{write} and one
+    C{fsync};
   - C{<key>.acked}: the byte offset in C{<key>.spool} up to which records are
-    acknowledged, written now and then (every L{Spool.checkpointEvery}
-    acknowledgements, whenever the spool drains, and on close) without
-    C{fsync}: losing it only replays acknowledged records again, which their
-    ids make harmless.
+    acknowledged. It is not rewritten per acknowledgement: at most once per
+    L{Spool.checkpointEvery} acknowledgements or L{Spool.checkpointInterval}
+    seconds of the injected clock (checked when records are acknowledged),
+    and on L{Spool.close}; without C{fsync}. Losing it only replays
+    acknowledged records again (at most C{checkpointEvery - 1} of them, or
+    all of the file if it is missing or does not match), which their ids make
+    harmless.
 
-When the spool drains and the file has grown past L{Spool.compactSize}, it
-is truncated and the offset file removed, both durably, before anything new
-is appended.
+Compaction is off the per-record path and bounded: once at least
+L{Spool.compactSize} octets are acknowledged, the spool file is truncated
+when it drains; a spool that does not drain (records keep arriving while
+others are in flight) is rewritten with only its unacknowledged records once
+twice that is acknowledged and those records are at most a quarter of what
+is reclaimed (so each acknowledged octet pays for at most a quarter octet of
+copying, and the file stays near C{2 * compactSize} plus the backlog). The
+offset file is removed, durably, before the spool file changes, so a crash
+in between replays rather than skips.
 
-Not done: the unacknowledged records are also held in memory, so a very long
-outage of a backend costs memory in proportion to its backlog.
+Not done: the unacknowledged records are also held in memory (record and
+line), so a very long outage of a backend costs memory in proportion to its
+backlog.
 """
 
 from __future__ import annotations
@@ -27,7 +39,10 @@ import json
 import os
 import re
 from collections import deque
+from collections.abc import Iterable
 from typing import Any, BinaryIO
+
+from twisted.internet.interfaces import IReactorTime
 
 from keepsip.logs import Logger
 
@@ -63,40 +78,59 @@ def _fsyncDirectory(path: str) -> None:
         os.close(fd)
 
 
+#: One unacknowledged record: C{(record, line, length)}: the record, its JSON
+#: line, and the octets it occupies in the spool file (its line, plus any
+#: unreadable lines after it found by L{Spool.load}; 0 when only in memory).
+_Entry = tuple[dict[str, Any], bytes, int]
+
+
 class Spool:
     """
     The unacknowledged records of one backend, on disk and in memory.
 
     Use: L{load} once at start-up (returns how many records were recovered),
-    then L{append} each new record, L{head} to see the oldest unacknowledged
-    one, L{acknowledge} when the backend accepted it, L{close} at shutdown.
+    then L{append} or L{appendMany} new records, L{head} or L{peek} to see the
+    oldest unacknowledged ones, L{acknowledge} when the backend accepted them,
+    L{close} at shutdown.
 
-    @ivar checkpointEvery: acknowledgements between two writes of the offset
-        file.
-    @ivar compactSize: file size in octets beyond which a drained spool is
-        truncated.
+    @ivar checkpointEvery: acknowledgements after which the offset file is
+        written (at the latest).
+    @ivar checkpointInterval: seconds on the clock after which an
+        acknowledgement writes the offset file even if fewer than
+        C{checkpointEvery} are unsaved; unused without a clock.
+    @ivar compactSize: acknowledged octets beyond which the spool file is
+        compacted.
     """
 
     checkpointEvery = 100
+    checkpointInterval = 1.0
     compactSize = 1 << 20
 
-    def __init__(self, directory: str, key: str) -> None:
+    def __init__(self, directory: str, key: str, clock: IReactorTime | None = None) -> None:
         """
         @param directory: the spool directory (created if missing).
         @param key: the backend's stable key (see
             L{keepsip.accounting.plugin.makeBackends}).
+        @param clock: the clock for L{checkpointInterval}; without one, the
+            offset is written every C{checkpointEvery} acknowledgements and
+            on close only.
         """
         self.directory = directory
         self.key = key
+        self.clock = clock
         base = os.path.join(directory, spoolFileKey(key))
         self.path = base + ".spool"
         self.ackPath = base + ".acked"
         self._file: BinaryIO | None = None
-        self._pending: deque[tuple[dict[str, Any], int]] = deque()
+        self._pending: deque[_Entry] = deque()
         self._ackedOffset = 0
         self._writtenOffset = 0
         self._endOffset = 0
         self._sinceCheckpoint = 0
+        self._checkpointedAt = clock.seconds() if clock is not None else 0.0
+        #: Offset-file writes and compactions so far (for tests and metrics).
+        self.checkpoints = 0
+        self.compactions = 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -154,12 +188,12 @@ class Spool:
                 else:
                     # Fold the unreadable line into the previous entry so
                     # acknowledging it also moves past this line.
-                    last, length = pending.pop()
-                    pending.append((last, length + len(line)))
+                    last, lastLine, length = pending.pop()
+                    pending.append((last, lastLine, length + len(line)))
                 continue
-            pending.append((record, len(line)))
+            pending.append((record, line, len(line)))
         self._endOffset = complete
-        self._file = open(self.path, "ab")
+        self._file = open(self.path, "ab")  # noqa: SIM115 (kept open)
         return len(pending)
 
     def append(self, record: dict[str, Any], line: bytes | None = None) -> None:
@@ -171,23 +205,59 @@ class Spool:
             one encoding between several spools.
         @raise OSError: if the record could not be written.
         """
-        if line is None:
-            line = encodeRecord(record)
+        self.appendMany([(record, encodeRecord(record) if line is None else line)])
+
+    def appendMany(self, entries: Iterable[tuple[dict[str, Any], bytes]]) -> None:
+        """
+        Add records at the end, in order, durably, with one C{write} and one
+        C{fsync} for all of them.
+
+        @param entries: C{(record, line)} pairs, C{line} being the record as
+            L{encodeRecord} made it.
+        @raise OSError: if the records could not be written; none of them is
+            then added (some may be in the file, unacknowledged, to be
+            replayed after a restart: duplicates, never losses).
+        """
+        entries = list(entries)
+        if not entries:
+            return
+        data = b"".join(line for _, line in entries)
         if self._file is None:
             os.makedirs(self.directory, exist_ok=True)
-            self._file = open(self.path, "ab")
-        self._file.write(line)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._pending.append((record, len(line)))
-        self._endOffset += len(line)
+            self._file = open(self.path, "ab")  # noqa: SIM115 (kept open)
+        try:
+            self._file.write(data)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            # The file may now end with part of the batch, and the buffered
+            # writer may still hold the rest: start over from a fresh handle
+            # positioned at the real end of the file.
+            self._reopenAfterError()
+            raise
+        pending = self._pending
+        for record, line in entries:
+            pending.append((record, line, len(line)))
+        self._endOffset += len(data)
 
-    def hold(self, record: dict[str, Any]) -> None:
+    def _reopenAfterError(self) -> None:
+        handle, self._file = self._file, None
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass
+        try:
+            self._endOffset = os.path.getsize(self.path)
+        except OSError:
+            pass
+
+    def hold(self, record: dict[str, Any], line: bytes | None = None) -> None:
         """
         Add a record at the end in memory only: the last resort when
         L{append} failed (disk full), so a live backend still gets it.
         """
-        self._pending.append((record, 0))
+        self._pending.append((record, encodeRecord(record) if line is None else line, 0))
 
     def head(self) -> dict[str, Any] | None:
         """
@@ -197,19 +267,45 @@ class Spool:
             return self._pending[0][0]
         return None
 
-    def acknowledge(self) -> None:
+    def peek(self, count: int) -> list[tuple[dict[str, Any], bytes]]:
         """
-        The backend accepted the record L{head} returned: forget it.
+        @return: up to C{count} of the oldest unacknowledged records as
+            C{(record, line)} pairs, oldest first.
         """
-        _, length = self._pending.popleft()
-        self._ackedOffset += length
-        self._sinceCheckpoint += 1
-        if not self._pending:
-            if self._endOffset >= self.compactSize and self._file is not None:
-                self._compact()
-            else:
-                self._checkpoint()
-        elif self._sinceCheckpoint >= self.checkpointEvery:
+        pending = self._pending
+        if count >= len(pending):
+            return [(record, line) for record, line, _ in pending]
+        return [(pending[i][0], pending[i][1]) for i in range(count)]
+
+    def acknowledge(self, count: int = 1) -> None:
+        """
+        The backend accepted the C{count} oldest records (what L{head} or
+        L{peek} returned): forget them. The offset file is written only now
+        and then (see the class docstring).
+        """
+        pending = self._pending
+        acked = 0
+        for _ in range(count):
+            acked += pending.popleft()[2]
+        self._ackedOffset += acked
+        self._sinceCheckpoint += count
+        if (
+            self._ackedOffset >= self.compactSize
+            and self._file is not None
+            and (
+                not pending
+                or (
+                    self._ackedOffset >= 2 * self.compactSize
+                    and (self._endOffset - self._ackedOffset) * 4 <= self._ackedOffset
+                )
+            )
+        ):
+            self._compact()
+            return
+        if self._sinceCheckpoint >= self.checkpointEvery or (
+            self.clock is not None
+            and self.clock.seconds() - self._checkpointedAt >= self.checkpointInterval
+        ):
             self._checkpoint()
 
     def _readOffset(self) -> int:
@@ -221,6 +317,8 @@ class Spool:
 
     def _checkpoint(self) -> None:
         self._sinceCheckpoint = 0
+        if self.clock is not None:
+            self._checkpointedAt = self.clock.seconds()
         if self._ackedOffset == self._writtenOffset:
             return
         temporary = self.ackPath + ".tmp"
@@ -235,24 +333,65 @@ class Spool:
                 error=e,
             )
             return
+        self.checkpoints += 1
         self._writtenOffset = self._ackedOffset
+
+    def _removeOffsetFile(self) -> None:
+        """
+        Remove the offset file durably: from then on a crash replays the
+        whole spool file rather than trust an offset into a file that is
+        about to change.
+        """
+        try:
+            os.remove(self.ackPath)
+        except FileNotFoundError:
+            pass
+        _fsyncDirectory(self.directory)
+        self._writtenOffset = 0
 
     def _compact(self) -> None:
         self._sinceCheckpoint = 0
+        if self.clock is not None:
+            self._checkpointedAt = self.clock.seconds()
         try:
-            if self._file is None:
-                self._file = open(self.path, "ab")
-            self._file.truncate(0)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            if os.path.exists(self.ackPath):
-                os.remove(self.ackPath)
-            _fsyncDirectory(self.directory)
+            self._removeOffsetFile()
+            if self._pending:
+                self._rewriteTail()
+            else:
+                assert self._file is not None
+                self._file.truncate(0)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._endOffset = 0
         except OSError as e:
             _log.warn("Could not compact spool {path}: {error}", path=self.path, error=e)
             self._checkpoint()
             return
-        self._ackedOffset = self._writtenOffset = self._endOffset = 0
+        self._ackedOffset = self._writtenOffset = 0
+        self.compactions += 1
+
+    def _rewriteTail(self) -> None:
+        """
+        Replace the spool file by one holding only the unacknowledged
+        records (the offset file is already gone).
+        """
+        onDisk = [line for _, line, length in self._pending if length]
+        data = b"".join(onDisk)
+        temporary = self.path + ".tmp"
+        with open(temporary, "wb") as fresh:
+            fresh.write(data)
+            fresh.flush()
+            os.fsync(fresh.fileno())
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        os.replace(temporary, self.path)
+        _fsyncDirectory(self.directory)
+        self._file = open(self.path, "ab")  # noqa: SIM115 (kept open)
+        self._pending = deque(
+            (record, line, len(line) if length else 0) for record, line, length in self._pending
+        )
+        self._endOffset = len(data)
 
     def close(self) -> None:
         """

@@ -47,11 +47,15 @@ class JsonLinesTests(SynchronousTestCase):
         """
         backend = JsonLinesBackend(self.clock, self.path)
         self.successResultOf(backend.ready())
-        self.successResultOf(backend.sendRecord({"record_id": "1", "name": "\u00e9"}))
+        d = backend.sendRecord({"record_id": "1", "name": "\u00e9"})
+        self.clock.advance(0)
+        self.successResultOf(d)
         self.successResultOf(backend.close())
         backend = JsonLinesBackend(self.clock, self.path)
         self.successResultOf(backend.ready())
-        self.successResultOf(backend.sendRecord({"record_id": "2"}))
+        d = backend.sendRecord({"record_id": "2"})
+        self.clock.advance(0)
+        self.successResultOf(d)
         self.successResultOf(backend.close())
         self.assertEqual(
             readLines(self.path), [{"record_id": "1", "name": "\u00e9"}, {"record_id": "2"}]
@@ -59,14 +63,117 @@ class JsonLinesTests(SynchronousTestCase):
 
     def test_fsyncAlways(self) -> None:
         """
-        fsync=always fsyncs each record before acknowledging it.
+        fsync=always fsyncs the records written in one reactor turn once, at
+        the end of the turn, and acknowledges each only after that fsync; a
+        record of a later turn gets its own fsync. (Before group commit:
+        one fsync per record, at once.)
         """
         backend = JsonLinesBackend(self.clock, self.path, fsync="always")
         backend.ready()
-        backend.sendRecord({"n": 1})
-        backend.sendRecord({"n": 2})
+        fired: list[int] = []
+        first = backend.sendRecord({"n": 1}).addCallback(lambda _: fired.append(1))
+        second = backend.sendRecord({"n": 2}).addCallback(lambda _: fired.append(2))
+        self.assertEqual(readLines(self.path), [{"n": 1}, {"n": 2}], "written at once")
+        self.assertEqual((self.syncs, fired), ([], []))
+        self.assertNoResult(first)
+        self.clock.advance(0)
+        self.assertEqual(len(self.syncs), 1)
+        self.assertEqual(fired, [1, 2])
+        backend.sendRecord({"n": 3}).addCallback(lambda _: fired.append(3))
+        self.clock.advance(0)
         self.assertEqual(len(self.syncs), 2)
+        self.assertEqual(fired, [1, 2, 3])
+        self.successResultOf(second)
         backend.close()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_deferredFiresAfterFsync(self) -> None:
+        """
+        Under fsync=always no record's Deferred has fired when the fsync
+        covering it starts, and every one has fired right after it.
+        """
+        backend = JsonLinesBackend(self.clock, self.path)
+        backend.ready()
+        ds = [backend.sendRecord({"n": n}) for n in range(5)]
+        atSync: list[list[bool]] = []
+        realFsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            atSync.append([d.called for d in ds])
+            realFsync(fd)
+
+        self.patch(jsonlModule.os, "fsync", fsync)
+        self.clock.advance(0)
+        self.assertEqual(atSync, [[False] * 5])
+        self.assertEqual([d.called for d in ds], [True] * 5)
+        backend.close()
+
+    def test_sendRecordsOneWrite(self) -> None:
+        """
+        sendRecords writes the given lines as they are, in order, with one
+        write, and one Deferred fires after the turn's single fsync.
+        """
+        backend = JsonLinesBackend(self.clock, self.path)
+        backend.ready()
+        writes: list[bytes] = []
+        handle = backend._file
+        realWrite = handle.write
+        self.patch(handle, "write", lambda data: (writes.append(data), realWrite(data))[1])
+        records = [{"n": n} for n in range(3)]
+        lines = [b'{"n":%d}\n' % n for n in range(3)]
+        d = backend.sendRecords(records, lines)
+        self.assertEqual(writes, [b"".join(lines)])
+        self.assertNoResult(d)
+        self.clock.advance(0)
+        self.successResultOf(d)
+        self.assertEqual(len(self.syncs), 1)
+        encodedHere = backend.sendRecords([{"n": 3}])
+        self.clock.advance(0)
+        self.successResultOf(encodedHere)
+        backend.close()
+        self.assertEqual(readLines(self.path), [{"n": n} for n in range(4)])
+
+    def test_fsyncFailureFailsTheTurn(self) -> None:
+        """
+        If the fsync fails, every record waiting for it fails with the
+        OSError (the tracker keeps them spooled and sends them again), and
+        the next record goes to a freshly opened file.
+        """
+        backend = JsonLinesBackend(self.clock, self.path)
+        backend.ready()
+
+        def broken(fd: int) -> None:
+            raise OSError(5, "I/O error")
+
+        patched = self.patch(jsonlModule.os, "fsync", broken)
+        ds = [backend.sendRecord({"n": n}) for n in range(2)]
+        self.clock.advance(0)
+        for d in ds:
+            self.failureResultOf(d, OSError)
+        self.assertIsNone(backend._file)
+        patched.restore()
+        d = backend.sendRecord({"n": 2})
+        self.clock.advance(0)
+        self.successResultOf(d)
+        backend.close()
+        self.assertEqual([r["n"] for r in readLines(self.path)], [0, 1, 2])
+
+    def test_closeAndReopenSyncWaiting(self) -> None:
+        """
+        close() and reopen() fsync the records of the current turn and fire
+        their Deferreds before letting go of the file; close leaves no timer.
+        """
+        backend = JsonLinesBackend(self.clock, self.path)
+        backend.ready()
+        before = backend.sendRecord({"n": 1})
+        backend.reopen()
+        self.successResultOf(before)
+        self.assertEqual(len(self.syncs), 1)
+        after = backend.sendRecord({"n": 2})
+        backend.close()
+        self.successResultOf(after)
+        self.assertEqual(len(self.syncs), 2)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_fsyncNever(self) -> None:
         """
@@ -137,7 +244,9 @@ class JsonLinesTests(SynchronousTestCase):
         self.failureResultOf(backend.ready(), OSError)
         self.failureResultOf(backend.sendRecord({"n": 1}), OSError)
         os.remove(blocker)
-        self.successResultOf(backend.sendRecord({"n": 2}))
+        d = backend.sendRecord({"n": 2})
+        self.clock.advance(0)
+        self.successResultOf(d)
         backend.close()
         self.assertEqual(readLines(path), [{"n": 2}])
 

@@ -58,12 +58,20 @@ class TrackerTestsMixin:
             lastOfferSDP=PCMU,
         )
 
+    def turn(self) -> None:
+        """
+        End the current reactor turn: the tracker spools (group commit) and
+        sends the records made in it.
+        """
+        self.clock.advance(0)
+
     def answer(self, tracker: AccountingTracker, dialog: Dialog) -> None:
         dialog.callee.tag = "b"
         dialog.state = DialogState.CONFIRMED
         dialog.answeredAt = self.clock.seconds()
         dialog.lastAnswerSDP = PCMU
         tracker.dialogConfirmed(dialog)
+        self.turn()
 
     def end(
         self, tracker: AccountingTracker, dialog: Dialog, cause: str = EndCause.CALLER_BYE
@@ -72,6 +80,7 @@ class TrackerTestsMixin:
         dialog.endedAt = self.clock.seconds()
         dialog.endCause = cause
         tracker.dialogTerminated(dialog, cause, {"caller": "BYE"})
+        self.turn()
 
     def call(self, tracker: AccountingTracker, seconds: float = 10, ring: float = 1) -> Dialog:
         """
@@ -472,12 +481,18 @@ class RestartTests(TrackerTestsMixin, SynchronousTestCase):
         gives each record exactly once and in order.
         """
         backend, reference = RecordingBackend(), RecordingBackend()
-        first = self.makeTracker([backend, reference], clock=Clock())
+        # The first tracker's clock is its own, so its timers die with it;
+        # each call ends with the end of a reactor turn on that clock.
+        firstClock = Clock()
+        first = self.makeTracker([backend, reference], clock=firstClock)
         first.startService()
         self.call(first)
+        firstClock.advance(0)
         self.call(first)
+        firstClock.advance(0)
         backend.holding = True
         self.call(first)
+        firstClock.advance(0)
         emitted = reference.recordIDs
         self.assertEqual(len(backend.records), 4)
         self.assertEqual(len(backend.held), 1)

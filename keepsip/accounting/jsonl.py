@@ -4,8 +4,10 @@ file.
 
 C{--accounting jsonl:path=FILE[,fsync=always|never|interval][,interval=S]}
 
-  - C{fsync=always} (default): each record is written, flushed and
-    C{fsync}ed before it counts as accepted;
+  - C{fsync=always} (default): each record is written and flushed at once,
+    and C{fsync}ed before it counts as accepted: one C{fsync} at the end of
+    the reactor turn (C{callLater(0)}) covers every record written in that
+    turn, and their Deferreds fire only after it;
   - C{fsync=interval}: written and flushed at once, C{fsync}ed every
     C{interval} seconds (default 1) if anything was written;
   - C{fsync=never}: written and flushed; the OS decides when it reaches the
@@ -16,16 +18,22 @@ record) and reopened by L{JsonLinesBackend.reopen}, which the accounting
 tracker calls on SIGHUP: rotate with C{logrotate}'s default C{create} mode
 and C{postrotate kill -HUP <pid>}. Writes are blocking and happen in the
 reactor thread, like Twisted's own log files.
+
+Besides L{JsonLinesBackend.sendRecord}, L{JsonLinesBackend.sendRecords}
+takes several records with their encoded lines (the accounting tracker's
+batches, already encoded for its spool) and writes them with one C{write}.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
 from keepsip.logs import Logger
 from zope.interface import implementer
 
@@ -74,6 +82,8 @@ class JsonLinesBackend:
         self._dirty = False
         self._closed = False
         self._syncer: LoopingCall | None = None
+        self._waiting: list[Deferred] = []
+        self._syncCall: IDelayedCall | None = None
 
     def _open(self) -> BinaryIO:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -102,32 +112,84 @@ class JsonLinesBackend:
 
     def sendRecord(self, record: dict[str, Any]) -> Deferred:
         """
-        Append C{record} as one line (flushed, and fsynced if
-        C{fsync=always}).
+        Append C{record} as one line, flushed; under C{fsync=always} the
+        Deferred fires after the fsync that ends this reactor turn.
 
         @return: L{Deferred} firing with L{None}, or failing with
-            L{BackendClosed} or the L{OSError} of the write (the file is
-            then reopened for the next record).
+            L{BackendClosed} or the L{OSError} of the write or the fsync (the
+            file is then reopened for the next record).
         """
+        return self._write(encodeRecord(record))
+
+    def sendRecords(
+        self, records: Sequence[dict[str, Any]], lines: Sequence[bytes] | None = None
+    ) -> Deferred:
+        """
+        Append several records, in order, with one write; like
+        L{sendRecord} otherwise (one Deferred for all of them).
+
+        @param lines: each record as one JSON line, as
+            L{keepsip.accounting.spool.encodeRecord} makes it, written as
+            is; encoded here if L{None}.
+        @return: L{Deferred} firing with L{None} once all are accepted, or
+            failing (then none counts as accepted; some may be in the file).
+        """
+        if lines is None:
+            lines = [encodeRecord(record) for record in records]
+        return self._write(b"".join(lines))
+
+    def _write(self, data: bytes) -> Deferred:
         if self._closed:
             return fail(BackendClosed(self.path))
         try:
             handle = self._file if self._file is not None else self._open()
-            handle.write(encodeRecord(record))
+            handle.write(data)
             handle.flush()
-            if self.fsync == "always":
-                os.fsync(handle.fileno())
-            else:
-                self._dirty = True
         except OSError:
             self._discard()
             return fail()
-        return succeed(None)
+        if self.fsync != "always":
+            self._dirty = True
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._waiting.append(d)
+        if self._syncCall is None:
+            self._syncCall = self.reactor.callLater(0, self._syncWaiting)
+        return d
+
+    def _syncWaiting(self) -> None:
+        """
+        fsync what this turn wrote, then fire (or fail) the Deferreds of
+        those records.
+        """
+        call, self._syncCall = self._syncCall, None
+        if call is not None and call.active():
+            call.cancel()
+        waiting, self._waiting = self._waiting, []
+        if not waiting:
+            return
+        try:
+            if self._file is None:
+                raise OSError(f"{self.path} was closed before its records were synced")
+            os.fsync(self._file.fileno())
+        except OSError:
+            failure = Failure()
+            _log.warn(
+                "fsync of {path} failed: {error}", path=self.path, error=failure.getErrorMessage()
+            )
+            self._discard()
+            for d in waiting:
+                d.errback(failure)
+            return
+        for d in waiting:
+            d.callback(None)
 
     def sync(self) -> None:
         """
         fsync the file if anything was written since the last fsync.
         """
+        if self._waiting:
+            self._syncWaiting()
         if self._dirty and self._file is not None:
             try:
                 os.fsync(self._file.fileno())
@@ -136,6 +198,9 @@ class JsonLinesBackend:
                 _log.warn("fsync of {path} failed: {error}", path=self.path, error=e)
 
     def _discard(self) -> None:
+        if self._waiting:
+            # Records written to this handle wait for their fsync: do it now.
+            self._syncWaiting()
         handle, self._file = self._file, None
         if handle is not None:
             try:
@@ -151,7 +216,7 @@ class JsonLinesBackend:
         if self._closed:
             return
         if self._file is not None:
-            self._dirty = True
+            self._dirty = not self._waiting
             self.sync()
             self._discard()
         try:
@@ -164,7 +229,8 @@ class JsonLinesBackend:
 
     def close(self) -> Deferred:
         """
-        Stop the periodic fsync, fsync and close the file.
+        Stop the periodic fsync, fsync and close the file (firing the
+        Deferreds of records waiting for that fsync).
 
         @return: L{Deferred} firing with L{None}.
         """
@@ -173,7 +239,7 @@ class JsonLinesBackend:
             self._syncer.stop()
         self._syncer = None
         if self._file is not None:
-            self._dirty = True
+            self._dirty = not self._waiting
             self.sync()
             self._discard()
         return succeed(None)

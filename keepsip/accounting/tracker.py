@@ -5,12 +5,17 @@ backend, losing none.
 
 Delivery, per backend:
 
-  - each record is first appended, C{fsync}ed, to the backend's spool
-    (L{keepsip.accounting.spool.Spool}), then sent; it leaves the spool when
-    the backend acknowledges it (its C{sendRecord} Deferred fires);
-  - one record is in flight at a time, oldest first, so each backend sees
-    records in the order they were made; while a backend fails, new records
-    queue behind the spooled ones;
+  - group commit: the records made during one reactor turn (or within
+    C{commitDelay} seconds) are appended to the backend's spool
+    (L{keepsip.accounting.spool.Spool}) together, with one C{write} and one
+    C{fsync}, at the end of that turn; only then are they sent. A record
+    leaves the spool when the backend acknowledges it (its C{sendRecord}
+    Deferred fires);
+  - one send is in flight at a time, oldest first, so each backend sees
+    records in the order they were made; a backend with an optional
+    C{sendRecords(records, lines)} method gets up to C{batchSize} spooled
+    records in one send (and must fire only once all are durably accepted);
+    while a backend fails, new records queue behind the spooled ones;
   - a failed or timed-out send is retried after a delay that doubles from
     C{retryInitial} up to C{retryMax} seconds, on the injected clock;
   - at start-up the spools are read, so records not acknowledged before a
@@ -19,8 +24,11 @@ Delivery, per backend:
     log instead of raising.
 
 Delivery is at least once: a crash between a backend's acceptance and the
-spool noting it replays that record; its C{record_id} is the same, so the
-duplicate is harmless downstream.
+spool noting it (the spool writes its acknowledged offset only now and then)
+replays that record; its C{record_id} is the same, so the duplicate is
+harmless downstream. A crash within the commit window (the rest of the
+reactor turn, or C{commitDelay}) loses the records made in it, as a crash
+just before they were made would.
 """
 
 from __future__ import annotations
@@ -90,6 +98,7 @@ class BackendDelivery:
         sendTimeout: float,
         retryInitial: float,
         retryMax: float,
+        batchSize: int = 100,
     ) -> None:
         self.key = key
         self.backend = backend
@@ -98,10 +107,13 @@ class BackendDelivery:
         self.sendTimeout = sendTimeout
         self.retryInitial = retryInitial
         self.retryMax = retryMax
+        self.batchSize = batchSize
         self.sent = 0
         self.failures = 0
+        self._sendMany: Callable[..., Any] | None = getattr(backend, "sendRecords", None)
         self._delay = retryInitial
-        self._early: list[tuple[dict[str, Any], bytes]] = []
+        self._unspooled: list[tuple[dict[str, Any], bytes]] = []
+        self._inflightCount = 0
         self._started = False
         self._ready = False
         self._stopping = False
@@ -114,7 +126,7 @@ class BackendDelivery:
         """
         Records not yet acknowledged by the backend.
         """
-        return len(self.spool) + len(self._early)
+        return len(self.spool) + len(self._unspooled)
 
     def start(self) -> int:
         """
@@ -124,9 +136,7 @@ class BackendDelivery:
         """
         recovered = self.spool.load()
         self._started = True
-        early, self._early = self._early, []
-        for record, line in early:
-            self._append(record, line)
+        self._spoolUnspooled()
         maybeDeferred(self.backend.ready).addCallbacks(self._becameReady, self._notReady)
         return recovered
 
@@ -144,26 +154,40 @@ class BackendDelivery:
 
     def submit(self, record: dict[str, Any], line: bytes) -> None:
         """
-        Queue a record: spool it and send it when its turn comes.
-        """
-        if not self._started:
-            self._early.append((record, line))
-            return
-        self._append(record, line)
-        self._pump()
+        Queue a record for the next L{commit}, which spools it (and sends it
+        when its turn comes).
 
-    def _append(self, record: dict[str, Any], line: bytes) -> None:
+        @param line: C{record} encoded by
+            L{keepsip.accounting.spool.encodeRecord}.
+        """
+        self._unspooled.append((record, line))
+
+    def commit(self) -> None:
+        """
+        Spool the records submitted since the last commit (one write, one
+        fsync) and send what can be sent. Before L{start}, records wait.
+        """
+        if self._started and self._unspooled:
+            self._spoolUnspooled()
+            self._pump()
+
+    def _spoolUnspooled(self) -> None:
+        batch, self._unspooled = self._unspooled, []
+        if not batch:
+            return
         try:
-            self.spool.append(record, line)
+            self.spool.appendMany(batch)
         except OSError:
-            # The spool is the safety net; without it the record can still
+            # The spool is the safety net; without it the records can still
             # reach a live backend, but only from memory.
             _log.failure(
-                "Could not spool record {recordID} for backend {backend}",
-                recordID=record.get("record_id"),
+                "Could not spool {count} records (first {recordID}) for backend {backend}",
+                count=len(batch),
+                recordID=batch[0][0].get("record_id"),
                 backend=self.key,
             )
-            self.spool.hold(record)
+            for record, line in batch:
+                self.spool.hold(record, line)
 
     def _pump(self) -> None:
         if self._pumping:
@@ -176,30 +200,44 @@ class BackendDelivery:
                 and self._inflight is None
                 and self._retryCall is None
             ):
-                record = self.spool.head()
-                if record is None:
-                    break
-                d = self._send(record)
+                if self._sendMany is not None:
+                    batch = self.spool.peek(self.batchSize)
+                    if not batch:
+                        break
+                    count = len(batch)
+                    d = self._send(
+                        self._sendMany,
+                        [record for record, _ in batch],
+                        [line for _, line in batch],
+                    )
+                else:
+                    record = self.spool.head()
+                    if record is None:
+                        break
+                    count = 1
+                    d = self._send(self.backend.sendRecord, record)
                 outcome: list[object] = []
 
-                def finished(result: object, d: Deferred = d, outcome: list = outcome) -> None:
+                def finished(
+                    result: object, d: Deferred = d, outcome: list = outcome, count: int = count
+                ) -> None:
                     if self._inflight is d:
                         self._inflight = None
-                        self._handle(result)
+                        self._handle(result, count)
                         self._pump()
                     else:
                         outcome.append(result)
 
                 d.addBoth(finished)
                 if outcome:
-                    self._handle(outcome[0])
+                    self._handle(outcome[0], count)
                 else:
                     self._inflight = d
         finally:
             self._pumping = False
 
-    def _send(self, record: dict[str, Any]) -> Deferred:
-        inner = maybeDeferred(self.backend.sendRecord, record)
+    def _send(self, method: Callable[..., Any], *args: Any) -> Deferred:
+        inner = maybeDeferred(method, *args)
         outer: Deferred = Deferred(lambda _: inner.cancel())
 
         def relay(result: object) -> None:
@@ -214,7 +252,7 @@ class BackendDelivery:
             outer.addTimeout(self.sendTimeout, self.clock)
         return outer
 
-    def _handle(self, result: object) -> None:
+    def _handle(self, result: object, count: int) -> None:
         if isinstance(result, Failure):
             self.failures += 1
             _log.warn(
@@ -230,9 +268,9 @@ class BackendDelivery:
                 self._retryCall = self.clock.callLater(self._delay, self._retry)
             self._delay = min(self._delay * 2, self.retryMax)
             return
-        self.sent += 1
+        self.sent += count
         self._delay = self.retryInitial
-        self.spool.acknowledge()
+        self.spool.acknowledge(count)
 
     def _retry(self) -> None:
         self._retryCall = None
@@ -250,9 +288,8 @@ class BackendDelivery:
         if self._retryCall is not None:
             self._retryCall.cancel()
             self._retryCall = None
-        for record, line in self._early:
-            self._append(record, line)
-        self._early = []
+        if self._started:
+            self._spoolUnspooled()
         inflight = (
             succeed(None)
             if self._inflight is None
@@ -295,6 +332,8 @@ class AccountingTracker(Service):
         retryInitial: float = 1.0,
         retryMax: float = 60.0,
         stopTimeout: float = 5.0,
+        commitDelay: float = 0.0,
+        batchSize: int = 100,
     ) -> None:
         """
         @param backends: C{(key, backend)} pairs as made by
@@ -312,12 +351,25 @@ class AccountingTracker(Service):
             each further failure up to C{retryMax}.
         @param stopTimeout: how long C{stopService} waits for a backend's
             record in flight and for its close.
+        @param commitDelay: seconds after the first record of a batch before
+            the batch is spooled (one write and one fsync per backend) and
+            sent; 0 (the default) means at the end of the current reactor
+            turn (C{callLater(0)}). A longer window batches more under load,
+            at the price of more records lost if keepsip crashes inside it.
+        @param batchSize: the most records handed at once to a backend that
+            has C{sendRecords}.
         """
+        if commitDelay < 0:
+            raise ValueError(f"commitDelay must be >= 0, got {commitDelay!r}")
+        if batchSize < 1:
+            raise ValueError(f"batchSize must be >= 1, got {batchSize!r}")
         self.reactor = reactor
         self.builder = RecordBuilder(tariffs if tariffs is not None else Tariffs())
         self.interimInterval = interimInterval
         self.interimOnKeepalive = interimOnKeepalive
         self.stopTimeout = stopTimeout
+        self.commitDelay = commitDelay
+        self._commitCall: IDelayedCall | None = None
         self.deliveries: list[BackendDelivery] = []
         for key, backend in backends:
             if any(delivery.key == key for delivery in self.deliveries):
@@ -326,11 +378,12 @@ class AccountingTracker(Service):
                 BackendDelivery(
                     key,
                     backend,
-                    Spool(spoolDirectory, key),
+                    Spool(spoolDirectory, key, reactor),
                     reactor,
                     sendTimeout,
                     retryInitial,
                     retryMax,
+                    batchSize,
                 )
             )
         self._interimCalls: dict[tuple[str, str], IDelayedCall] = {}
@@ -357,8 +410,9 @@ class AccountingTracker(Service):
 
     def stopService(self) -> Deferred:
         """
-        Cancel interim timers, stop every delivery (bounded by
-        C{stopTimeout}), close the backends and restore the SIGHUP handler.
+        Cancel interim timers, commit the records not yet spooled, stop every
+        delivery (bounded by C{stopTimeout}), close the backends and restore
+        the SIGHUP handler.
 
         @return: L{Deferred} firing when done; it never fails.
         """
@@ -368,6 +422,8 @@ class AccountingTracker(Service):
                 call.cancel()
         self._interimCalls.clear()
         self.uninstallSignalHandler()
+        # Spool and start sending what this turn made before stopping.
+        self.commit()
         stopping = [delivery.stop(self.stopTimeout) for delivery in self.deliveries]
         return DeferredList(stopping, consumeErrors=True).addCallback(lambda _: None)
 
@@ -431,11 +487,30 @@ class AccountingTracker(Service):
 
     def emit(self, record: dict[str, Any]) -> None:
         """
-        Hand one record to every backend.
+        Hand one record to every backend: it is spooled with the other
+        records of this reactor turn (or C{commitDelay}) by L{commit}, then
+        sent.
         """
         line = encodeRecord(record)
         for delivery in self.deliveries:
             delivery.submit(record, line)
+        if self._commitCall is None:
+            self._commitCall = self.reactor.callLater(self.commitDelay, self.commit)
+
+    def commit(self) -> None:
+        """
+        Spool the records emitted since the last commit, one write and one
+        fsync per backend, and start sending them. Called by the clock after
+        L{emit}; callable directly to flush at once.
+        """
+        call, self._commitCall = self._commitCall, None
+        if call is not None and call.active():
+            call.cancel()
+        for delivery in self.deliveries:
+            try:
+                delivery.commit()
+            except Exception:
+                _log.failure("Committing records for backend {backend}", backend=delivery.key)
 
     def _record(self, dialog: Dialog, kind: str, **kw: Any) -> None:
         try:

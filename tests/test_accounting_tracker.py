@@ -6,20 +6,44 @@ restart.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
+from twisted.internet.defer import fail, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from keepsip.accounting import spool as spoolModule
+from keepsip.accounting.jsonl import JsonLinesBackend
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from keepsip.interfaces import IAccountingBackend, IDialogObserver
-from keepsip.testing import RecordingBackend
+from keepsip.testing import BackendUnavailable, RecordingBackend
 
 PCMU = b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+class BatchingBackend(RecordingBackend):
+    """
+    A RecordingBackend that also takes batches (C{sendRecords}).
+
+    @ivar batches: the C{(records, lines)} of each C{sendRecords} call.
+    """
+
+    def __init__(self) -> None:
+        RecordingBackend.__init__(self)
+        self.batches: list[tuple[list, list]] = []
+
+    def sendRecords(self, records: list, lines: list):  # type: ignore[no-untyped-def]
+        self.batches.append((list(records), list(lines)))
+        self.attempts.extend(records)
+        if self.failing:
+            return fail(BackendUnavailable("batch refused"))
+        self.records.extend(records)
+        return succeed(None)
 
 
 class ReopenableBackend(RecordingBackend):
@@ -517,6 +541,227 @@ class RestartTests(TrackerTestsMixin, SynchronousTestCase):
         self.assertEqual(replayedIDs, [i for i in emitted if i in replayedIDs])
         for delivery in first.deliveries:
             delivery.spool.close()
+
+
+class GroupCommitTests(TrackerTestsMixin, SynchronousTestCase):
+    def countFsyncs(self, atSync: object = None) -> list[int]:
+        """
+        Count every C{os.fsync} (spools and jsonl share the C{os} module);
+        call C{atSync()} before each.
+        """
+        syncs: list[int] = []
+        realFsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            if callable(atSync):
+                atSync()
+            syncs.append(fd)
+            realFsync(fd)
+
+        self.patch(spoolModule.os, "fsync", fsync)
+        return syncs
+
+    def endCalls(self, tracker: AccountingTracker, count: int) -> list[Dialog]:
+        """
+        End C{count} unanswered calls within one reactor turn (as a reaper
+        tick does): C{count} stop records.
+        """
+        dialogs = [self.newDialog() for _ in range(count)]
+        for dialog in dialogs:
+            dialog.state = DialogState.TERMINATED
+            dialog.endedAt = self.clock.seconds()
+            tracker.dialogTerminated(dialog, EndCause.NO_ANSWER, {})
+        return dialogs
+
+    def test_oneFsyncPerTurn(self) -> None:
+        """
+        N records made in one reactor turn are spooled with one fsync per
+        backend at the end of the turn, and not sent before; then all are
+        delivered in order. A later turn's records get their own fsync.
+        """
+        backends = [RecordingBackend(), RecordingBackend()]
+        tracker = self.makeTracker(backends)
+        tracker.startService()
+        syncs = self.countFsyncs()
+        dialogs = self.endCalls(tracker, 25)
+        self.assertEqual(syncs, [])
+        self.assertEqual(backends[0].attempts, [])
+        self.turn()
+        self.assertEqual(len(syncs), 2, "one fsync per backend's spool")
+        self.assertEqual(len(set(syncs)), 2)
+        for backend in backends:
+            self.assertEqual([r["call_id"] for r in backend.records], [d.callID for d in dialogs])
+        self.endCalls(tracker, 3)
+        self.turn()
+        self.assertEqual(len(syncs), 4)
+        self.stop(tracker)
+
+    def test_sentOnlyAfterSpoolFsync(self) -> None:
+        """
+        No record of a batch reaches the backend before the spool's fsync
+        covering it has happened.
+        """
+        backend = RecordingBackend()
+        tracker = self.makeTracker([backend])
+        tracker.startService()
+        seenAtSync: list[int] = []
+        self.countFsyncs(lambda: seenAtSync.append(len(backend.attempts)))
+        self.endCalls(tracker, 4)
+        self.turn()
+        self.assertEqual(seenAtSync, [0])
+        self.assertEqual(len(backend.records), 4)
+        self.stop(tracker)
+
+    def test_jsonlBatchOneFsyncEach(self) -> None:
+        """
+        With the jsonl backend (fsync=always), a turn's N records cost two
+        fsyncs in all: the spool's, then the jsonl file's for the whole
+        batch (written with one sendRecords call); the lines are those of
+        the spool, and all are in the file, in order.
+        """
+        path = os.path.join(self.mktemp(), "cdr.jsonl")
+        backend = JsonLinesBackend(self.clock, path)
+        tracker = self.makeTracker([backend])
+        tracker.startService()
+        syncs = self.countFsyncs()
+        dialogs = self.endCalls(tracker, 30)
+        self.turn()
+        self.assertEqual(len(syncs), 2)
+        self.assertEqual(tracker.backlog(), {"b0": 0})
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(tracker.deliveries[0].spool.path, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertEqual(
+            [json.loads(line)["call_id"] for line in data.splitlines()],
+            [d.callID for d in dialogs],
+        )
+        self.stop(tracker)
+
+    def test_batchesToSendRecords(self) -> None:
+        """
+        A backend with sendRecords gets the spooled records in batches of
+        at most batchSize, with their spooled lines; a failed batch is sent
+        again whole, after the retry delay.
+        """
+        backend = BatchingBackend()
+        tracker = self.makeTracker([backend], batchSize=10, retryInitial=1)
+        tracker.startService()
+        self.endCalls(tracker, 25)
+        self.turn()
+        self.assertEqual([len(records) for records, _ in backend.batches], [10, 10, 5])
+        with open(tracker.deliveries[0].spool.path, "rb") as f:
+            self.assertEqual(f.read(), b"".join(b"".join(lines) for _, lines in backend.batches))
+        backend.fail()
+        self.endCalls(tracker, 2)
+        self.turn()
+        backend.recover()
+        self.clock.advance(1)
+        self.assertEqual([len(records) for records, _ in backend.batches], [10, 10, 5, 2, 2])
+        self.assertEqual(backend.batches[-1], backend.batches[-2])
+        self.assertEqual(len(backend.records), 27)
+        self.assertEqual(tracker.backlog(), {"b0": 0})
+        self.stop(tracker)
+        self.flushLoggedErrors()
+
+    def test_commitDelayWindow(self) -> None:
+        """
+        With commitDelay, the records of several turns inside the window
+        share one fsync, spooled when the window ends.
+        """
+        backend = RecordingBackend()
+        tracker = self.makeTracker([backend], commitDelay=0.01)
+        tracker.startService()
+        syncs = self.countFsyncs()
+        for _ in range(4):
+            self.endCalls(tracker, 1)
+            self.clock.advance(0.002)
+        self.assertEqual((syncs, backend.records), ([], []))
+        self.clock.advance(0.002)
+        self.assertEqual(len(syncs), 1)
+        self.assertEqual(len(backend.records), 4)
+        self.stop(tracker)
+
+    def test_stopCommits(self) -> None:
+        """
+        stopService spools and sends the records of the current turn; no
+        timer is left.
+        """
+        backend = RecordingBackend()
+        tracker = self.makeTracker([backend], commitDelay=5)
+        tracker.startService()
+        self.endCalls(tracker, 3)
+        self.stop(tracker)
+        self.assertEqual(len(backend.records), 3)
+
+    def test_crashAfterAcksBeforeOffsetWrite(self) -> None:
+        """
+        A crash after the backend acknowledged records but before the spool
+        wrote its offset: a new tracker over the same spool directory
+        replays them all; none is lost, duplicates have the same ids.
+        """
+        firstClock = Clock()
+        backend = RecordingBackend()
+        first = self.makeTracker([backend], clock=firstClock)
+        first.startService()
+        for _ in range(10):
+            self.endCalls(first, 3)
+            firstClock.advance(0)
+        spool = first.deliveries[0].spool
+        self.assertEqual(len(backend.records), 30)
+        self.assertEqual(len(spool), 0, "all acknowledged")
+        self.assertEqual(spool.checkpoints, 0, "offset not written yet")
+        self.assertFalse(os.path.exists(spool.ackPath))
+        # crash: the tracker is dropped without stopService
+
+        after = RecordingBackend()
+        second = self.makeTracker([after])
+        second.startService()
+        self.assertEqual(after.recordIDs, backend.recordIDs)
+        self.stop(second)
+        third = RecordingBackend()
+        tracker3 = self.makeTracker([third])
+        tracker3.startService()
+        self.assertEqual(third.records, [], "the replay was acknowledged and saved on stop")
+        self.stop(tracker3)
+        spool.close()
+
+    def test_offsetWrittenNowAndThen(self) -> None:
+        """
+        Under steady traffic the offset file is written once per
+        checkpointEvery acknowledgements (or checkpointInterval seconds), not
+        per acknowledgement or per drained batch.
+        """
+        backend = RecordingBackend()
+        tracker = self.makeTracker([backend])
+        tracker.startService()
+        spool = tracker.deliveries[0].spool
+        spool.checkpointEvery = 20
+        for _ in range(50):
+            self.endCalls(tracker, 2)
+            self.clock.advance(0.01)
+        self.assertEqual(len(backend.records), 100)
+        self.assertEqual(spool.checkpoints, 5)
+        self.stop(tracker)
+
+    def test_spoolFailureStillDelivers(self) -> None:
+        """
+        If the spool cannot be written (disk full), the batch is logged and
+        still delivered to a live backend from memory.
+        """
+        backend = RecordingBackend()
+        tracker = self.makeTracker([backend])
+        tracker.startService()
+
+        def broken(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        self.patch(spoolModule.os, "fsync", broken)
+        self.endCalls(tracker, 3)
+        self.turn()
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(len(backend.records), 3)
+        self.stop(tracker)
 
 
 class SignalTests(TrackerTestsMixin, SynchronousTestCase):

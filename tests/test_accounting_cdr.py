@@ -8,6 +8,7 @@ import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from keepsip.accounting import cdr as cdrModule
 from keepsip.accounting.cdr import (
     SCHEMA_VERSION,
     RecordBuilder,
@@ -300,3 +301,91 @@ class StartInterimTests(SynchronousTestCase):
         self.assertEqual(
             record["record_id"], recordID("call-1@example.com", "a1", "b1", "interim", 3)
         )
+
+
+class MediaCacheTests(SynchronousTestCase):
+    """
+    The SDP of a dialog is parsed once per change of its offer/answer, not
+    once per record.
+    """
+
+    def setUp(self) -> None:
+        self.parsed: list[bytes] = []
+        realParse = cdrModule.parseSDP
+
+        def parseSDP(body: bytes):  # type: ignore[no-untyped-def]
+            self.parsed.append(body)
+            return realParse(body)
+
+        self.patch(cdrModule, "parseSDP", parseSDP)
+        self.builder = RecordBuilder(TARIFFS)
+
+    def test_parsedOncePerChange(self) -> None:
+        """
+        Several records of an unchanged call parse its two bodies once; a
+        new body with the same octets (a keepalive re-INVITE) parses
+        nothing; a different answer parses again.
+        """
+        dialog = makeDialog()
+        noteMedia(dialog, T0 + 2)
+        for n in range(3):
+            self.builder.build(dialog, "interim", T0 + 10 + n, sequence=n + 1)
+        self.assertEqual(len(self.parsed), 2)
+        dialog.lastOfferSDP = bytes(bytearray(PCMU))
+        self.assertIsNot(dialog.lastOfferSDP, PCMU)
+        self.builder.build(dialog, "stop", T0 + 20)
+        self.assertEqual(len(self.parsed), 2)
+        dialog.lastAnswerSDP = G729
+        record = self.builder.build(dialog, "stop", T0 + 20)
+        self.assertEqual(len(self.parsed), 4)
+        self.assertEqual(record["media"][0]["codecs"], ["G729/8000"])
+
+    def test_sameAsUncached(self) -> None:
+        """
+        Records built from the cache equal those built with no cache, after
+        the media changed too.
+        """
+        dialog = makeDialog()
+        noteMedia(dialog, T0 + 2)
+        dialog.lastOfferSDP = dialog.lastAnswerSDP = G729 + b"b=AS:30\r\na=sendonly\r\n"
+        noteMedia(dialog, T0 + 30)
+        cachedRecord = self.builder.build(dialog, "stop", T0 + 62)
+        self.builder.build(dialog, "stop", T0 + 62)
+        fresh = makeDialog()
+        fresh.lastOfferSDP = fresh.lastAnswerSDP = dialog.lastAnswerSDP
+        fresh.extra["accounting"] = {
+            "interims": 0,
+            "segments": json.loads(json.dumps(dialog.extra["accounting"]["segments"])),
+        }
+        self.assertEqual(cachedRecord, self.builder.build(fresh, "stop", T0 + 62))
+        self.assertEqual(cachedRecord["media"][0]["bandwidth"], {"AS": 30})
+        self.assertEqual(cachedRecord["media"][0]["direction"], "sendonly")
+
+    def test_recordsDoNotShareTheCache(self) -> None:
+        """
+        Changing a record's media summary changes neither the cache nor the
+        next record.
+        """
+        dialog = makeDialog()
+        first = self.builder.build(dialog, "start", T0 + 2)
+        first["media"][0]["codecs"].append("junk")
+        first["media"][0]["bandwidth"]["AS"] = 1
+        first["media"][0]["type"] = "junk"
+        second = self.builder.build(dialog, "stop", T0 + 62)
+        self.assertEqual(second["media"][0]["codecs"], ["PCMU/8000"])
+        self.assertEqual(second["media"][0]["bandwidth"], {})
+        self.assertEqual(second["media"][0]["type"], "audio")
+
+    def test_cacheIsJSONCompatible(self) -> None:
+        """
+        The cached summary keeps C{extra["accounting"]} JSON-compatible (a
+        networked dialog store can carry it), and a copy read back is still
+        used without parsing.
+        """
+        dialog = makeDialog()
+        record = self.builder.build(dialog, "stop", T0 + 62)
+        copied = makeDialog()
+        copied.extra["accounting"] = json.loads(json.dumps(dialog.extra["accounting"]))
+        parsedBefore = len(self.parsed)
+        self.assertEqual(self.builder.build(copied, "stop", T0 + 62), record)
+        self.assertEqual(len(self.parsed), parsedBefore)

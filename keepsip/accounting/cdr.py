@@ -12,8 +12,10 @@ reads, and documents, what other components leave in C{dialog.extra}:
   - C{extra["media_bytes"]}: media type -> octets relayed, written by a
     media relay (see L{keepsip.accounting.volume.measuredVolume});
   - C{extra["accounting"]}: this package's own per-dialog state (the number
-    of interim records sent and the media segments of the call), kept in
-    the dialog so a networked dialog store carries it across a restart.
+    of interim records sent, the media segments of the call, and the media
+    summary of the current offer/answer, cached so that SDP is parsed once
+    per change rather than per record), kept in the dialog so a networked
+    dialog store carries it across a restart.
 """
 
 from __future__ import annotations
@@ -111,9 +113,10 @@ def _keepalive(extra: Mapping[str, Any]) -> tuple[int, float | None]:
 def accountingState(dialog: Dialog) -> dict[str, Any]:
     """
     This package's per-dialog state in C{dialog.extra["accounting"]}:
-    C{interims} (interim records made so far) and C{segments} (a list of
+    C{interims} (interim records made so far), C{segments} (a list of
     C{[since, {priceClass: octetsPerSecond}]}, one per media session of the
-    call, oldest first). JSON-compatible.
+    call, oldest first) and, once computed, C{media} (see L{mediaEstimate}).
+    JSON-compatible.
     """
     state = dialog.extra.get("accounting")
     if state is None:
@@ -121,15 +124,55 @@ def accountingState(dialog: Dialog) -> dict[str, Any]:
     return state
 
 
+def _sdpKey(offer: bytes, answer: bytes) -> str:
+    """
+    A short digest identifying an offer/answer pair (about a microsecond for
+    typical bodies; JSON-compatible, unlike the bodies themselves).
+    """
+    digest = hashlib.blake2b(len(offer).to_bytes(8, "big"), digest_size=16)
+    digest.update(offer)
+    digest.update(answer)
+    return digest.hexdigest()
+
+
+def mediaEstimate(dialog: Dialog) -> dict[str, Any]:
+    """
+    The media of the dialog's current offer/answer, parsed once per change
+    of C{dialog.lastOfferSDP}/C{lastAnswerSDP} and cached in
+    C{dialog.extra["accounting"]["media"]}.
+
+    @return: C{{"key": digest of both bodies, "media": [summary of each
+        m-line of the answer (else the offer) with C{estimated_bytes_per_second}
+        and C{estimate_source}], "rates": {priceClass: octetsPerSecond}}}.
+        Shared with the cache: copy before changing it.
+    """
+    offer, answer = dialog.lastOfferSDP or b"", dialog.lastAnswerSDP or b""
+    state = accountingState(dialog)
+    key = _sdpKey(offer, answer)
+    cached = state.get("media")
+    if cached is not None and cached.get("key") == key:
+        return cached  # type: ignore[no-any-return]
+    offered, answered = parseSDP(offer), parseSDP(answer)
+    streams = streamRates(offered, answered)
+    rates: dict[str, float] = {"audio": 0.0, "video": 0.0, "other": 0.0}
+    for stream in streams:
+        rates[priceClass(stream.type)] += stream.bytesPerSecond
+    media = []
+    for description, stream in zip((answered if answer else offered).media, streams):
+        summary = description.summary()
+        summary["estimated_bytes_per_second"] = round(stream.bytesPerSecond)
+        summary["estimate_source"] = stream.source
+        media.append(summary)
+    cached = state["media"] = {"key": key, "media": media, "rates": rates}
+    return cached
+
+
 def currentRates(dialog: Dialog) -> dict[str, float]:
     """
     Estimated octets per second per price class of the dialog's current
     media session (last offer/answer).
     """
-    rates: dict[str, float] = {"audio": 0.0, "video": 0.0, "other": 0.0}
-    for stream in streamRates(parseSDP(dialog.lastOfferSDP), parseSDP(dialog.lastAnswerSDP)):
-        rates[priceClass(stream.type)] += stream.bytesPerSecond
-    return rates
+    return dict(mediaEstimate(dialog)["rates"])
 
 
 def noteMedia(dialog: Dialog, since: float) -> None:
@@ -230,15 +273,10 @@ class RecordBuilder:
         volume, volumeSource = self.volume(dialog, until)
         destination = self.destination(dialog)
         charge = self.tariffs.rate(destination, answered, talk, volume)
-        sdp = dialog.lastAnswerSDP or dialog.lastOfferSDP
-        media = []
-        for summary, stream in zip(
-            (m.summary() for m in parseSDP(sdp).media),
-            streamRates(parseSDP(dialog.lastOfferSDP), parseSDP(dialog.lastAnswerSDP)),
-        ):
-            summary["estimated_bytes_per_second"] = round(stream.bytesPerSecond)
-            summary["estimate_source"] = stream.source
-            media.append(summary)
+        media = [
+            dict(summary, codecs=list(summary["codecs"]), bandwidth=dict(summary["bandwidth"]))
+            for summary in mediaEstimate(dialog)["media"]
+        ]
         return {
             "schema": SCHEMA_VERSION,
             "type": kind,

@@ -265,3 +265,148 @@ class KeptAliveCallTests(KeepaliveTestCase):
         self.assertEqual(len(invites), 6, answered.describe())
         self.assertEqual({tuple(m.headers("CSeq")) for m in invites}, {("1 INVITE",)})
         self.assertEqual(len(answered.received("ACK")), 6, answered.describe())
+
+
+class KeepaliveLoadTests(KeepaliveTestCase):
+    """
+    Many kept-alive calls at once.
+    """
+
+    timeout = 120
+
+    @inlineCallbacks
+    def test_200CallsAt20PerSecondAllReaped(self):  # type: ignore[no-untyped-def]
+        """
+        200 calls at 20 calls/s, each with 5 keepalives 2 s apart then
+        silent (about 290 calls up at once, 100 keepalives/s from one
+        address: keepsip's per-source keepalive rate limit is raised to
+        allow that): no call fails on either side, with no retransmission,
+        every caller and callee receives keepsip's BYE, and the CDR file
+        has exactly 200 stop records, one per Call-ID, each
+        keepalive-timeout with 5 keepalives, each noticed within the
+        deadline (+1 s under this load) after its last keepalive.
+        """
+        calls = 200
+        keepsip, callee, cdr = yield self.startCallee(
+            "uas_keepalive.xml", calls, "--keepalive-rate-limit", "1000"
+        )
+        callerProcess = self.startCaller(
+            "uac_keepalive.xml",
+            keepsip,
+            calls,
+            "-r",
+            "20",
+            "-rp",
+            "1000",
+            "-d",
+            str(int(INTERVAL * 1000)),
+            "-set",
+            "keepalives",
+            "5",
+            timeout=90,
+        )
+        caller: SippResult = yield callerProcess.result()
+        answered: SippResult = yield callee.result()
+        self.assertAllCallsSucceeded(caller, calls)
+        self.assertAllCallsSucceeded(answered, calls)
+        self.assertEqual(len(caller.received("BYE")), calls)
+        self.assertEqual(len(answered.received("BYE")), calls)
+        self.assertEqual(len(answered.received("INVITE")), calls)
+        records = yield waitForRecords(
+            self.reactor,
+            lambda: readRecords(cdr),
+            lambda rs: len(stops(rs)) >= calls,
+            15,
+            f"{calls} stop records",
+        )
+        stopRecords = stops(records)
+        self.assertEqual(len(stopRecords), calls, describeRecords(stopRecords))
+        self.assertEqual(len({r["call_id"] for r in stopRecords}), calls)
+        self.assertEqual(
+            [
+                r
+                for r in stopRecords
+                if (r["end_cause"], r["keepalive"]["count"]) != ("keepalive-timeout", 5)
+            ],
+            [],
+        )
+        late = [
+            (r["call_id"], round(r["detected_epoch"] - r["keepalive"]["last_epoch"], 3))
+            for r in stopRecords
+            if not WINDOW - SLACK <= r["detected_epoch"] - r["keepalive"]["last_epoch"] <= LATEST + 1
+        ]
+        self.assertEqual(late, [], f"noticed outside {WINDOW}..{LATEST + 1}s")
+        self.assertTrue(keepsip.running, keepsip.output()[-3000:])
+
+
+class CallsWithoutKeepalivesTests(KeepaliveTestCase):
+    """
+    Callers that never send a keepalive, under both reap modes.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_opportunisticLeavesSilentCallAlone(self):  # type: ignore[no-untyped-def]
+        """
+        With C{--reap opportunistic} (the default) a call that never sent a
+        keepalive is not reaped: the plain caller holds it 8 s (twice the
+        4 s window) and hangs up itself; both sides complete (a BYE from
+        keepsip during the caller's pause would fail its call), the callee's
+        only BYE is the caller's (CSeq 2, no keepalive Reason), and the CDR
+        says caller-bye with no keepalives and about 8 s of talk.
+        """
+        keepsip, callee, cdr = yield self.startCallee("uas.xml", 1)
+        caller: SippResult = yield self.startCaller("uac.xml", keepsip, 1, "-d", "8000").result()
+        answered: SippResult = yield callee.result()
+        self.assertAllCallsSucceeded(caller, 1)
+        self.assertAllCallsSucceeded(answered, 1)
+        self.assertEqual(caller.received("BYE"), [])
+        [bye] = answered.received("BYE")
+        self.assertEqual(bye.headers("CSeq"), ["2 BYE"], bye.text)
+        self.assertEqual(bye.headers("Reason"), [], bye.text)
+        records = yield waitForRecords(
+            self.reactor, lambda: readRecords(cdr), lambda rs: bool(stops(rs)), 10, "stop record"
+        )
+        [stop] = stops(records)
+        self.assertEqual(
+            (stop["end_cause"], stop["keepalive"]["count"]),
+            ("caller-bye", 0),
+            describeRecords(records),
+        )
+        self.assertTrue(7500 <= stop["duration_ms"] <= 9500, stop["duration_ms"])
+
+    @inlineCallbacks
+    def test_requireReapsCallWithoutKeepalives(self):  # type: ignore[no-untyped-def]
+        """
+        With C{--reap require} every answered call must keep alive: a caller
+        that sends no keepalive (C{-set keepalives 0}) gets keepsip's BYE,
+        and so does the callee, 4-4.5 s after the answer; both answer it
+        and complete; the CDR says keepalive-timeout with 0 keepalives.
+        """
+        keepsip, callee, cdr = yield self.startCallee("uas_keepalive.xml", 1, "--reap", "require")
+        callerProcess = self.startCaller(
+            "uac_keepalive.xml", keepsip, 1, "-set", "keepalives", "0"
+        )
+        caller: SippResult = yield callerProcess.result()
+        answered: SippResult = yield callee.result()
+        self.assertAllCallsSucceeded(caller, 1)
+        self.assertAllCallsSucceeded(answered, 1)
+        self.assertEqual(len(answered.received("INVITE")), 1)
+        [byeToCaller] = caller.received("BYE")
+        [byeToCallee] = answered.received("BYE")
+        self.assertKeepsipBye(byeToCaller, keepsip)
+        self.assertKeepsipBye(byeToCallee, keepsip)
+        timed = timedMessages(callerProcess.directory)
+        [answeredAt] = timesOf(timed, "received", 200, "INVITE")
+        [byeAt] = timesOf(timed, "received", "BYE", "BYE")
+        self.assertOnTime(answeredAt, byeAt, "caller")
+        records = yield waitForRecords(
+            self.reactor, lambda: readRecords(cdr), lambda rs: bool(stops(rs)), 10, "stop record"
+        )
+        [stop] = stops(records)
+        self.assertEqual(
+            (stop["end_cause"], stop["answered"], stop["keepalive"]["count"]),
+            ("keepalive-timeout", True, 0),
+            describeRecords(records),
+        )

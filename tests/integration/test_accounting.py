@@ -165,8 +165,7 @@ class AccountingThroughKeepsipTests(AccountedKeepsipMixin, IntegrationTestCase):
         calls one after the other (the answered one lasts 1 s) and check
         that every SIPp succeeded.
 
-        @return: a Deferred firing with C{(keepsip, jsonl path, {service:
-            Call-ID})}.
+        @return: a Deferred firing with C{(jsonl path, {service: Call-ID})}.
         """
         config = FilePath(self.mktemp())
         config.setContent(TARIFFS_TOML.encode("utf-8"))
@@ -202,9 +201,12 @@ class AccountingThroughKeepsipTests(AccountedKeepsipMixin, IntegrationTestCase):
             answered = yield callee.result()
             self.assertAllCallsSucceeded(caller, 1)
             self.assertAllCallsSucceeded(answered, 1)
-            [invite] = [m for m in caller.messages if m.direction == "sent" and m.method == "INVITE"]
+            [invite] = [
+                m for m in caller.messages if m.direction == "sent" and m.method == "INVITE"
+            ]
             [callIDs[service]] = invite.headers("Call-ID")
-        return keepsip, cdr, callIDs
+        self.assertTrue(keepsip.running, keepsip.output()[-3000:])
+        return cdr, callIDs
 
     def assertThreeCallRecords(self, records: list[Record], callIDs: dict[str, str]) -> None:
         """
@@ -224,7 +226,12 @@ class AccountingThroughKeepsipTests(AccountedKeepsipMixin, IntegrationTestCase):
         self.assertEqual((start["type"], stop["type"]), ("start", "stop"), summary)
         for record in (start, stop):
             self.assertEqual(
-                (record["schema"], record["answered"], record["final_status"], record["destination"]),
+                (
+                    record["schema"],
+                    record["answered"],
+                    record["final_status"],
+                    record["destination"],
+                ),
                 (1, True, 200, ANSWERED),
                 record,
             )
@@ -274,7 +281,7 @@ class AccountingThroughKeepsipTests(AccountedKeepsipMixin, IntegrationTestCase):
         for the answered call, one stop each for the others (rejected 486,
         cancelled 487, 0.00 EUR).
         """
-        keepsip, cdr, callIDs = yield self._threeCalls()
+        cdr, callIDs = yield self._threeCalls()
         records = yield waitForRecords(
             self.reactor, lambda: readRecords(cdr), lambda rs: len(stops(rs)) >= 3, 10, "3 stops"
         )
@@ -293,7 +300,7 @@ class AccountingThroughKeepsipTests(AccountedKeepsipMixin, IntegrationTestCase):
         redis = RedisServer(self.mktemp())
         redis.start()
         self.addCleanup(redis.stop)
-        keepsip, cdr, callIDs = yield self._threeCalls(f"redis:host=127.0.0.1,port={redis.port}")
+        cdr, callIDs = yield self._threeCalls(f"redis:host=127.0.0.1,port={redis.port}")
 
         def streamRecords() -> list[Record]:
             return [
@@ -324,7 +331,7 @@ class AccountingThroughKeepsipTests(AccountedKeepsipMixin, IntegrationTestCase):
         stop must say so, and the 486's stop must give C{"486"} under
         C{callee}.
         """
-        keepsip, cdr, callIDs = yield self._threeCalls()
+        cdr, callIDs = yield self._threeCalls()
         records = yield waitForRecords(
             self.reactor, lambda: readRecords(cdr), lambda rs: len(stops(rs)) >= 3, 10, "3 stops"
         )

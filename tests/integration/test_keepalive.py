@@ -17,6 +17,7 @@ import re
 from datetime import datetime
 
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
 from twisted.python.filepath import FilePath
 
 from tests.integration._harness import (
@@ -179,14 +180,20 @@ class KeptAliveCallTests(KeepaliveTestCase):
         Run one call with 5 keepalives 2 s apart under C{--keepalive-policy
         policy} and check what both sides and the CDR show.
 
-        @return: a Deferred firing with C{(caller result, callee result,
-            keepsip, stop record)}.
+        @return: a Deferred firing with C{(caller result, callee result)}.
         """
         keepsip, callee, cdr = yield self.startCallee(
             "uas_keepalive.xml", 1, "--keepalive-policy", policy
         )
         callerProcess = self.startCaller(
-            "uac_keepalive.xml", keepsip, 1, "-d", str(int(INTERVAL * 1000)), "-set", "keepalives", "5"
+            "uac_keepalive.xml",
+            keepsip,
+            1,
+            "-d",
+            str(int(INTERVAL * 1000)),
+            "-set",
+            "keepalives",
+            "5",
         )
         caller: SippResult = yield callerProcess.result()
         answered: SippResult = yield callee.result()
@@ -230,7 +237,7 @@ class KeptAliveCallTests(KeepaliveTestCase):
         )
         self.assertOnTime(stop["keepalive"]["last_epoch"], stop["detected_epoch"], "CDR")
         self.assertTrue(stop["end_epoch"] < stop["detected_epoch"], stop)
-        return caller, answered, keepsip, stop
+        return caller, answered
 
     @inlineCallbacks
     def test_absorbedKeepalivesThenTimeout(self):  # type: ignore[no-untyped-def]
@@ -242,7 +249,7 @@ class KeptAliveCallTests(KeepaliveTestCase):
         sides 4-4.5 s after the last keepalive; both answer 200 and complete
         without error; the CDR says keepalive-timeout with 5 keepalives.
         """
-        caller, answered, keepsip, stop = yield self._keptAliveThenSilent("absorb")
+        caller, answered = yield self._keptAliveThenSilent("absorb")
         self.assertEqual(len(answered.received("INVITE")), 1, answered.describe())
         self.assertEqual(len(answered.received("ACK")), 1, answered.describe())
         [initialOk, *keepaliveOks] = caller.received(200, cseq="INVITE")
@@ -260,11 +267,59 @@ class KeptAliveCallTests(KeepaliveTestCase):
         answers each and gets each ACK; the silent call still ends with
         keepsip's BYEs on time and a keepalive-timeout record.
         """
-        caller, answered, keepsip, stop = yield self._keptAliveThenSilent("forward")
+        _, answered = yield self._keptAliveThenSilent("forward")
         invites = answered.received("INVITE")
         self.assertEqual(len(invites), 6, answered.describe())
         self.assertEqual({tuple(m.headers("CSeq")) for m in invites}, {("1 INVITE",)})
         self.assertEqual(len(answered.received("ACK")), 6, answered.describe())
+
+
+class KeptAliveCallerHangsUpTests(KeepaliveTestCase):
+    """
+    A kept-alive call that the caller ends itself.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_callerByeAfterKeepalives(self):  # type: ignore[no-untyped-def]
+        """
+        A caller sends 3 keepalives 2 s apart and then, 2 s later, BYE
+        (C{uac_keepalive_bye_direct.xml}): keepsip forwards the BYE (the
+        callee gets the caller's CSeq 2 BYE, no keepalive Reason), both
+        sides complete, and the call is not reaped afterwards: waiting past
+        the keepalive deadline leaves exactly one stop record, caller-bye
+        with 3 keepalives, and keepsip never logged a keepalive expiry.
+        """
+        keepsip, callee, cdr = yield self.startCallee("uas_keepalive.xml", 1)
+        caller: SippResult = yield self.startCaller(
+            "uac_keepalive_bye_direct.xml",
+            keepsip,
+            1,
+            "-d",
+            str(int(INTERVAL * 1000)),
+            "-set",
+            "keepalives",
+            "3",
+        ).result()
+        answered: SippResult = yield callee.result()
+        self.assertAllCallsSucceeded(caller, 1)
+        self.assertAllCallsSucceeded(answered, 1)
+        self.assertEqual(len(caller.received(200, cseq="INVITE")), 4, caller.describe())
+        self.assertEqual(caller.received("BYE"), [])
+        [bye] = answered.received("BYE")
+        self.assertEqual((bye.headers("CSeq"), bye.headers("Reason")), (["2 BYE"], []), bye.text)
+        # The last keepalive was 2 s before the BYE: its deadline has passed
+        # LATEST + 1 s after it.
+        yield deferLater(self.reactor, LATEST + 1 - INTERVAL, lambda: None)
+        records = readRecords(cdr)
+        [stop] = stops(records)
+        self.assertEqual(
+            (stop["end_cause"], stop["keepalive"]["count"]),
+            ("caller-bye", 3),
+            describeRecords(records),
+        )
+        self.assertNotIn("keepalives stopped", keepsip.output())
 
 
 class KeepaliveLoadTests(KeepaliveTestCase):
@@ -333,7 +388,9 @@ class KeepaliveLoadTests(KeepaliveTestCase):
         late = [
             (r["call_id"], round(r["detected_epoch"] - r["keepalive"]["last_epoch"], 3))
             for r in stopRecords
-            if not WINDOW - SLACK <= r["detected_epoch"] - r["keepalive"]["last_epoch"] <= LATEST + 1
+            if not WINDOW - SLACK
+            <= r["detected_epoch"] - r["keepalive"]["last_epoch"]
+            <= LATEST + 1
         ]
         self.assertEqual(late, [], f"noticed outside {WINDOW}..{LATEST + 1}s")
         self.assertTrue(keepsip.running, keepsip.output()[-3000:])
@@ -385,9 +442,7 @@ class CallsWithoutKeepalivesTests(KeepaliveTestCase):
         and complete; the CDR says keepalive-timeout with 0 keepalives.
         """
         keepsip, callee, cdr = yield self.startCallee("uas_keepalive.xml", 1, "--reap", "require")
-        callerProcess = self.startCaller(
-            "uac_keepalive.xml", keepsip, 1, "-set", "keepalives", "0"
-        )
+        callerProcess = self.startCaller("uac_keepalive.xml", keepsip, 1, "-set", "keepalives", "0")
         caller: SippResult = yield callerProcess.result()
         answered: SippResult = yield callee.result()
         self.assertAllCallsSucceeded(caller, 1)

@@ -524,6 +524,37 @@ class ReapingTests(KeepaliveTestCase):
         self.assertEqual(cause, EndCause.MAX_DURATION)
         self.assertEqual(dialog.endedAt, 300.0)
 
+    def test_byeInFlightIsNotReaped(self):
+        """
+        A BYE that passed keepsip but is not answered yet ends the call: the
+        reaper does not send its own BYEs meanwhile, and the BYE's timeout
+        (408) ends the dialog as caller-bye at the BYE's time.
+        """
+        self.makeProxy(reap="require")
+        self.establish()
+        self.proxy.clock.advance(50)
+        self.proxy.receive(
+            invite(
+                method="BYE",
+                uri="sip:bob@192.0.2.20:5060",
+                branch="z9hG4bKbye",
+                cseq=2,
+                toTag="bobtag",
+                body=b"",
+                route="<sip:192.0.2.1:5060;lr>",
+            ),
+            ALICE,
+        )
+        for _ in range(80):
+            self.proxy.clock.advance(0.5)
+        sent = self.proxy.sent()
+        byes = [m for m, a in sent if isinstance(m, Request) and m.method == "BYE"]
+        self.assertEqual({fromHeader(m).tag for m in byes}, {"alicetag"})
+        name, dialog, cause, detail = self.observer.events[-1]
+        self.assertEqual((name, cause), ("terminated", EndCause.CALLER_BYE))
+        self.assertEqual(detail, {"caller": "BYE", "callee": "408"})
+        self.assertEqual(dialog.endedAt, 50.0)
+
     def test_endTimeDetection(self):
         """
         With end-time detection, the billed end is the moment keepsip noticed,
@@ -559,10 +590,10 @@ class ReapingTests(KeepaliveTestCase):
             ),
             ALICE,
         )
-        self.assertEqual(self.observer.events[-1][2], EndCause.CALLER_BYE)
-        self.assertEqual(len(self.proxy.service.keepalive.index), 0)
         [forwarded] = self.proxy.sentTo(BOB)
         self.proxy.receive(answer(forwarded, 200, "OK", toTag=None), BOB)
+        self.assertEqual(self.observer.events[-1][2], EndCause.CALLER_BYE)
+        self.assertEqual(len(self.proxy.service.keepalive.index), 0)
         self.proxy.sent()
         self.proxy.clock.advance(600)
         self.assertEqual(

@@ -167,13 +167,15 @@ class ForwardingTests(ProxyTestCase):
         self.assertEqual([m.code for m in self.proxy.sentTo(ALICE)], [200])
         name, dialog, cause, detail = self.observer.events[-1]
         self.assertEqual((name, cause), ("terminated", EndCause.CALLER_BYE))
+        self.assertEqual(detail, {"caller": "BYE", "callee": "200"})
         self.assertEqual(dialog.talkMilliseconds, 42000)
         self.assertEqual(len(self.proxy.service.store), 0)
 
     def test_calleeHangsUp(self):
         """
-        A BYE from the callee (tags reversed) reaches the caller's contact and
-        ends the dialog with cause callee-bye.
+        A BYE from the callee (tags reversed) reaches the caller's contact;
+        the dialog ends when the caller answers, with cause callee-bye, the
+        BYE's arrival as end time, and the answer as the caller's detail.
         """
         self.establish()
         bye = (
@@ -187,11 +189,17 @@ class ForwardingTests(ProxyTestCase):
             "CSeq: 1 BYE\r\n"
             "Content-Length: 0\r\n\r\n"
         )
+        self.proxy.clock.advance(5)
         self.proxy.receive(bye, BOB)
         [atAlice] = self.proxy.sentTo(ALICE)
         self.assertEqual(atAlice.method, "BYE")
-        self.assertEqual(self.observer.events[-1][2], EndCause.CALLEE_BYE)
-        dialog = self.observer.events[-1][1]
+        self.assertEqual(self.observer.names()[-1], "confirmed")
+        self.proxy.clock.advance(1)
+        self.proxy.receive(answer(atAlice, 481, "Call/Transaction Does Not Exist", toTag=None), ALICE)
+        name, dialog, cause, detail = self.observer.events[-1]
+        self.assertEqual((name, cause), ("terminated", EndCause.CALLEE_BYE))
+        self.assertEqual(detail, {"callee": "BYE", "caller": "481"})
+        self.assertEqual(dialog.endedAt, 5.0)
         self.assertEqual(dialog.callee.cseq, 1)
 
     def test_busy(self):
@@ -209,7 +217,7 @@ class ForwardingTests(ProxyTestCase):
         toAlice = [m for m, a in sent if a == ALICE]
         self.assertEqual([m.code for m in toAlice], [486])
         self.assertEqual(self.observer.events[-1][2], EndCause.REJECTED)
-        self.assertEqual(self.observer.events[-1][3], {"status": "486"})
+        self.assertEqual(self.observer.events[-1][3], {"callee": "486"})
 
     def test_cancelBeforeAnswer(self):
         """

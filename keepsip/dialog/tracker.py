@@ -215,8 +215,12 @@ class DialogTracker:
             self.notify("dialogConfirmed", dialog)
             return
         dialog.finalStatus = code
-        cause = EndCause.CANCELLED if cancelled or code == 487 else EndCause.REJECTED
-        self.terminate(dialog, cause, {"status": str(code)}, endedAt=now)
+        if cancelled or code == 487:
+            self.terminate(
+                dialog, EndCause.CANCELLED, {"caller": "CANCEL", "callee": str(code)}, endedAt=now
+            )
+        else:
+            self.terminate(dialog, EndCause.REJECTED, {"callee": str(code)}, endedAt=now)
 
     def _setRouteSets(self, dialog: Dialog, response: Response) -> None:
         """
@@ -291,13 +295,42 @@ class DialogTracker:
                 sender.cseq = max(sender.cseq, number)
             sender.lastRequestAt = now
             sender.source = source
-            if request.method == "BYE":
-                cause = (
-                    EndCause.CALLER_BYE if sender is dialog.caller else EndCause.CALLEE_BYE
-                )
-                self.terminate(dialog, cause, {}, endedAt=now)
+            if request.method == "BYE" and "ending" not in dialog.extra:
+                # The call ended now; the dialog ends when the other side
+                # answers the BYE (byeAnswered), so the record can say how.
+                who = "caller" if sender is dialog.caller else "callee"
+                dialog.extra["ending"] = (who, now)
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
+            lambda f: log.failure("dialog tracking failed", f)
+        )
+
+    def byeAnswered(self, request: Request, response: Response) -> None:
+        """
+        The final answer to a BYE that passed keepsip is being relayed: the
+        dialog ends, at the time the BYE arrived, with the answer as the
+        other leg's detail (C{{"caller": "BYE", "callee": "200"}}).
+        """
+        from keepsip.sip.headers import callID, fromHeader, toHeader
+
+        try:
+            key = (callID(request), fromHeader(request).tag or "", toHeader(request).tag or "")
+        except ValueError:
+            return
+
+        def end(dialog: Dialog | None) -> None:
+            if dialog is None or dialog.isTerminated:
+                return
+            ending = dialog.extra.get("ending")
+            if ending is None:
+                sender = dialog.legFor(key[1])
+                ending = ("caller" if sender is dialog.caller else "callee", self.clock.seconds())
+            who, endedAt = ending
+            other = "callee" if who == "caller" else "caller"
+            cause = EndCause.CALLER_BYE if who == "caller" else EndCause.CALLEE_BYE
+            self.terminate(dialog, cause, {who: "BYE", other: str(response.code)}, endedAt=endedAt)
+
+        self.store.byDialogID(key).addCallback(end).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
         )
 
@@ -316,7 +349,7 @@ class DialogTracker:
 
         def end(dialog: Dialog | None) -> None:
             if dialog is not None and not dialog.isTerminated and not dialog.isConfirmed:
-                self.terminate(dialog, EndCause.NO_ANSWER, {"status": "408"})
+                self.terminate(dialog, EndCause.NO_ANSWER, {"callee": "408"})
 
         self.store.byCallKey(key).addCallback(end)
 

@@ -558,7 +558,8 @@ class KeepaliveManager:
 
     def _keepaliveExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated:
+        if dialog is None or dialog.isTerminated or "ending" in dialog.extra:
+            # Gone, or a BYE passed and its answer will end the dialog.
             return None
         self.expired += 1
         state: KeepaliveState = dialog.extra["keepalive"]
@@ -579,7 +580,7 @@ class KeepaliveManager:
 
     def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated:
+        if dialog is None or dialog.isTerminated or "ending" in dialog.extra:
             return None
         state = dialog.extra.get("keepalive") or KeepaliveState()
         log.info("maximum duration reached in {callID}", callID=dialog.callID)

@@ -318,8 +318,11 @@ class ResponseContext:
 
     def _relay(self, response: Response, source: tuple[str, int] | None = None) -> None:
         core = self.core
-        if core.tracker is not None and self.isInvite:
-            core.tracker.inviteResponse(self.request, response, self.cancelled, source)
+        if core.tracker is not None:
+            if self.isInvite:
+                core.tracker.inviteResponse(self.request, response, self.cancelled, source)
+            elif self.request.method == "BYE" and response.code >= 200:
+                core.tracker.byeAnswered(self.request, response)
         self.serverTransaction.respond(response)
 
 

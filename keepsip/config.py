@@ -616,9 +616,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "keepalive-rate-limit",
         _positiveFloat,
-        "2",
-        "Keepalives per second accepted from one source address (burst 10); more "
-        "get 503 and do not count.",
+        "100",
+        "Keepalives per second accepted from one source address (burst: twice that, "
+        "at least 10); more get 503 and do not count. One address may carry many "
+        "calls (an edge proxy, a PBX).",
         kind="float",
         metavar="PER-SECOND",
     ),
@@ -712,7 +713,7 @@ class Config:
     keepaliveMethods: frozenset[str] = frozenset({"INVITE"})
     sessionTimerAssist: bool = False
     endTime: str = "last-proof"
-    keepaliveRateLimit: float = 2.0
+    keepaliveRateLimit: float = 100.0
     accounting: tuple[str, ...] = ()
     accountingSpool: str = "keepsip-spool"
     interimInterval: float = 0.0

@@ -644,6 +644,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DIR",
     ),
     Option(
+        "accounting-commit-delay",
+        _nonNegativeFloat,
+        "0.005",
+        "Seconds records wait to be written to the spool together with one fsync "
+        "(group commit); 0 commits at the end of each reactor turn. A crash loses "
+        "at most this window.",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
         "interim-interval",
         _nonNegativeFloat,
         "0",
@@ -716,6 +726,7 @@ class Config:
     keepaliveRateLimit: float = 100.0
     accounting: tuple[str, ...] = ()
     accountingSpool: str = "keepsip-spool"
+    accountingCommitDelay: float = 0.005
     interimInterval: float = 0.0
     interimOnKeepalive: bool = True
     logLevel: str = "info"

@@ -104,6 +104,7 @@ class ProxyService(service.MultiService):
             Tariffs.fromConfig(dict(config.tariffs)),
             interimInterval=config.interimInterval or None,
             interimOnKeepalive=config.interimOnKeepalive,
+            commitDelay=config.accountingCommitDelay,
         )
         self.accounting.setName("accounting")
         self.accounting.setServiceParent(self)

@@ -75,6 +75,7 @@ EVERY_OPTION_CLI = [
     "--accounting", "jsonl:path=cdr.jsonl",
     "--accounting", "jsonl:path=other.jsonl",
     "--accounting-spool", "spool",
+    "--accounting-commit-delay", "0.02",
     "--interim-interval", "60",
     "--no-interim-on-keepalive",
     "--log-level", "debug",
@@ -104,6 +105,7 @@ end-time = "detection"
 keepalive-rate-limit = 5
 accounting = ["jsonl:path=cdr.jsonl", "jsonl:path=other.jsonl"]
 accounting-spool = "spool"
+accounting-commit-delay = 0.02
 interim-interval = 60
 interim-on-keepalive = false
 log-level = "debug"
@@ -137,6 +139,7 @@ EVERY_OPTION_CONFIG = Config(
     keepaliveRateLimit=5.0,
     accounting=("jsonl:path=cdr.jsonl", "jsonl:path=other.jsonl"),
     accountingSpool="spool",
+    accountingCommitDelay=0.02,
     interimInterval=60.0,
     interimOnKeepalive=False,
     logLevel="debug",

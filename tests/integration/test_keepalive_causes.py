@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import signal
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, TimeoutError, inlineCallbacks
+from twisted.internet.protocol import DatagramProtocol
 
 from tests.integration._harness import (
     HOST,
@@ -202,6 +203,46 @@ class KeepaliveCauseTestCase(AccountedKeepsipMixin, IntegrationTestCase):
         self.assertIn(keepsip.address, vias[0], bye.text)
         self.assertEqual(bye.headers("Reason"), [KEEPALIVE_REASON], bye.text)
 
+    @inlineCallbacks
+    def assertStillAnswers(self, keepsip: KeepsipProcess):  # type: ignore[no-untyped-def]
+        """
+        Assert that keepsip's UDP port still works: an OPTIONS with
+        C{Max-Forwards: 0} sent to it gets a SIP response within 2 s.
+        """
+        answered: Deferred[bytes] = Deferred()
+
+        class Probe(DatagramProtocol):
+            def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+                if data.startswith(b"SIP/2.0 ") and not answered.called:
+                    answered.callback(data)
+
+        probe = Probe()
+        port = self.reactor.listenUDP(0, probe, interface=HOST)  # type: ignore[attr-defined]
+        local = port.getHost().port
+        port.write(
+            (
+                f"OPTIONS sip:{keepsip.address} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK-alive-{local}\r\n"
+                f"Max-Forwards: 0\r\n"
+                f"From: <sip:probe@{HOST}:{local}>;tag=alive{local}\r\n"
+                f"To: <sip:{keepsip.address}>\r\n"
+                f"Call-ID: alive-{local}@{HOST}\r\n"
+                f"CSeq: 1 OPTIONS\r\n"
+                f"Content-Length: 0\r\n\r\n"
+            ).encode("ascii"),
+            (HOST, keepsip.port),
+        )
+        answered.addTimeout(2, self.reactor)
+        try:
+            yield answered
+        except TimeoutError:
+            self.fail(
+                "keepsip no longer answers on its UDP port after the ICMP error:\n"
+                + keepsip.output()[-3000:]
+            )
+        finally:
+            yield port.stopListening()
+
     def assertCalleeAnsweredKeepsipBye(self, answered: SippResult, keepsip: KeepsipProcess) -> None:
         """
         Assert that the callee (C{uas_keepalive.xml}) completed its call
@@ -225,10 +266,10 @@ class CallerProcessKilledTests(KeepaliveCauseTestCase):
         from the local host, which keepsip's RecvErrPort ties to the
         caller's address: the caller's verdict is C{refused}, learnt at once
         (the stop record is made within 1 s of detection, not after timer
-        F),
-        and C{why} blames the caller's vanished endpoint.  The callee answers
-        keepsip's BYE 200 (C{answered}, left out of C{why}).  keepsip keeps
-        running: the ICMP error did not close its port.
+        F), and C{why} blames the caller's vanished endpoint.  The callee
+        answers keepsip's BYE 200 (C{answered}, left out of C{why}).  keepsip
+        still answers an OPTIONS afterwards: the ICMP error did not close its
+        port.
         """
         keepsip, callee, caller, cdr = yield self.startCall(
             "uas_keepalive.xml", "uac_keepalive.xml"
@@ -248,7 +289,7 @@ class CallerProcessKilledTests(KeepaliveCauseTestCase):
         )
         answered: SippResult = yield callee.result()
         self.assertCalleeAnsweredKeepsipBye(answered, keepsip)
-        self.assertTrue(keepsip.running, keepsip.output()[-3000:])
+        yield self.assertStillAnswers(keepsip)
 
 
 def _udpReceiveQueue(port: int) -> int | None:

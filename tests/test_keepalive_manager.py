@@ -59,6 +59,24 @@ class KeepaliveTestCase(SynchronousTestCase):
         self.dialog = self.observer.events[-1][1]
         return atBob
 
+    def fromAlice(self, method: str, number: int, branch: str) -> None:
+        """
+        Alice sends an in-dialog request without a body, Route'd through
+        keepsip.
+        """
+        self.proxy.receive(
+            invite(
+                method=method,
+                uri="sip:bob@192.0.2.20:5060",
+                branch=branch,
+                cseq=number,
+                toTag="bobtag",
+                body=b"",
+                route="<sip:192.0.2.1:5060;lr>",
+            ),
+            ALICE,
+        )
+
     def ack(self, number: int, branch: str = "z9hG4bKack") -> bytes:
         return invite(
             method="ACK",
@@ -272,18 +290,7 @@ class RecognitionTests(KeepaliveTestCase):
         """
         self.makeProxy(keepaliveMethods=frozenset({"INVITE", "OPTIONS"}))
         self.establish()
-        self.proxy.receive(
-            invite(
-                method="OPTIONS",
-                uri="sip:bob@192.0.2.20:5060",
-                branch="z9hG4bKopt",
-                cseq=2,
-                toTag="bobtag",
-                body=b"",
-                route="<sip:192.0.2.1:5060;lr>",
-            ),
-            ALICE,
-        )
+        self.fromAlice("OPTIONS", 2, "z9hG4bKopt")
         self.assertEqual([m.method for m in self.proxy.sentTo(BOB)], ["OPTIONS"])
         self.assertEqual(self.dialog.extra["keepalive"].count, 1)
 
@@ -293,18 +300,7 @@ class RecognitionTests(KeepaliveTestCase):
         """
         self.makeProxy()
         self.establish()
-        self.proxy.receive(
-            invite(
-                method="OPTIONS",
-                uri="sip:bob@192.0.2.20:5060",
-                branch="z9hG4bKopt",
-                cseq=2,
-                toTag="bobtag",
-                body=b"",
-                route="<sip:192.0.2.1:5060;lr>",
-            ),
-            ALICE,
-        )
+        self.fromAlice("OPTIONS", 2, "z9hG4bKopt")
         self.assertEqual(self.dialog.extra["keepalive"].count, 0)
 
 
@@ -533,18 +529,7 @@ class ReapingTests(KeepaliveTestCase):
         self.makeProxy(reap="require")
         self.establish()
         self.proxy.clock.advance(50)
-        self.proxy.receive(
-            invite(
-                method="BYE",
-                uri="sip:bob@192.0.2.20:5060",
-                branch="z9hG4bKbye",
-                cseq=2,
-                toTag="bobtag",
-                body=b"",
-                route="<sip:192.0.2.1:5060;lr>",
-            ),
-            ALICE,
-        )
+        self.fromAlice("BYE", 2, "z9hG4bKbye")
         for _ in range(80):
             self.proxy.clock.advance(0.5)
         sent = self.proxy.sent()
@@ -578,18 +563,7 @@ class ReapingTests(KeepaliveTestCase):
         """
         self.makeProxy(reap="require")
         self.establish()
-        self.proxy.receive(
-            invite(
-                method="BYE",
-                uri="sip:bob@192.0.2.20:5060",
-                branch="z9hG4bKbye",
-                cseq=2,
-                toTag="bobtag",
-                body=b"",
-                route="<sip:192.0.2.1:5060;lr>",
-            ),
-            ALICE,
-        )
+        self.fromAlice("BYE", 2, "z9hG4bKbye")
         [forwarded] = self.proxy.sentTo(BOB)
         self.proxy.receive(answer(forwarded, 200, "OK", toTag=None), BOB)
         self.assertEqual(self.observer.events[-1][2], EndCause.CALLER_BYE)

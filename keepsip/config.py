@@ -336,6 +336,47 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+#: The endpoint types C{--metrics} accepts.
+METRICS_ENDPOINT_TYPES = ("tcp", "tcp6", "unix", "ssl")
+
+
+def parseMetricsEndpoint(text: str) -> str:
+    """
+    Check a C{--metrics} value: empty (off) or a Twisted server endpoint
+    description of a stream type, e.g. C{tcp:9460:interface=127.0.0.1}.
+
+    The description is parsed with
+    L{twisted.internet.endpoints.serverFromString} on a throwaway
+    L{twisted.internet.testing.MemoryReactor}, which listens on nothing (an
+    C{ssl:} description does read its certificate files).
+
+    @return: C{text} unchanged.
+    @raise ConfigError: if C{text} is not such a description.
+    """
+    if not text:
+        return ""
+    kind = text.partition(":")[0]
+    if kind not in METRICS_ENDPOINT_TYPES:
+        raise ConfigError(
+            None,
+            "expected an endpoint like tcp:PORT[:interface=ADDRESS], unix:PATH "
+            f"or ssl:PORT:privateKey=FILE (types: {', '.join(METRICS_ENDPOINT_TYPES)}), "
+            f"got {text!r}",
+        )
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+
+    try:
+        endpoint = serverFromString(MemoryReactor(), text)
+    except Exception as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(None, f"not a valid {kind} endpoint: {text!r} ({reason})")
+    port = getattr(endpoint, "_port", None)
+    if isinstance(port, int) and not 0 <= port <= 65535:
+        raise ConfigError(None, f"port out of range in {text!r}")
+    return text
+
+
 # --------------------------------------------------------------------------
 # The option table
 
@@ -676,6 +717,16 @@ OPTIONS: tuple[Option, ...] = (
         "Lowest level of log events emitted: debug, info, warn or error.",
         metavar="LEVEL",
     ),
+    Option(
+        "metrics",
+        parseMetricsEndpoint,
+        "",
+        "Serve Prometheus metrics (GET /metrics) and a health check (GET /healthz) "
+        "over HTTP on this Twisted endpoint, e.g. tcp:9460:interface=127.0.0.1 or "
+        "unix:/run/keepsip/metrics.sock; off when empty.",
+        metavar="ENDPOINT",
+        example="tcp:9460:interface=127.0.0.1",
+    ),
 )
 
 #: TOML tables that are not command-line options.
@@ -730,6 +781,7 @@ class Config:
     interimInterval: float = 0.0
     interimOnKeepalive: bool = True
     logLevel: str = "info"
+    metrics: str = ""
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)
@@ -1001,7 +1053,7 @@ def _defaultText(option: Option) -> str:
         return "computed"
     if option.flag:
         return f"--{option.name}" if option.default else f"--no-{option.name}"
-    if option.multiple and not option.default:
+    if not option.default:
         return "none"
     return ", ".join(option.default) if option.multiple else str(option.default)
 
@@ -1039,7 +1091,7 @@ def tomlTemplate() -> str:
     ]
     for option in OPTIONS:
         lines.append(f"# {option.help}")
-        if option.default is None or (option.multiple and not option.default):
+        if option.default is None or (not option.flag and not option.default):
             lines.append(f"# Default: {_defaultText(option)}. Example:")
             lines.append(f"# {option.name} = {_tomlLiteral(option, option.example)}")
         else:

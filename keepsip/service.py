@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application import internet, service
+from twisted.application import internet, service, strports
 from keepsip.logs import Logger, setLogLevel
 
 from keepsip.accounting.plugin import makeBackends
@@ -23,6 +23,7 @@ from keepsip.dialog.tracker import DialogTracker
 from keepsip.keepalive.icmp import listenUDPWithErrors
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.reaper import ReaperService
+from keepsip.metrics import EndCauseCounter, metricsSite
 from keepsip.proxy.core import ProxyCore, ProxyIdentity, socketHost
 from keepsip.registrar import LocationService, Registrar
 from keepsip.transaction import TimerSettings, TransactionLayer
@@ -82,6 +83,7 @@ class ProxyService(service.MultiService):
     @ivar tracker: the L{DialogTracker}.
     @ivar store: the L{IDialogStore}.
     @ivar location: the registrar's L{LocationService}.
+    @ivar endCauses: the L{EndCauseCounter} of ended calls (for metrics).
     """
 
     def __init__(self, config: Config, reactor: Any) -> None:
@@ -111,6 +113,8 @@ class ProxyService(service.MultiService):
         self.store = MemoryDialogStore()
         self.tracker = DialogTracker(reactor, self.store, identity.recordRoute)
         self.tracker.addObserver(self.accounting)
+        self.endCauses = EndCauseCounter()
+        self.tracker.addObserver(self.endCauses)
         self.location = LocationService()
         self.registrar = Registrar(
             reactor,
@@ -165,6 +169,12 @@ class ProxyService(service.MultiService):
         )
         purge.clock = reactor
         purge.setServiceParent(self)
+        if config.metrics:
+            metrics = strports.service(
+                config.metrics, metricsSite(self, reactor), reactor=reactor
+            )
+            metrics.setName("metrics")
+            metrics.setServiceParent(self)
 
     def _isMyVia(self, via: Any) -> bool:
         return self.identity.isMe(via.host, via.port)

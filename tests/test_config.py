@@ -25,6 +25,7 @@ from keepsip.config import (
     defaultAdvertise,
     parseAdvertise,
     parseListen,
+    parseMetricsEndpoint,
     parseRoute,
 )
 
@@ -112,6 +113,16 @@ class ParserTests(SynchronousTestCase):
         self.assertEqual(parseAdvertise("2001:db8::1"), ("2001:db8::1", None))
         for bad in ["", "bad_host", "1.2.3.999", "host:0", "host:port", "[::1]x"]:
             self.assertRaises(ConfigError, parseAdvertise, bad)
+
+    def test_metricsEndpoint(self) -> None:
+        """
+        C{--metrics} takes empty (off) or a stream server endpoint
+        description, returned unchanged; other strings are rejected.
+        """
+        for good in ["", "tcp:9460:interface=127.0.0.1", "tcp6:0", "unix:/run/k.sock"]:
+            self.assertEqual(parseMetricsEndpoint(good), good)
+        for bad in ["9460", "udp:9460", "tcp:", "tcp:x", "tcp:9460:nope=1", "tcp:99999"]:
+            self.assertRaises(ConfigError, parseMetricsEndpoint, bad)
 
     def test_route(self) -> None:
         """

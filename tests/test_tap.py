@@ -79,6 +79,7 @@ EVERY_OPTION_CLI = [
     "--interim-interval", "60",
     "--no-interim-on-keepalive",
     "--log-level", "debug",
+    "--metrics", "tcp:9460:interface=127.0.0.1",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = """
@@ -109,6 +110,7 @@ accounting-commit-delay = 0.02
 interim-interval = 60
 interim-on-keepalive = false
 log-level = "debug"
+metrics = "tcp:9460:interface=127.0.0.1"
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -143,6 +145,7 @@ EVERY_OPTION_CONFIG = Config(
     interimInterval=60.0,
     interimOnKeepalive=False,
     logLevel="debug",
+    metrics="tcp:9460:interface=127.0.0.1",
 )
 
 
@@ -264,6 +267,11 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
             (["--timer-t4", "-1"], "--timer-t4: "),
             (["--timer-t1", "5"], "--timer-t1: must be less than --timer-t2"),
             (["--log-level", "verbose"], "--log-level: expected one of debug|info|warn|error"),
+            (["--metrics", "9460"], "--metrics: expected an endpoint like tcp:PORT"),
+            (["--metrics", "udp:9460"], "--metrics: expected an endpoint like tcp:PORT"),
+            (["--metrics", "tcp:abc"], "--metrics: not a valid tcp endpoint: 'tcp:abc'"),
+            (["--metrics", "tcp:9460:bogus=1"], "--metrics: not a valid tcp endpoint"),
+            (["--metrics", "tcp:65536"], "--metrics: port out of range"),
         ]
         for argv, prefix in cases:
             message = self.usageError(*argv)
@@ -284,6 +292,8 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
             ('timer-t2 = "4"', "--timer-t2: expected a float"),
             ("advertise = 5", "--advertise: expected a string"),
             ('log-level = "loud"', "--log-level: "),
+            ("metrics = 9460", "--metrics: expected a string"),
+            ('metrics = "http:9460"', "--metrics: expected an endpoint like tcp:PORT"),
             ('route = ["x=sip:10.0.0.1", "x=sip:10.0.0.2"]', "--route: more than one route"),
         ]
         for text, prefix in cases:

@@ -201,6 +201,22 @@ class TransactionLayer:
             raise
         return txn
 
+    @property
+    def serverCount(self) -> int:
+        """
+        Server transactions in progress (a metric). An RFC 2543 transaction
+        may be indexed under two keys, so this walks the index once: cheap
+        for a scrape, not meant for the request path.
+        """
+        return len(set(map(id, self._server.values())))
+
+    @property
+    def clientCount(self) -> int:
+        """
+        Client transactions in progress (a metric).
+        """
+        return len(self._client)
+
     def stop(self) -> None:
         """
         Cancel every timer and forget every transaction (service shutdown).

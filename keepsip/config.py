@@ -368,7 +368,9 @@ def parseMetricsEndpoint(text: str) -> str:
 
     try:
         endpoint = serverFromString(MemoryReactor(), text)
-    except Exception as e:
+    # Parsers raise ValueError, TypeError (unknown argument), OSError (ssl
+    # files), OpenSSL errors...: any of them means the value is wrong.
+    except Exception as e:  # noqa: BLE001
         reason = " ".join(str(e).split()) or type(e).__name__
         raise ConfigError(None, f"not a valid {kind} endpoint: {text!r} ({reason})")
     port = getattr(endpoint, "_port", None)

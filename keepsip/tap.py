@@ -110,6 +110,8 @@ def _addHandlers(options: type[Options], option: Option) -> None:
     default = option.default
     if isinstance(default, list):
         default = ", ".join(default) if default else "none"
+    elif default == "":
+        default = "none"
     handler.__doc__ = f"{option.help} [{option.metavar}]" + (
         "" if default is None else f" (default: {default})"
     )

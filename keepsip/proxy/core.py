@@ -537,8 +537,12 @@ class ProxyCore:
                 self.tracker.initialInvite(request, serverTransaction.source)
 
         recordRoute = request.method in DIALOG_CREATING and not isInDialog
-        for targetURI, nextHop in targets:
-            self._forward(outgoing, targetURI, nextHop, loopHash, recordRoute, context)
+        last = len(targets) - 1
+        for index, (targetURI, nextHop) in enumerate(targets):
+            # The last branch may take the working copy itself.
+            self._forward(
+                outgoing, targetURI, nextHop, loopHash, recordRoute, context, index < last
+            )
 
     def _removeOwnRoutes(self, request: Request) -> None:
         """
@@ -627,17 +631,19 @@ class ProxyCore:
         loopHash: str,
         recordRoute: bool,
         context: ResponseContext,
+        copy: bool = True,
     ) -> None:
         """
-        §16.6: copy, retarget, decrement Max-Forwards, Record-Route, add Via,
-        and hand to a new client transaction.
+        §16.6: copy (unless C{copy} is false: C{request} is a working copy
+        nobody else uses), retarget, decrement Max-Forwards, Record-Route, add
+        Via, and hand to a new client transaction.
         """
-        fwd = request.copy()
+        forwards = maxForwards(request)
+        fwd = request.copy() if copy else request
         assert isinstance(fwd, Request)
         headers = fwd.headers
         if targetURI is not None:
             fwd.uri = targetURI
-        forwards = maxForwards(request)
         headers["max-forwards"] = [str(DEFAULT_MAX_FORWARDS if forwards is None else forwards - 1)]
         fwd.invalidate("max-forwards")
         if recordRoute:

@@ -537,11 +537,11 @@ class ProxyCore:
                 self.tracker.initialInvite(request, serverTransaction.source)
 
         recordRoute = request.method in DIALOG_CREATING and not isInDialog
-        last = len(targets) - 1
+        lastIndex = len(targets) - 1
         for index, (targetURI, nextHop) in enumerate(targets):
             # The last branch may take the working copy itself.
             self._forward(
-                outgoing, targetURI, nextHop, loopHash, recordRoute, context, index < last
+                outgoing, targetURI, nextHop, loopHash, recordRoute, context, index < lastIndex
             )
 
     def _removeOwnRoutes(self, request: Request) -> None:

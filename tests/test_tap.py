@@ -428,9 +428,28 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
                 sys.modules["keepsip.service"] = previous
 
         self.addCleanup(restore)
+        tuned: list[bool] = []
+        self.patch(tap, "tuneGarbageCollector", lambda: tuned.append(True))
 
         options = self.parse("--listen", "udp:127.0.0.1:0")
         self.assertIs(tap.makeService(options), service)
         from twisted.internet import reactor
 
         self.assertEqual(calls, [(options.config, reactor)])
+        self.assertEqual(tuned, [True])
+
+    def test_tuneGarbageCollector(self) -> None:
+        """
+        keepsip's process makes full garbage collections rare (the middle
+        threshold of a full collection is L{tap.FULL_COLLECTION_EVERY}) and
+        freezes what exists at startup; the young generations keep their
+        thresholds.
+        """
+        import gc
+
+        before = gc.get_threshold()
+        self.addCleanup(gc.set_threshold, *before)
+        self.addCleanup(gc.unfreeze)
+        tap.tuneGarbageCollector()
+        self.assertEqual(gc.get_threshold(), (before[0], before[1], tap.FULL_COLLECTION_EVERY))
+        self.assertGreater(gc.get_freeze_count(), 0)

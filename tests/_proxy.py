@@ -164,3 +164,33 @@ def startReapers(proxy: ProxyHarness) -> None:
 def stopReapers(proxy: ProxyHarness) -> None:
     for name in ("keepalive-reaper", "max-duration-reaper"):
         proxy.service.getServiceNamed(name).stopService()
+
+
+def keepAliveThenFallSilent(proxy: ProxyHarness, count: int = 2, every: float = 30.0) -> None:
+    """
+    Alice, in the established call C{call-1}, sends C{count} keepalives
+    C{every} seconds apart, then nothing; keepsip reaps the call and both
+    legs answer its BYEs with 200.
+    """
+    for n in range(1, count + 1):
+        proxy.clock.advance(every)
+        proxy.receive(
+            invite(
+                uri="sip:bob@192.0.2.20:5060",
+                branch=f"z9hG4bKka{n}",
+                toTag="bobtag",
+                route="<sip:192.0.2.1:5060;lr>",
+            ),
+            ALICE,
+        )
+    proxy.sent()
+    byes: dict[tuple[str, int], Request] = {}
+    for _ in range(int(4 * every / 0.5)):
+        proxy.clock.advance(0.5)
+        for message, address in proxy.sent():
+            if isinstance(message, Request) and message.method == "BYE":
+                byes[address] = message
+        if byes:
+            break
+    for address, bye in byes.items():
+        proxy.receive(answer(bye, 200, "OK", toTag=None), address)

@@ -39,9 +39,19 @@ from keepsip.metrics import (
     renderExposition,
 )
 from keepsip.service import ProxyService
-from keepsip.sip.message import Request
 
-from ._proxy import ALICE, BOB, PROXY, SDP, ProxyHarness, answer, invite, startReapers, stopReapers
+from ._proxy import (
+    ALICE,
+    BOB,
+    PROXY,
+    SDP,
+    ProxyHarness,
+    answer,
+    invite,
+    keepAliveThenFallSilent,
+    startReapers,
+    stopReapers,
+)
 
 # --------------------------------------------------------------------------
 # A strict parser of the text format 0.0.4
@@ -415,29 +425,9 @@ class ProxyMetricsTests(SynchronousTestCase):
         startReapers(self.proxy)
         self.addCleanup(stopReapers, self.proxy)
         self.callUp()
-        for n in (1, 2):
-            self.proxy.clock.advance(30)
-            self.proxy.receive(
-                invite(
-                    uri="sip:bob@192.0.2.20:5060",
-                    branch=f"z9hG4bKka{n}",
-                    toTag="bobtag",
-                    route="<sip:192.0.2.1:5060;lr>",
-                ),
-                ALICE,
-            )
-        self.assertEqual(value(self.scrape(), "keepsip_keepalives_total"), 2)
-        byes: dict[tuple[str, int], Request] = {}
-        for _ in range(140):
-            self.proxy.clock.advance(0.5)
-            for message, address in self.proxy.sent():
-                if isinstance(message, Request) and message.method == "BYE":
-                    byes[address] = message
-            if byes:
-                break
-        for address, request in byes.items():
-            self.proxy.receive(answer(request, 200, "OK", toTag=None), address)
+        keepAliveThenFallSilent(self.proxy)
         families = self.scrape()
+        self.assertEqual(value(families, "keepsip_keepalives_total"), 2)
         self.assertEqual(value(families, "keepsip_keepalive_expired_total"), 1)
         self.assertEqual(value(families, "keepsip_reaper_reaped_total", reaper="keepalive"), 1)
         # One tick a second through the 60 s of silence (Clock.advance(30)

@@ -11,9 +11,18 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
-from keepsip.sip.message import Request
 
-from ._proxy import ALICE, BOB, SDP, ProxyHarness, answer, invite, startReapers, stopReapers
+from ._proxy import (
+    ALICE,
+    BOB,
+    SDP,
+    ProxyHarness,
+    answer,
+    invite,
+    keepAliveThenFallSilent,
+    startReapers,
+    stopReapers,
+)
 
 
 class AccountingWiringTests(SynchronousTestCase):
@@ -62,28 +71,7 @@ class AccountingWiringTests(SynchronousTestCase):
         keepalive (60 s: two minutes at 60/60 plus the fixed fee).
         """
         self.callUp()
-        for n in (1, 2):
-            self.proxy.clock.advance(30)
-            self.proxy.receive(
-                invite(
-                    uri="sip:bob@192.0.2.20:5060",
-                    branch=f"z9hG4bKka{n}",
-                    toTag="bobtag",
-                    route="<sip:192.0.2.1:5060;lr>",
-                ),
-                ALICE,
-            )
-        self.proxy.sent()
-        byes = {}
-        for _ in range(140):
-            self.proxy.clock.advance(0.5)
-            for m, a in self.proxy.sent():
-                if isinstance(m, Request) and m.method == "BYE":
-                    byes[a] = m
-            if byes:
-                break
-        for address, bye in byes.items():
-            self.proxy.receive(answer(bye, 200, "OK", toTag=None), address)
+        keepAliveThenFallSilent(self.proxy)
         records = self.records()
         self.assertEqual([r["type"] for r in records], ["start", "interim", "interim", "stop"])
         stop = records[-1]

@@ -8,10 +8,10 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
-from keepsip.sip.headers import cseq, fromHeader, toHeader, topVia, vias
+from keepsip.sip.headers import toHeader, topVia, vias
 from keepsip.sip.message import Request, Response
 
-from ._proxy import ALICE, BOB, PROXY, SDP, ProxyHarness, answer, invite
+from ._proxy import ALICE, BOB, SDP, ProxyHarness, answer, invite
 
 
 class RecordingObserver:
@@ -54,9 +54,7 @@ class ProxyTestCase(SynchronousTestCase):
         self.proxy._seen -= 0
         self.assertEqual([m.code for m in toAlice], [100])
         # sentTo consumed everything; re-read what went to Bob.
-        forwarded = [
-            m for m, a in self._all() if a == BOB and isinstance(m, Request)
-        ]
+        forwarded = [m for m, a in self._all() if a == BOB and isinstance(m, Request)]
         self.assertEqual(len(forwarded), 1)
         atBob = forwarded[0]
         self.proxy.receive(answer(atBob, 180, "Ringing"), BOB)
@@ -95,7 +93,10 @@ class ForwardingTests(ProxyTestCase):
         self.proxy.receive(invite(), ("198.51.100.7", 40000))
         sent = self.proxy.sent()
         trying = [m for m, a in sent if isinstance(m, Response)]
-        self.assertEqual([(m.code, a) for m, a in sent if isinstance(m, Response)], [(100, ("198.51.100.7", 40000))])
+        self.assertEqual(
+            [(m.code, a) for m, a in sent if isinstance(m, Response)],
+            [(100, ("198.51.100.7", 40000))],
+        )
         self.assertEqual(trying[0].header("to"), "<sip:bob@192.0.2.1>")
         forwarded = [(m, a) for m, a in sent if isinstance(m, Request)]
         self.assertEqual(len(forwarded), 1)
@@ -195,7 +196,9 @@ class ForwardingTests(ProxyTestCase):
         self.assertEqual(atAlice.method, "BYE")
         self.assertEqual(self.observer.names()[-1], "confirmed")
         self.proxy.clock.advance(1)
-        self.proxy.receive(answer(atAlice, 481, "Call/Transaction Does Not Exist", toTag=None), ALICE)
+        self.proxy.receive(
+            answer(atAlice, 481, "Call/Transaction Does Not Exist", toTag=None), ALICE
+        )
         name, dialog, cause, detail = self.observer.events[-1]
         self.assertEqual((name, cause), ("terminated", EndCause.CALLEE_BYE))
         self.assertEqual(detail, {"callee": "BYE", "caller": "481"})
@@ -315,6 +318,16 @@ class ForwardingTests(ProxyTestCase):
 
 
 class ProxyRulesTests(ProxyTestCase):
+    def forwardInDialog(self, method, uri, route, source):
+        """
+        Send an in-dialog request without a body from C{source}.
+
+        @return: the one request keepsip forwarded, and where it went.
+        """
+        self.proxy.receive(invite(method=method, uri=uri, toTag="x", body=b"", route=route), source)
+        [(message, address)] = [(m, a) for m, a in self.proxy.sent() if isinstance(m, Request)]
+        return message, address
+
     def test_maxForwardsZero(self):
         """
         A request with Max-Forwards 0 is not forwarded and gets 483.
@@ -381,16 +394,12 @@ class ProxyRulesTests(ProxyTestCase):
         loses keepsip's entry and goes to the next Route's address, keeping
         the Request-URI.
         """
-        request = invite(
-            method="OPTIONS",
-            uri="sip:carol@example.org",
-            toTag="x",
-            body=b"",
-            route="<sip:192.0.2.1:5060;lr>, <sip:203.0.113.5:5070;lr>",
+        message, address = self.forwardInDialog(
+            "OPTIONS",
+            "sip:carol@example.org",
+            "<sip:192.0.2.1:5060;lr>, <sip:203.0.113.5:5070;lr>",
+            ALICE,
         )
-        self.proxy.receive(request, ALICE)
-        forwarded = [(m, a) for m, a in self.proxy.sent() if isinstance(m, Request)]
-        [(message, address)] = forwarded
         self.assertEqual(address, ("203.0.113.5", 5070))
         self.assertEqual(message.headers["route"], ["<sip:203.0.113.5:5070;lr>"])
         self.assertEqual(message.uri.toString(), "sip:carol@example.org")
@@ -401,15 +410,9 @@ class ProxyRulesTests(ProxyTestCase):
         Request-URI; keepsip restores the real Request-URI from the last Route
         (RFC 3261 §16.4).
         """
-        request = invite(
-            method="BYE",
-            uri="sip:192.0.2.1:5060;lr",
-            toTag="x",
-            body=b"",
-            route="<sip:alice@192.0.2.10:5060>",
+        message, address = self.forwardInDialog(
+            "BYE", "sip:192.0.2.1:5060;lr", "<sip:alice@192.0.2.10:5060>", BOB
         )
-        self.proxy.receive(request, BOB)
-        [(message, address)] = [(m, a) for m, a in self.proxy.sent() if isinstance(m, Request)]
         self.assertEqual(message.uri.toString(), "sip:alice@192.0.2.10:5060")
         self.assertNotIn("route", message.headers)
         self.assertEqual(address, ALICE)
@@ -420,15 +423,12 @@ class ProxyRulesTests(ProxyTestCase):
         Request-URI and moves the Request-URI to the end of Route (RFC 3261
         §16.6 step 7).
         """
-        request = invite(
-            method="OPTIONS",
-            uri="sip:carol@example.org",
-            toTag="x",
-            body=b"",
-            route="<sip:192.0.2.1:5060;lr>, <sip:203.0.113.5:5070>",
+        message, address = self.forwardInDialog(
+            "OPTIONS",
+            "sip:carol@example.org",
+            "<sip:192.0.2.1:5060;lr>, <sip:203.0.113.5:5070>",
+            ALICE,
         )
-        self.proxy.receive(request, ALICE)
-        [(message, address)] = [(m, a) for m, a in self.proxy.sent() if isinstance(m, Request)]
         self.assertEqual(message.uri.toString(), "sip:203.0.113.5:5070")
         self.assertEqual(message.headers["route"], ["<sip:carol@example.org>"])
         self.assertEqual(address, ("203.0.113.5", 5070))

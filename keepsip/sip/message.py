@@ -126,9 +126,11 @@ class Message(_tsip.Message):
         message keepsip built.
     """
 
-    body: bytes
+    # Twisted's Message.body is str; keepsip's is the octets (Content-Length
+    # counts octets), a deliberate incompatible override.
+    body: bytes  # type: ignore[assignment]
     source: tuple[str, int] | None = None
-    length: int | None = None  # type: ignore[assignment]
+    length: int | None = None
 
     def __init__(self) -> None:
         self.headers: OrderedDict[str, list[str]] = OrderedDict()
@@ -196,7 +198,7 @@ class Message(_tsip.Message):
 
     # -- bodies ----------------------------------------------------------
 
-    def bodyDataReceived(self, data: bytes) -> None:  # type: ignore[override]
+    def bodyDataReceived(self, data: bytes) -> None:
         self.body += data
 
     def creationFinished(self) -> None:
@@ -224,7 +226,7 @@ class Message(_tsip.Message):
         head = "\r\n".join(parts).encode("utf-8", "surrogateescape")
         return head + self.body if self.body else head
 
-    def toString(self) -> str:  # type: ignore[override]
+    def toString(self) -> str:
         return self.toBytes().decode("utf-8", "surrogateescape")
 
     def _getHeaderLine(self) -> str:

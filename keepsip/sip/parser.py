@@ -215,8 +215,8 @@ def _parse(data: bytes, source: tuple[str, int] | None) -> Request | Response:
     msg.finished = 1
 
     if error is not None:
-        raise ParseError(error[0] if isRequest else None, error[1], msg)  # type: ignore[arg-type]
-    return msg  # type: ignore[return-value]
+        raise ParseError(error[0] if isRequest else None, error[1], msg)
+    return msg
 
 
 def _codeFor(startLine: str, code: int) -> int | None:

@@ -176,7 +176,7 @@ class URI(_tsip.URL):
 
     # -- Twisted URL compatibility ----------------------------------------
 
-    @property  # type: ignore[override]
+    @property
     def username(self) -> str | None:
         return self.user
 
@@ -191,8 +191,9 @@ class URI(_tsip.URL):
     method = _paramProperty("method")
     tag = _paramProperty("tag")
 
+    # Read-only here: Twisted's URL stores it, keepsip derives it from params.
     @property
-    def other(self) -> list[str]:
+    def other(self) -> list[str]:  # type: ignore[override]
         """
         Twisted's view: parameters other than the ones with attributes, as
         C{"name"} or C{"name=value"} strings.

@@ -34,3 +34,30 @@ class LogLevelTests(SynchronousTestCase):
         logs.setLogLevel("debug")
         log.debug("now shown")
         self.assertEqual(self.events[-1]["log_format"], "now shown")
+
+
+class WireBytesTests(SynchronousTestCase):
+    """
+    Logging never fails on a message's bytes (issue 8, item 1).
+    """
+
+    def test_nonUTF8FieldWritten(self):
+        """
+        A field holding an octet that was not UTF-8 (a lone surrogate, as the
+        parser keeps it) reaches a strict UTF-8 log file as C{\\xNN}; the
+        line is not lost.
+        """
+        import io
+
+        from twisted.logger import textFileLogObserver
+
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+        observer = textFileLogObserver(out)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        log = logs.Logger(namespace="keepsip.test")
+        callID = b"abc\xffdef".decode("utf-8", "surrogateescape")
+        log.info("call {callID} from {peer}", callID=callID, peer=(callID, 5060))
+        out.flush()
+        written = out.buffer.getvalue().decode("utf-8")
+        self.assertIn("call abc\\xffdef from ('abc\\\\xffdef', 5060)", written)

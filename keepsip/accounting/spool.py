@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 
 from twisted.internet.interfaces import IReactorTime
 
+from keepsip.accounting.wire import wireSafe
 from keepsip.logs import Logger
 
 _log = Logger()
@@ -60,9 +61,11 @@ def spoolFileKey(key: str) -> str:
 
 def encodeRecord(record: dict[str, Any]) -> bytes:
     """
-    A record as one JSON line (UTF-8, compact, newline-terminated).
+    A record as one JSON line (UTF-8, compact, newline-terminated), in the
+    form L{keepsip.accounting.wire.wireSafe} gives it: never fails on the
+    bytes a call carried.
     """
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    return wireSafe(record)[1]
 
 
 def _fsyncDirectory(path: str) -> None:

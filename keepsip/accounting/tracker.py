@@ -47,7 +47,8 @@ from zope.interface import implementer
 
 from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
 from keepsip.accounting.rating import Tariffs
-from keepsip.accounting.spool import Spool, encodeRecord
+from keepsip.accounting.spool import Spool
+from keepsip.accounting.wire import wireSafe
 from keepsip.dialog.model import Dialog
 from keepsip.interfaces import IAccountingBackend, IDialogObserver
 
@@ -491,7 +492,9 @@ class AccountingTracker(Service):
         records of this reactor turn (or C{commitDelay}) by L{commit}, then
         sent.
         """
-        line = encodeRecord(record)
+        # Backends get the wire-safe form too: a RADIUS attribute or a Redis
+        # field cannot carry a non-UTF-8 octet either.
+        record, line = wireSafe(record)
         for delivery in self.deliveries:
             delivery.submit(record, line)
         if self._commitCall is None:

@@ -61,8 +61,9 @@ class Option:
         default is computed or empty.
     @ivar keepalive: the field of
         L{keepsip.keepalive.manager.KeepaliveSettings} this option feeds, or
-        C{""} for none: L{keepsip.config.settings.Config.keepaliveArguments} passes the option's value
-        under this name, so the keepalive settings need no copy of their own.
+        C{""} for none: L{keepsip.config.settings.Config.keepaliveArguments}
+        passes the option's value under this name, so the keepalive settings
+        need no copy of their own.
     """
 
     name: str

@@ -1,6 +1,6 @@
 """
 The composition root: builds keepsip's service tree from a validated
-L{keepsip.config.Config}.
+L{keepsip.config.settings.Config}.
 
 Nothing else constructs services; nothing here imports the global reactor
 (L{keepsip.tap.makeService} passes it in).
@@ -16,7 +16,7 @@ from keepsip.logs import Logger, setLogLevel
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
-from keepsip.config import Config
+from keepsip.config.settings import Config
 from keepsip.dialog.model import EndCause
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
@@ -216,21 +216,9 @@ class ProxyService(service.MultiService):
 
 def keepaliveSettings(config: Config) -> KeepaliveSettings:
     """
-    The keepalive part of the configuration.
+    The keepalive part of the configuration, as the option table maps it.
     """
-    return KeepaliveSettings(
-        interval=config.keepaliveInterval,
-        tolerance=config.keepaliveTolerance,
-        reaperTick=config.reaperTick,
-        policy=config.keepalivePolicy,
-        reap=config.reap,
-        legs=config.keepaliveLegs,
-        maxDuration=config.maxDuration,
-        methods=frozenset(config.keepaliveMethods),
-        sessionTimerAssist=config.sessionTimerAssist,
-        endTime=config.endTime,
-        rateLimit=config.keepaliveRateLimit,
-    )
+    return KeepaliveSettings(**config.keepaliveArguments())
 
 
 def makeService(config: Config, reactor: Any) -> service.MultiService:

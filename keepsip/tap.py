@@ -1,12 +1,12 @@
 """
 The twistd entry point: C{twistd -n keepsip [options]}.
 
-L{Options} is built from the option table L{keepsip.config.OPTIONS}: one
+L{Options} is built from the option table L{keepsip.config.options.OPTIONS}: one
 command-line handler per row, plus C{--config PATH} for a TOML file whose
 keys are the same option names.  L{Options.postOptions} merges the file and
 the command line (the command line wins, option by option), validates
 everything and leaves the result in C{options.config}, a
-L{keepsip.config.Config}.  L{makeService} hands it to
+L{keepsip.config.settings.Config}.  L{makeService} hands it to
 L{keepsip.service.makeService} with the global reactor: this module is the
 one place that imports it.
 """
@@ -19,7 +19,10 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.python import usage
 
-from keepsip.config import OPTIONS, Config, ConfigError, Option, buildConfig, loadToml
+from keepsip.config.load import buildConfig, loadToml
+from keepsip.config.options import OPTIONS, Option
+from keepsip.config.parsers import ConfigError
+from keepsip.config.settings import Config
 
 
 class Options(usage.Options):
@@ -27,7 +30,7 @@ class Options(usage.Options):
     keepsip's command line; see C{--help} or docs/configuration.md.
 
     After L{parseOptions}, C{self.config} is the validated
-    L{keepsip.config.Config} and C{self[name]} holds each option's parsed
+    L{keepsip.config.settings.Config} and C{self[name]} holds each option's parsed
     value under its long name.
     """
 

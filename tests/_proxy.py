@@ -13,7 +13,9 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.internet.testing import FakeDatagramTransport
 
-from keepsip.config import Config, ListenAddress, parseRoute
+from keepsip.config.parsers import parseRoute
+from keepsip.config.settings import Config
+from keepsip.config.values import ListenAddress
 from keepsip.service import ProxyService
 from keepsip.sip.message import Request, Response
 from keepsip.sip.parser import parseDatagram

@@ -24,7 +24,8 @@ from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from keepsip.config import Config, ListenAddress
+from keepsip.config.settings import Config
+from keepsip.config.values import ListenAddress
 from keepsip.dialog.model import EndCause
 from keepsip.interfaces import IDialogObserver
 from keepsip.metrics import (

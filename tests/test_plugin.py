@@ -118,7 +118,7 @@ class WheelTests(SynchronousTestCase):
         names = set(zipfile.ZipFile(self.buildWheel()).namelist())
         self.assertIn(PLUGIN, names)
         self.assertIn("keepsip/tap.py", names)
-        self.assertIn("keepsip/config.py", names)
+        self.assertIn("keepsip/config/options.py", names)
         self.assertNotIn("twisted/__init__.py", names)
         self.assertNotIn("twisted/plugins/__init__.py", names)
 

@@ -13,8 +13,11 @@ from twisted.application.service import Service
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from keepsip import config, tap
-from keepsip.config import OPTIONS, Config, ListenAddress, Route
+from keepsip import tap
+from keepsip.config import load
+from keepsip.config.options import OPTIONS
+from keepsip.config.settings import Config
+from keepsip.config.values import ListenAddress, Route
 
 
 class OptionsTestsMixin:
@@ -24,7 +27,7 @@ class OptionsTestsMixin:
     """
 
     def setUp(self) -> None:
-        self.patch(config, "primaryIPv4", lambda socketFactory=None: "192.0.2.55")  # type: ignore[attr-defined]
+        self.patch(load, "primaryIPv4", lambda socketFactory=None: "192.0.2.55")  # type: ignore[attr-defined]
 
     def writeToml(self, text: str) -> str:
         path: str = self.mktemp()  # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ from keepsip.accounting.radius import (
 from keepsip.accounting.radiuspacket import TERMINATE_CAUSES, sessionID
 from keepsip.dialog.model import EndCause
 from keepsip.interfaces import IAccountingBackend, IAccountingBackendFactory
-from tests._servers import FreeRadiusServer, callRecords
+from keepsip.testing import callRecords
+from tests._servers import FreeRadiusServer
 
 SECRET = "s3cret"
 NOW = 1700000071.0  # ten seconds after the stop record was made

@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.accounting.radiuspacket import sessionID, userPart
-from tests._servers import callRecords
+from keepsip.testing import callRecords
 
 
 class HelperTests(SynchronousTestCase):

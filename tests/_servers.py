@@ -7,7 +7,8 @@ The helpers block (they are for test set-up and for the moments a test
 stops or restarts a server on purpose); each wait polls with a deadline and
 raises L{ServerFailed}, with the tail of the server's log, when it passes.
 
-Also the calls and records those tests send (L{callRecords}).
+The calls and records those tests send come from L{keepsip.testing}
+(L{keepsip.testing.callRecords}).
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from keepsip.accounting.cdr import RecordBuilder
-from keepsip.accounting.rating import Tariffs
-from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from tests.helpers import freeTCPPort, freeUDPPort, requireExternal
 
 
@@ -381,50 +379,3 @@ class FreeRadiusServer(_Process):
                     value = value[1:-1]
                 current[name] = value
         return records
-
-
-# -- calls and records for the backends' tests ------------------------------
-
-PCMU = b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n"
-
-
-def makeDialog(number: int, now: float) -> Dialog:
-    """
-    Call number C{number}, invited at C{now}.
-    """
-    return Dialog(
-        callID=f"call-{number}@example.com",
-        caller=Leg("sip:alice@example.com", tag=f"a{number}"),
-        callee=Leg("sip:bob@example.com"),
-        requestURI="sip:4420@example.com",
-        invitedAt=now,
-        lastOfferSDP=PCMU,
-    )
-
-
-def answer(dialog: Dialog, now: float) -> None:
-    dialog.callee.tag = "b"
-    dialog.state = DialogState.CONFIRMED
-    dialog.answeredAt = now
-    dialog.lastAnswerSDP = PCMU
-
-
-def end(dialog: Dialog, now: float, cause: str = EndCause.CALLER_BYE) -> None:
-    dialog.state = DialogState.TERMINATED
-    dialog.endedAt = now
-    dialog.endCause = cause
-
-
-def callRecords(number: int, cause: str = EndCause.CALLER_BYE) -> list[dict[str, Any]]:
-    """
-    The start, interim (after 30 s) and stop (after 60 s, C{cause}) records
-    of one answered call.
-    """
-    builder = RecordBuilder(Tariffs())
-    dialog = makeDialog(number, 1700000000.0)
-    answer(dialog, 1700000001.0)
-    records = [builder.build(dialog, "start", 1700000001.0)]
-    records.append(builder.build(dialog, "interim", 1700000031.0, sequence=1))
-    end(dialog, 1700000061.0, cause)
-    records.append(builder.build(dialog, "stop", 1700000061.0, detail={"caller": "BYE"}))
-    return records

@@ -31,7 +31,7 @@ from keepsip.accounting.http import (
 from keepsip.accounting.plugin import availableBackends
 from keepsip.accounting.tracker import AccountingTracker
 from keepsip.interfaces import IAccountingBackend, IAccountingBackendFactory
-from tests._servers import callRecords
+from keepsip.testing import callRecords
 
 URL = "http://billing.example/cdr"
 

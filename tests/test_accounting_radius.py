@@ -20,17 +20,16 @@ from zope.interface.verify import verifyObject
 
 from keepsip.accounting.plugin import availableBackends
 from keepsip.accounting.radius import (
-    TERMINATE_CAUSES,
     NoFreeIdentifier,
     RadiusBackend,
     RadiusBackendClosed,
     RadiusTimeout,
-    sessionID,
-    userPart,
 )
+from keepsip.accounting.radiuspacket import TERMINATE_CAUSES, sessionID
 from keepsip.dialog.model import EndCause
 from keepsip.interfaces import IAccountingBackend, IAccountingBackendFactory
-from tests._servers import FreeRadiusServer, callRecords
+from keepsip.testing import callRecords
+from tests._servers import FreeRadiusServer
 
 SECRET = "s3cret"
 NOW = 1700000071.0  # ten seconds after the stop record was made
@@ -350,19 +349,6 @@ class RadiusBackendTests(SynchronousTestCase):
         d.cancel()
         self.failureResultOf(d, CancelledError)
         self.assertEqual(self.reactor.getDelayedCalls(), [])
-
-    def test_helpers(self) -> None:
-        """
-        userPart takes the user of a SIP URI (without parameters), else the
-        host; sessionID differs between calls and between forks.
-        """
-        self.assertEqual(userPart("sip:+4420555@example.net;user=phone"), "+4420555")
-        self.assertEqual(userPart("sip:example.net;transport=udp"), "example.net")
-        first = callRecords(1)[0]
-        self.assertNotEqual(sessionID(first), sessionID(callRecords(2)[0]))
-        fork = dict(first, tags={"caller": "a1", "callee": "other"})
-        self.assertNotEqual(sessionID(first), sessionID(fork))
-
 
 class FreeRadiusTests(TestCase):
     """

@@ -23,7 +23,8 @@ from keepsip.accounting.spool import encodeRecord
 from keepsip.accounting.tracker import AccountingTracker
 from keepsip.dialog.model import EndCause
 from keepsip.interfaces import IAccountingBackend, IAccountingBackendFactory
-from tests._servers import RedisServer, answer, callRecords, end, makeDialog
+from keepsip.testing import answerDialog, callRecords, endDialog, makeDialog
+from tests._servers import RedisServer
 
 
 class RedisBackendTests(SynchronousTestCase):
@@ -236,9 +237,9 @@ class RedisCrashTests(TestCase):
         for number in range(200):
             dialog = makeDialog(number, reactor.seconds())
             tracker.dialogCreated(dialog)
-            answer(dialog, reactor.seconds())
+            answerDialog(dialog, reactor.seconds())
             tracker.dialogConfirmed(dialog)
-            end(dialog, reactor.seconds())
+            endDialog(dialog, reactor.seconds())
             tracker.dialogTerminated(dialog, EndCause.CALLER_BYE, {"caller": "BYE"})
             if number == 100:
                 deliveredBeforeCrash = delivery.sent

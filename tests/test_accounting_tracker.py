@@ -811,8 +811,13 @@ class SignalTests(TrackerTestsMixin, SynchronousTestCase):
         stopService puts the old one back.
         """
         before = signal.getsignal(signal.SIGHUP)
-        tracker = AccountingTracker([("b", ReopenableBackend())], self.clock, self.spoolDir)
+        backend = ReopenableBackend()
+        tracker = AccountingTracker([("b", backend)], self.clock, self.spoolDir)
         tracker.startService()
-        self.assertEqual(signal.getsignal(signal.SIGHUP), tracker._hangup)
+        handler = signal.getsignal(signal.SIGHUP)
+        self.assertNotEqual(handler, before)
+        assert callable(handler)
+        handler(signal.SIGHUP, None)
+        self.assertEqual(backend.reopened, 1, "the tracker's handler reopens its backends")
         self.stop(tracker)
         self.assertEqual(signal.getsignal(signal.SIGHUP), before)

@@ -64,7 +64,7 @@ class MemoryDialogStoreTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(store.count()), 0)
         self.assertIsNone(self.successResultOf(store.byCallKey(("c1", "a"))))
         self.assertIsNone(self.successResultOf(store.byDialogID(("c1", "b", "a"))))
-        self.assertEqual(store._byDialogID, {})
+        self.assertIsNone(self.successResultOf(store.byDialogID(("c1", "a", "b"))))
 
     def test_removeKeepsNewerDialogWithSameKey(self):
         """

@@ -6,7 +6,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import Dialog, DialogState, Leg
 from keepsip.keepalive.bye import KEEPALIVE_TIMEOUT_REASON, buildBye, nextCSeq
-from keepsip.sip.headers import cseq, fromHeader, parseVia, toHeader
+from keepsip.sip.headers import cseq, fromHeader, toHeader
+from keepsip.sip.via import parseVia
 from keepsip.sip.parser import parseDatagram
 
 VIA = "203.0.113.1:5060"

@@ -12,7 +12,9 @@ from keepsip.dialog.model import EndCause
 from keepsip.sip.headers import cseq, fromHeader, toHeader, topVia
 from keepsip.sip.message import Request, Response
 
-from ._proxy import ALICE, BOB, SDP, ProxyHarness, answer, invite, startReapers, stopReapers
+from keepsip.testing import ALICE, BOB, SDP, answer, invite
+
+from ._proxy import ProxyHarness, startReapers, stopReapers
 from .test_proxy_core import RecordingObserver
 
 #: The same media as L{SDP} with a new o= version: still equal media.

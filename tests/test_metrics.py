@@ -41,18 +41,9 @@ from keepsip.metrics import (
 )
 from keepsip.service import ProxyService
 
-from ._proxy import (
-    ALICE,
-    BOB,
-    PROXY,
-    SDP,
-    ProxyHarness,
-    answer,
-    invite,
-    keepAliveThenFallSilent,
-    startReapers,
-    stopReapers,
-)
+from keepsip.testing import ALICE, BOB, PROXY, SDP, answer, invite
+
+from ._proxy import ProxyHarness, keepAliveThenFallSilent, startReapers, stopReapers
 
 # --------------------------------------------------------------------------
 # A strict parser of the text format 0.0.4

@@ -14,7 +14,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from keepsip.sip.message import Request, Response
 from keepsip.sip.parser import parseDatagram
 
-from ._proxy import ALICE, BOB, ProxyHarness, invite
+from keepsip.testing import ALICE, BOB, invite
+
+from ._proxy import ProxyHarness
 from .test_sip_parser import ACCEPT, DROP, RESPONSE, RFC4475, RFC4475_TABLE, RFC5118, read
 
 #: Codes that are always wrong for a message that must be accepted.

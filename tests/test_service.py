@@ -12,17 +12,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
 
-from ._proxy import (
-    ALICE,
-    BOB,
-    SDP,
-    ProxyHarness,
-    answer,
-    invite,
-    keepAliveThenFallSilent,
-    startReapers,
-    stopReapers,
-)
+from keepsip.testing import ALICE, BOB, SDP, answer, invite
+
+from ._proxy import ProxyHarness, keepAliveThenFallSilent, startReapers, stopReapers
 
 
 class AccountingWiringTests(SynchronousTestCase):

@@ -59,8 +59,8 @@ class ClientTestMixin:
         self.layer.responseReceived(response, DESTINATION)
 
     def assertNoTransactions(self):
-        self.assertEqual(self.layer._client, {})
-        self.assertEqual(self.layer._byDestination, {})
+        self.assertEqual(self.layer.clientCount, 0)
+        self.assertEqual(self.layer.clientTransactionsTo(DESTINATION), [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def sentAt(self):

@@ -51,6 +51,16 @@ class LayerTestMixin:
         self.assertEqual(event[0], "requestReceived")
         return event[2]
 
+    def assertNoClients(self, layer=None) -> None:
+        """
+        C{layer} (by default the test's) holds no client transaction, in
+        its index by branch or in its index by destination.
+        """
+        layer = layer or self.layer
+        self.assertEqual(layer.clientCount, 0)
+        for peer in (PEER_A, PEER_B):
+            self.assertEqual(layer.clientTransactionsTo(peer), [])
+
 
 class InterfaceTests(LayerTestMixin, SynchronousTestCase):
     """
@@ -84,7 +94,7 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         first = self.serverTxn(makeRequest("INVITE", sentBy="192.0.2.10:5060"))
         second = self.serverTxn(makeRequest("INVITE", sentBy="192.0.2.11:5060"))
         self.assertIsNot(first, second)
-        self.assertEqual(len(self.layer._server), 2)
+        self.assertEqual(self.layer.serverCount, 2)
 
     def test_sameBranchOtherMethod(self) -> None:
         """
@@ -144,7 +154,7 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         self.assertEqual(txn.state, "confirmed")
         self.assertEqual(self.user.names(), ["requestReceived", "ackReceived"])
         advanceTo(self.clock, 10)
-        self.assertEqual(self.layer._server, {})
+        self.assertEqual(self.layer.serverCount, 0)
 
     def test_rfc2543Cancel(self) -> None:
         """
@@ -171,7 +181,7 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
             self.layer.requestReceived(request, SOURCE)
         self.assertEqual(self.user.events, [])
         self.assertEqual(self.sender.sent, [])
-        self.assertEqual(self.layer._server, {})
+        self.assertEqual(self.layer.serverCount, 0)
 
     def test_userFailureLogged(self) -> None:
         """
@@ -187,7 +197,7 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.layer.requestReceived(makeRequest("INVITE"), SOURCE)
         self.assertEqual(self.sender.startLines(), ["SIP/2.0 100 Trying"] * 2)
-        self.assertEqual(len(self.layer._server), 1)
+        self.assertEqual(self.layer.serverCount, 1)
 
 
 class ClientMatchingTests(LayerTestMixin, SynchronousTestCase):
@@ -242,7 +252,12 @@ class ClientMatchingTests(LayerTestMixin, SynchronousTestCase):
             PEER_B,
             RecordingClientUser(),
         )
-        self.assertIs(self.layer._client[("z9hG4bKd", "OPTIONS")], first)
+        self.assertEqual(self.layer.clientCount, 1)
+        self.assertEqual(self.layer.clientTransactionsTo(PEER_A), [first])
+        self.assertEqual(self.layer.clientTransactionsTo(PEER_B), [])
+        # Responses to that branch still reach the first transaction.
+        self.layer.responseReceived(makeResponse(first.request, 200), PEER_A)
+        self.assertEqual(first.state, "completed")
 
     def test_sendFailureLeavesNothing(self) -> None:
         """
@@ -257,8 +272,7 @@ class ClientMatchingTests(LayerTestMixin, SynchronousTestCase):
         self.assertRaises(
             OSError, layer.request, outgoing("INVITE", "z9hG4bKf"), PEER_A, RecordingClientUser()
         )
-        self.assertEqual(layer._client, {})
-        self.assertEqual(layer._byDestination, {})
+        self.assertNoClients(layer)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
@@ -288,10 +302,10 @@ class TransportErrorTests(LayerTestMixin, SynchronousTestCase):
         self.assertEqual(optionsA.state, "terminated")
         self.assertEqual(answeredA.state, "completed")
         self.assertEqual(inviteB.state, "calling")
-        self.assertEqual(list(self.layer._byDestination[PEER_A]), [answeredA])
+        self.assertEqual(self.layer.clientTransactionsTo(PEER_A), [answeredA])
         advanceTo(self.clock, 100)
         self.assertEqual(users[0].events, [("transportFailed", inviteA)])
-        self.assertEqual(self.layer._byDestination, {})
+        self.assertNoClients()
 
     def test_unknownDestination(self) -> None:
         """
@@ -340,9 +354,8 @@ class LifetimeTests(LayerTestMixin, SynchronousTestCase):
         self.assertTrue(self.clock.getDelayedCalls())
         self.layer.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.assertEqual(self.layer._server, {})
-        self.assertEqual(self.layer._client, {})
-        self.assertEqual(self.layer._byDestination, {})
+        self.assertEqual(self.layer.serverCount, 0)
+        self.assertNoClients()
         self.assertEqual(calling.state, "terminated")
 
     def test_noLeaks(self) -> None:
@@ -351,8 +364,8 @@ class LifetimeTests(LayerTestMixin, SynchronousTestCase):
         for transactions nobody answered to the end.
         """
         self.populate()
-        self.assertTrue(self.layer._server)
-        self.assertTrue(self.layer._client)
+        self.assertTrue(self.layer.serverCount)
+        self.assertTrue(self.layer.clientCount)
         # The first server INVITE was never answered; the proxy's timer C
         # would do it. Answer it so that its lifetime is bounded.
         first = self.user.events[0][2]
@@ -360,7 +373,6 @@ class LifetimeTests(LayerTestMixin, SynchronousTestCase):
         cancelTxn = self.user.events[-1][2]
         cancelTxn.respond(makeResponse(cancelTxn.request, 200))
         advanceTo(self.clock, 200)
-        self.assertEqual(self.layer._server, {})
-        self.assertEqual(self.layer._client, {})
-        self.assertEqual(self.layer._byDestination, {})
+        self.assertEqual(self.layer.serverCount, 0)
+        self.assertNoClients()
         self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -1,425 +1,38 @@
 """
-Structured SIP header values: Via, name-addr (From, To, Contact, Route, ...),
-CSeq, and accessors that parse a message's header at most once.
+Cached accessors for a message's structured headers (L{topVia}, L{cseq},
+L{fromHeader}, L{toHeader}, ...), the name-addr and CSeq parsers, and fresh
+branch and tag identifiers.
 
 A message stores header values as strings (see L{keepsip.sip.message}); the
 functions here parse one value each and raise L{ValueError} when it is
-malformed. The accessors (L{topVia}, L{cseq}, L{fromHeader}, ...) cache their
-result on the message through L{Message.cached}; treat what they return as
-immutable (to change a header, build a new value and C{setHeader} its
-C{toString()}), since a copied message shares the cache entries of its
-original.
+malformed. The accessors cache their result on the message through
+L{Message.cached}; treat what they return as immutable (to change a header,
+build a new value and C{setHeader} its C{toString()}), since a copied message
+shares the cache entries of its original.
+
+The value types live in their own modules: L{keepsip.sip.via} (L{Via},
+L{parseVia}), L{keepsip.sip.nameaddr} (L{NameAddr}) and the shared grammar
+in L{keepsip.sip.grammar}.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Iterable
 
-from twisted.protocols import sip as _tsip
-
+from keepsip.sip.grammar import QUOTED_STRING, TOKEN, parseParams, splitQuoted
 from keepsip.sip.message import Message
-from keepsip.sip.uri import (
-    URI,
-    AbsoluteURI,
-    parsePort,
-    parseURI,
-    splitHostPort,
-    stripBrackets,
-)
+from keepsip.sip.nameaddr import NameAddr
+from keepsip.sip.uri import parseURI
+from keepsip.sip.via import Via, parseVia
 
 #: The RFC 3261 §8.1.1.7 branch prefix.
 MAGIC_COOKIE = "z9hG4bK"
 
-TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
-# Characters escaped when a display name is written as a quoted-string.
-_NEEDS_ESCAPE = re.compile(r'(["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f])')
-_CRLF = re.compile(r"[\r\n]")
-# A generic-param value that is not quoted: token, host or IPv6 reference.
-_BAD_GEN_VALUE = re.compile(r'[\s"<>,;]')
-
-
-def splitQuoted(text: str, separator: str) -> list[str]:
-    """
-    Split C{text} at C{separator} where it is not inside a quoted-string.
-
-    @raise ValueError: if a quoted-string is not terminated.
-    """
-    if '"' not in text:
-        return text.split(separator)
-    parts = []
-    start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            match = _QUOTED.match(text, i)
-            if match is None:
-                raise ValueError(f"unterminated quoted-string: {text!r}")
-            i = match.end()
-            continue
-        if ch == separator:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
-def splitList(value: str) -> list[str]:
-    """
-    Split a comma-separated header value into its elements (RFC 3261 §7.3.1),
-    leaving commas inside quoted-strings and C{<...>} alone. Elements are
-    stripped; empty elements are dropped, but an empty value gives C{[""]}.
-    An unterminated quote or bracket ends the scan (the rest is one element;
-    the element's own parser reports it). Never raises.
-    """
-    if "," not in value:
-        return [value.strip(" \t")]
-    if '"' not in value and "<" not in value:
-        parts = value.split(",")
-    else:
-        parts = []
-        start = 0
-        i = 0
-        n = len(value)
-        while i < n:
-            ch = value[i]
-            if ch == '"':
-                match = _QUOTED.match(value, i)
-                if match is None:
-                    break
-                i = match.end()
-                continue
-            if ch == "<":
-                end = value.find(">", i)
-                if end < 0:
-                    break
-                i = end + 1
-                continue
-            if ch == ",":
-                parts.append(value[start:i])
-                start = i + 1
-            i += 1
-        parts.append(value[start:])
-    result = [part.strip(" \t") for part in parts]
-    result = [part for part in result if part]
-    return result or [""]
-
-
-def parseParams(items: Iterable[str]) -> dict[str, str | None]:
-    """
-    Parse C{name[=value]} generic parameters (already split at C{;}), with
-    optional LWS around the C{=}.
-
-    @return: lower-case name -> value (quoted values keep their quotes) or
-        L{None}, in order; the first of duplicate names wins.
-    @raise ValueError: for an empty or non-token name, or a malformed value.
-    """
-    params: dict[str, str | None] = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        name = name.strip(" \t")
-        if not TOKEN.match(name):
-            raise ValueError(f"bad parameter: {item!r}")
-        lowered = name.lower()
-        if eq:
-            value = value.strip(" \t")
-            if not value:
-                raise ValueError(f"empty parameter value: {item!r}")
-            if value[0] == '"':
-                match = _QUOTED.match(value)
-                if match is None or match.end() != len(value):
-                    raise ValueError(f"bad quoted parameter value: {item!r}")
-            elif _BAD_GEN_VALUE.search(value):
-                raise ValueError(f"bad parameter value: {item!r}")
-            params.setdefault(lowered, value)
-        else:
-            params.setdefault(lowered, None)
-    return params
-
-
-def _formatParams(params: dict[str, str | None]) -> str:
-    return "".join(
-        f";{name}" if value is None else f";{name}={value}"
-        for name, value in params.items()
-    )
-
-
-# -- Via --------------------------------------------------------------------
-
-
-_VIA_KNOWN = ("branch", "received", "rport", "maddr", "ttl", "hidden")
-
-
-class Via(_tsip.Via):
-    """
-    One Via header field value (RFC 3261 §20.42, RFC 3581 C{rport}).
-
-    Keeps L{twisted.protocols.sip.Via}'s attribute names; unlike it, C{port}
-    is L{None} when the sent-by has none, C{host} keeps IPv6 brackets, and
-    L{toString} keeps the parameters in their original order.
-
-    @ivar protocol: C{"SIP/2.0"} (protocol name and version as received,
-        without LWS).
-    @ivar transport: the transport token, e.g. C{"UDP"}, as received.
-    @ivar host: sent-by host; IPv6 references keep their brackets.
-    @ivar port: sent-by port or L{None}.
-    @ivar branch: the C{branch} parameter or L{None}.
-    @ivar received: the C{received} parameter, as received (an IPv6 address
-        with or without brackets, RFC 5118 §4.5), or L{None}.
-    @ivar rportRequested: C{rport} present without a value.
-    @ivar rportValue: the C{rport} value, or L{None}.
-    @ivar maddr: the C{maddr} parameter or L{None}.
-    @ivar ttl: the C{ttl} parameter (C{int}) or L{None}.
-    @ivar hidden: whether the obsolete C{hidden} flag is present.
-    @ivar otherParams: every other parameter, lower-case name -> value or
-        L{None}, in order.
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int | None = None,
-        transport: str = "UDP",
-        branch: str | None = None,
-        received: str | None = None,
-        rportRequested: bool = False,
-        rportValue: int | None = None,
-        maddr: str | None = None,
-        ttl: int | None = None,
-        hidden: bool = False,
-        otherParams: dict[str, str | None] | None = None,
-        protocol: str = "SIP/2.0",
-        order: Iterable[str] = (),
-    ) -> None:
-        self.protocol = protocol
-        self.transport = transport
-        self.host = host
-        self.port = port
-        self.branch = branch
-        self.received = received
-        self.rportRequested = rportRequested
-        self.rportValue = rportValue
-        self.maddr = maddr
-        self.ttl = ttl
-        self.hidden = hidden
-        self.otherParams: dict[str, str | None] = dict(otherParams or {})
-        self._order = tuple(order)
-
-    @property
-    def hostAddress(self) -> str:
-        """
-        The sent-by host without IPv6 brackets, for socket calls.
-        """
-        return stripBrackets(self.host)
-
-    @property
-    def receivedAddress(self) -> str | None:
-        """
-        The C{received} address without IPv6 brackets, or L{None}.
-        """
-        if self.received is None:
-            return None
-        return stripBrackets(self.received)
-
-    def sentBy(self) -> tuple[str, int | None]:
-        """
-        @return: C{(host, port)} of the sent-by, exactly as in the header
-            (brackets kept, C{port} L{None} if absent: RFC 3261 §17.2.3
-            compares sent-by values as they are).
-        """
-        return (self.host, self.port)
-
-    def _param(self, name: str) -> str | None:
-        if name == "branch":
-            return None if self.branch is None else f";branch={self.branch}"
-        if name == "received":
-            return None if self.received is None else f";received={self.received}"
-        if name == "rport":
-            if self.rportValue is not None:
-                return f";rport={self.rportValue}"
-            return ";rport" if self.rportRequested else None
-        if name == "maddr":
-            return None if self.maddr is None else f";maddr={self.maddr}"
-        if name == "ttl":
-            return None if self.ttl is None else f";ttl={self.ttl}"
-        if name == "hidden":
-            return ";hidden" if self.hidden else None
-        if name in self.otherParams:
-            value = self.otherParams[name]
-            return f";{name}" if value is None else f";{name}={value}"
-        return None
-
-    def toString(self) -> str:
-        """
-        Serialise, parameters in their received order, then any set since.
-        """
-        parts = [f"{self.protocol}/{self.transport} {self.host}"]
-        if self.port is not None:
-            parts.append(f":{self.port}")
-        order = self._order
-        for name in order:
-            piece = self._param(name)
-            if piece is not None:
-                parts.append(piece)
-        for name in _VIA_KNOWN:
-            if name not in order:
-                piece = self._param(name)
-                if piece is not None:
-                    parts.append(piece)
-        for name in self.otherParams:
-            if name not in order:
-                piece = self._param(name)
-                if piece is not None:
-                    parts.append(piece)
-        return "".join(parts)
-
-    def __repr__(self) -> str:
-        return f"<Via {self.toString()}>"
-
-
-def parseVia(value: str) -> Via:
-    """
-    Parse one Via value (C{sent-protocol LWS sent-by *(SEMI via-params)}),
-    allowing LWS around C{/}, C{:}, C{;} and C{=} as RFC 3261 does.
-
-    @raise ValueError: if it is malformed.
-    """
-    items = splitQuoted(value, ";")
-    parts = items[0].split("/", 2)
-    if len(parts) != 3:
-        raise ValueError(f"bad Via sent-protocol: {value!r}")
-    name = parts[0].strip(" \t")
-    version = parts[1].strip(" \t")
-    rest = parts[2].split(None, 1)
-    if len(rest) != 2 or not TOKEN.match(name) or not TOKEN.match(version):
-        raise ValueError(f"bad Via sent-protocol: {value!r}")
-    transport, sentBy = rest
-    if not TOKEN.match(transport):
-        raise ValueError(f"bad Via transport: {value!r}")
-    sentBy = sentBy.strip(" \t")
-    if " " in sentBy or "\t" in sentBy:
-        sentBy = ":".join(part.strip(" \t") for part in sentBy.split(":"))
-    host, port = splitHostPort(sentBy)
-    via = Via(host, port, transport, protocol=f"{name}/{version}")
-    if len(items) == 1:
-        return via
-    order = []
-    for pname, pvalue in parseParams(items[1:]).items():
-        order.append(pname)
-        if pname == "branch":
-            if pvalue is None:
-                raise ValueError(f"branch without value: {value!r}")
-            via.branch = pvalue
-        elif pname == "received":
-            if pvalue is None:
-                raise ValueError(f"received without value: {value!r}")
-            if pvalue.startswith("["):
-                splitHostPort(pvalue)
-                if pvalue.find("]") != len(pvalue) - 1:
-                    raise ValueError(f"bad received: {value!r}")
-            elif ":" not in pvalue:
-                splitHostPort(pvalue)
-            elif not all(c in "0123456789abcdefABCDEF:." for c in pvalue):
-                raise ValueError(f"bad received: {value!r}")
-            via.received = pvalue
-        elif pname == "rport":
-            if pvalue is None:
-                via.rportRequested = True
-            else:
-                via.rportValue = parsePort(pvalue)
-        elif pname == "ttl":
-            if pvalue is None or not pvalue.isascii() or not pvalue.isdigit():
-                raise ValueError(f"bad ttl: {value!r}")
-            ttl = int(pvalue) if len(pvalue.lstrip("0")) <= 3 else 256
-            if ttl > 255:
-                raise ValueError(f"ttl out of range: {value!r}")
-            via.ttl = ttl
-        elif pname == "maddr":
-            if pvalue is None:
-                raise ValueError(f"maddr without value: {value!r}")
-            via.maddr = pvalue
-        elif pname == "hidden":
-            via.hidden = True
-        else:
-            via.otherParams[pname] = pvalue
-    via._order = tuple(order)
-    return via
 
 
 # -- name-addr ----------------------------------------------------------------
-
-
-class NameAddr:
-    """
-    A C{name-addr} or C{addr-spec} with header parameters: the value of From,
-    To, Contact, Route, Record-Route, Reply-To, ... (RFC 3261 §20).
-
-    @ivar displayName: the display name, unquoted and unescaped, or L{None}.
-    @ivar uri: the L{URI} or L{AbsoluteURI}; L{None} for the Contact
-        wildcard C{*}.
-    @ivar params: header parameters (not URI parameters), lower-case name ->
-        value (quoted values keep their quotes) or L{None}, in order.
-    """
-
-    def __init__(
-        self,
-        uri: URI | AbsoluteURI | None,
-        displayName: str | None = None,
-        params: dict[str, str | None] | None = None,
-    ) -> None:
-        self.uri = uri
-        self.displayName = displayName
-        self.params: dict[str, str | None] = dict(params or {})
-
-    @property
-    def isWildcard(self) -> bool:
-        """
-        Whether this is the C{Contact: *} of a removal of all bindings.
-        """
-        return self.uri is None
-
-    @property
-    def tag(self) -> str | None:
-        """
-        The C{tag} parameter, or L{None}.
-        """
-        return self.params.get("tag")
-
-    def toString(self) -> str:
-        """
-        Serialise as a name-addr (the URI always in C{<>}, a display name
-        always quoted).
-        """
-        if self.uri is None:
-            return "*" + _formatParams(self.params)
-        text = f"<{self.uri.toString()}>"
-        if self.displayName is not None:
-            escaped = _NEEDS_ESCAPE.sub(r"\\\1", _CRLF.sub(" ", self.displayName))
-            text = f'"{escaped}" {text}'
-        if self.params:
-            text += _formatParams(self.params)
-        return text
-
-    def _key(self) -> tuple[object, ...]:
-        uriKey = None if self.uri is None else self.uri.key()
-        return (self.displayName, uriKey, tuple(self.params.items()))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, NameAddr):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return f"<NameAddr {self.toString()}>"
 
 
 def parseNameAddr(value: str) -> NameAddr:
@@ -449,7 +62,7 @@ def parseNameAddr(value: str) -> NameAddr:
 
     displayName: str | None = None
     if text[0] == '"':
-        match = _QUOTED.match(text)
+        match = QUOTED_STRING.match(text)
         if match is None:
             raise ValueError(f"unterminated display name: {value!r}")
         quoted = text[1 : match.end() - 1]
@@ -708,16 +321,10 @@ def newTag() -> str:
 
 __all__ = [
     "MAGIC_COOKIE",
-    "Via",
-    "parseVia",
-    "NameAddr",
     "parseNameAddr",
     "CSeq",
     "parseCSeq",
     "parseMaxForwards",
-    "parseParams",
-    "splitList",
-    "splitQuoted",
     "topVia",
     "vias",
     "cseq",

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-from keepsip.sip.headers import TOKEN, splitList
+from keepsip.sip.grammar import TOKEN, splitList
 from keepsip.sip.message import (
     MULTI_VALUE_HEADERS,
     Message,

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from keepsip.sip import headers as _h
 from keepsip.sip.message import Message
+from keepsip.sip.via import Via, parseVia
 
 MAGIC_COOKIE = _h.MAGIC_COOKIE
-Via = _h.Via
-parseVia = _h.parseVia
 
 _DEFAULT_PORTS = {"TLS": 5061, "WSS": 443, "WS": 80, "TLS-SCTP": 5061}
 

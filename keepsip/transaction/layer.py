@@ -217,6 +217,13 @@ class TransactionLayer:
         """
         return len(self._client)
 
+    def clientTransactionsTo(self, destination: Address) -> list[ClientTransaction]:
+        """
+        @return: the client transactions in progress to C{destination},
+            oldest first (those a L{transportError} for it concerns).
+        """
+        return list(self._byDestination.get(destination, ()))
+
     def stop(self) -> None:
         """
         Cancel every timer and forget every transaction (service shutdown).

@@ -159,10 +159,10 @@ class _ChildProcess:
         """
         return self._protocol.output()
 
-    def signal(self, name: str) -> None:
+    def signal(self, name: str | int) -> None:
         """
-        Send signal C{name} (C{"TERM"}, C{"KILL"}, C{"USR1"}...) if the child
-        still runs.
+        Send signal C{name} (C{"TERM"}, C{"KILL"}, C{"USR1"}..., or a signal
+        number) if the child still runs.
         """
         try:
             self.transport.signalProcess(name)
@@ -423,6 +423,23 @@ class SippProcess:
     @property
     def pid(self) -> int:
         return self._child.pid
+
+    def signal(self, signum: int | str) -> None:
+        """
+        Send signal C{signum} (a number such as C{signal.SIGKILL}, or a name
+        Twisted's C{signalProcess} knows, e.g. C{"TERM"}) to SIPp through its
+        process transport, unless it has already ended (so a recycled pid is
+        never hit).
+        """
+        self._child.signal(signum)
+
+    def whenEnded(self) -> Deferred[int]:
+        """
+        @return: a Deferred firing with SIPp's exit code once it has ended
+            (however it was ended), or failing with L{ProcessTimedOut} if the
+            harness's hard timeout killed it.
+        """
+        return self._child.waitForExit()
 
     def whenListening(self, timeout: float = 10.0) -> Deferred[SippProcess]:
         """

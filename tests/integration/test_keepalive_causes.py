@@ -75,15 +75,10 @@ KEEPSIP_OPTIONS = (
 def signalSipp(process: SippProcess, signum: int) -> None:
     """
     Send signal C{signum} (e.g. C{signal.SIGKILL}) to a SIPp started by the
-    harness, through its process transport, unless it has already ended (so
-    a recycled pid is never hit).
-
-    The harness exposes no public way to signal a L{SippProcess} (only
-    C{stop()} and C{pid}); its child wrapper's C{signal} is used, with a
-    number: Twisted's C{signalProcess} knows only a few signal names (not
-    C{"CONT"}).
+    harness (a number: Twisted's C{signalProcess} knows only a few signal
+    names, not C{"CONT"}).
     """
-    process._child.signal(signum)  # type: ignore[arg-type]
+    process.signal(signum)
 
 
 def interims(records: list[Record]) -> list[Record]:
@@ -276,7 +271,7 @@ class CallerProcessKilledTests(KeepaliveCauseTestCase):
         )
         yield self.waitForKeepalives(cdr)
         signalSipp(caller, signal.SIGKILL)
-        yield caller._child.waitForExit()
+        yield caller.whenEnded()
 
         stop, waited = yield self.waitForStop(cdr, INTERVAL * TOLERANCE + TIMER_F + 10)
         self.assertDetail(stop, "refused", "answered", "caller host up")

@@ -1,0 +1,162 @@
+"""
+Tests for L{keepsip.accounting.delivery}: one backend's delivery on its own,
+without a tracker (the tracker's tests drive it through dialog events too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from keepsip.accounting.delivery import BackendDelivery
+from keepsip.accounting.spool import Spool, encodeRecord
+from keepsip.testing import RecordingBackend, callRecords
+
+
+class BackendDeliveryTests(SynchronousTestCase):
+    """
+    L{BackendDelivery}: spool first, then send in order, one at a time,
+    retrying with a doubling delay.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.directory = self.mktemp()
+        self.backend = RecordingBackend()
+        self.delivery = self.makeDelivery()
+
+    def makeDelivery(self, **kw: Any) -> BackendDelivery:
+        options: dict[str, Any] = dict(sendTimeout=30.0, retryInitial=1.0, retryMax=4.0)
+        options.update(kw)
+        return BackendDelivery(
+            "b", self.backend, Spool(self.directory, "b", self.clock), self.clock, **options
+        )
+
+    def submit(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            self.delivery.submit(record, encodeRecord(record))
+
+    def stop(self) -> None:
+        d = self.delivery.stop(5.0)
+        self.clock.advance(5.0)
+        self.successResultOf(d)
+        self.assertTrue(self.backend.closed)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_sentOnCommitInOrder(self) -> None:
+        """
+        Submitted records wait (and count in the backlog) until L{commit};
+        then they reach the backend in the order submitted.
+        """
+        self.assertEqual(self.delivery.start(), 0)
+        records = callRecords(1)
+        self.submit(records)
+        self.assertEqual(self.backend.attempts, [])
+        self.assertEqual(self.delivery.backlog, 3)
+        self.delivery.commit()
+        self.assertEqual(self.backend.records, records)
+        self.assertEqual((self.delivery.sent, self.delivery.backlog), (3, 0))
+        self.stop()
+
+    def test_waitsForStart(self) -> None:
+        """
+        Before L{start}, a commit sends nothing; start sends what waited.
+        """
+        records = callRecords(1)
+        self.submit(records)
+        self.delivery.commit()
+        self.assertEqual(self.backend.attempts, [])
+        self.delivery.start()
+        self.assertEqual(self.backend.records, records)
+        self.stop()
+
+    def test_retriesWithDoublingDelay(self) -> None:
+        """
+        A failing backend is retried after 1, 2, 4, 4 seconds (capped at
+        C{retryMax}), each failure counted; once it recovers, the records
+        arrive in order and the delay starts again from C{retryInitial}.
+        """
+        self.delivery.start()
+        self.backend.fail()
+        records = callRecords(1)
+        self.submit(records)
+        self.delivery.commit()
+        for delay in (1.0, 2.0, 4.0, 4.0):
+            failures = self.delivery.failures
+            self.clock.advance(delay - 0.01)
+            self.assertEqual(self.delivery.failures, failures)
+            self.clock.advance(0.01)
+            self.assertEqual(self.delivery.failures, failures + 1)
+        self.backend.recover()
+        self.clock.advance(4.0)
+        self.assertEqual(self.backend.records, records)
+        self.backend.fail()
+        self.submit(callRecords(2)[:1])
+        self.delivery.commit()
+        failures = self.delivery.failures
+        self.clock.advance(1.0)
+        self.assertEqual(self.delivery.failures, failures + 1)
+        self.stop()
+
+    def test_oneInFlight(self) -> None:
+        """
+        Only one record is in flight at a time: the next goes once the
+        backend has taken the one before.
+        """
+        self.backend.holding = True
+        self.delivery.start()
+        records = callRecords(1)
+        self.submit(records)
+        self.delivery.commit()
+        for expected in range(1, 4):
+            self.assertEqual(len(self.backend.attempts), expected)
+            self.backend.release()
+        self.assertEqual(self.backend.records, records)
+        self.stop()
+
+    def test_sendTimeout(self) -> None:
+        """
+        A send the backend does not answer within C{sendTimeout} counts as
+        a failure and is retried.
+        """
+        self.delivery = self.makeDelivery(sendTimeout=10.0)
+        self.backend.holding = True
+        self.delivery.start()
+        start = callRecords(1)[0]
+        self.submit([start])
+        self.delivery.commit()
+        self.clock.advance(10.0)
+        self.assertEqual(self.delivery.failures, 1)
+        self.backend.holding = False
+        self.clock.advance(1.0)
+        self.assertEqual(self.backend.records, [start])
+        self.assertEqual(self.delivery.backlog, 0)
+        self.stop()
+
+    def test_stopIsBoundedAndKeepsUnsent(self) -> None:
+        """
+        L{BackendDelivery.stop} waits at most its timeout for a record in
+        flight, closes the backend, and leaves what was not acknowledged in
+        the spool, where the next start finds it.
+        """
+        self.backend.holding = True
+        self.delivery.start()
+        self.submit(callRecords(1))
+        self.delivery.commit()
+        d = self.delivery.stop(5.0)
+        self.clock.advance(5.0)
+        self.successResultOf(d)
+        self.assertTrue(self.backend.closed)
+        # The send still in flight ends at its own timeout, and is not
+        # retried.
+        self.clock.advance(30.0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.backend = RecordingBackend()
+        again = self.makeDelivery()
+        self.assertEqual(again.start(), 3)
+        self.assertEqual([r["type"] for r in self.backend.records], ["start", "interim", "stop"])
+        d = again.stop(1.0)
+        self.clock.advance(1.0)
+        self.successResultOf(d)

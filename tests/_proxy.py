@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import FakeDatagramTransport
 
 from keepsip.config import Config, ListenAddress, parseRoute
-from keepsip.service import ProxyService
+from keepsip.service import ProxyService, makeService
 from keepsip.sip.message import Request, Response
 from keepsip.sip.parser import parseDatagram
 
@@ -51,9 +51,9 @@ class ProxyHarness:
             routes=tuple(parseRoute(r) for r in routes),
             **config,
         )
-        self.service = ProxyService(self.config, self.clock)
+        self.service: ProxyService = makeService(self.config, self.clock)
         self.transport = FakeDatagramTransport()
-        self.service.protocol.makeConnection(self.transport)
+        self.service.protocols[0].makeConnection(self.transport)
         self._seen = 0
 
     def receive(self, data: bytes | str, source: tuple[str, int]) -> None:
@@ -62,7 +62,7 @@ class ProxyHarness:
         """
         if isinstance(data, str):
             data = data.encode("utf-8")
-        self.service.protocol.datagramReceived(data, source)
+        self.service.protocols[0].datagramReceived(data, source)
 
     def sent(self) -> list[tuple[Request | Response, tuple[str, int]]]:
         """

@@ -81,29 +81,6 @@ def cseq(message: Message) -> tuple[int, str]:
     return value.number, value.method
 
 
-def tag(value: str | None) -> str | None:
-    """
-    Read the C{tag} parameter of a From or To value leniently (never raises:
-    used on the stateless error path for requests that failed validation).
-
-    @param value: a From or To header field value.
-    @return: its C{tag} parameter, or L{None}.
-    """
-    if value is None:
-        return None
-    close = value.rfind(">")
-    if close >= 0:
-        params = value[close + 1 :]
-    else:
-        params = value.partition(";")[2]
-        params = ";" + params if params else ""
-    for param in params.split(";"):
-        name, equals, paramValue = param.partition("=")
-        if equals and name.strip().lower() == "tag":
-            return paramValue.strip()
-    return None
-
-
 def uriString(uri: object) -> str:
     """
     @return: the text of a Request-URI object (anything with C{toString}).

@@ -13,7 +13,7 @@ from zope.interface import implementer
 
 from keepsip.sip.message import Message, Request, Response
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
-from keepsip.transaction.responses import responseFromRequest
+from keepsip.sip.responses import responseFromRequest
 
 
 class RecordingSender:

@@ -11,6 +11,7 @@ drops such messages.
 from __future__ import annotations
 
 from keepsip.sip import headers as _h
+from keepsip.sip.address import stripBrackets
 from keepsip.sip.message import Message
 
 MAGIC_COOKIE = _h.MAGIC_COOKIE
@@ -56,9 +57,7 @@ def sentByKey(via: Via) -> tuple[str, int]:
     @return: C{via}'s sent-by as part of a transaction key: host in lower
         case without IPv6 brackets, the transport's default port filled in.
     """
-    host = via.host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    host = stripBrackets(via.host.lower())
     port = via.port
     if port is None:
         port = _DEFAULT_PORTS.get(via.transport.upper(), 5060)

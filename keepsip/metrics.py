@@ -12,8 +12,10 @@ The exposition is written by hand (L{renderExposition}) rather than with
 C{prometheus_client}: keepsip's values already live in its objects, so a
 registry of its own would only mirror them, and the format is a few lines.
 
-C{--metrics tcp:9460:interface=127.0.0.1} makes
-L{keepsip.service.ProxyService} listen with L{metricsSite}.
+Each layer has a reader (L{transportMetrics}, L{transactionMetrics}, ...)
+given the objects it reads; the composition root (L{keepsip.service.makeService})
+registers them with L{metricsSite} when C{--metrics tcp:9460:interface=127.0.0.1}
+is given. This module knows no service.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -30,9 +32,6 @@ from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, EndCause
 from keepsip.interfaces import IDialogObserver
-
-if TYPE_CHECKING:
-    from keepsip.service import ProxyService
 
 #: The C{Content-Type} of the exposition (Prometheus text format 0.0.4).
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -165,126 +164,212 @@ class EndCauseCounter:
         counts[cause] = counts.get(cause, 0) + 1
 
 
-def collectMetrics(service: ProxyService) -> list[Metric]:
+#: A reader: called at each scrape, returns some metric families.
+Reader = Callable[[], Iterable[Metric]]
+
+
+def collectMetrics(readers: Iterable[Reader]) -> list[Metric]:
     """
     Read keepsip's counters and table sizes.
 
-    @param service: the running L{keepsip.service.ProxyService}.
-    @return: the metric families, in a fixed order.
+    @param readers: the readers the composition root registered, in the
+        order their families are written.
+    @return: the metric families.
     """
-    protocol = service.protocol
-    keepalive = service.keepalive
-    transactions = service.transactions
-    reapers = (("keepalive", keepalive.reaper), ("max-duration", keepalive.maxReaper))
-    deliveries = service.accounting.deliveries
-    return [
-        Metric(
-            "keepsip_sip_datagrams_received_total",
-            "counter",
-            "SIP datagrams received.",
-            [((), protocol.received)],
-        ),
-        Metric(
-            "keepsip_sip_datagrams_dropped_total",
-            "counter",
-            "SIP datagrams dropped or answered statelessly with an error: "
-            "malformed, invalid, or responses not for keepsip.",
-            [((), protocol.dropped)],
-        ),
-        Metric(
-            "keepsip_transactions",
-            "gauge",
-            "SIP transactions in progress, by kind (server or client).",
-            [
-                ((("kind", "server"),), transactions.serverCount),
-                ((("kind", "client"),), transactions.clientCount),
-            ],
-        ),
-        Metric(
-            "keepsip_dialogs",
-            "gauge",
-            "Calls keepsip holds state for (early or confirmed).",
-            [((), len(service.store))],
-        ),
-        Metric(
-            "keepsip_dialogs_ended_total",
-            "counter",
-            "Calls ended, by end cause.",
-            [((("cause", cause),), count) for cause, count in service.endCauses.counts.items()],
-        ),
-        Metric(
-            "keepsip_keepalive_dialogs",
-            "gauge",
-            "Calls with a keepalive deadline: these are reaped when their keepalives stop.",
-            [((), len(keepalive.index))],
-        ),
-        Metric(
-            "keepsip_keepalives_total",
-            "counter",
-            "Keepalives that refreshed a call.",
-            [((), keepalive.keepalives)],
-        ),
-        Metric(
-            "keepsip_keepalive_forged_total",
-            "counter",
-            "In-dialog requests refused because they did not come from the call's leg.",
-            [((), keepalive.forged)],
-        ),
-        Metric(
-            "keepsip_keepalive_expired_total",
-            "counter",
-            "Calls whose keepalives stopped and that keepsip ended with BYE.",
-            [((), keepalive.expired)],
-        ),
-        Metric(
-            "keepsip_keepalive_rate_limited_total",
-            "counter",
-            "Keepalives refused with 503 by the per-source rate limit.",
-            [((), keepalive.limiter.denied)],
-        ),
-        Metric(
-            "keepsip_reaper_ticks_total",
-            "counter",
-            "Runs of a reaper (keepalive or max-duration).",
-            [((("reaper", name),), reaper.ticks) for name, reaper in reapers],
-        ),
-        Metric(
-            "keepsip_reaper_reaped_total",
-            "counter",
-            "Expired deadlines a reaper handled.",
-            [((("reaper", name),), reaper.reaped) for name, reaper in reapers],
-        ),
-        Metric(
-            "keepsip_reaper_failures_total",
-            "counter",
-            "Expired deadlines whose handling failed (logged).",
-            [((("reaper", name),), reaper.failures) for name, reaper in reapers],
-        ),
-        Metric(
-            "keepsip_registrar_bindings",
-            "gauge",
-            "Registered contacts (expired ones are purged every 30 s).",
-            [((), len(service.location))],
-        ),
-        Metric(
-            "keepsip_accounting_backlog_records",
-            "gauge",
-            "Call records not yet acknowledged by an accounting backend.",
-            [((("backend", d.key),), d.backlog) for d in deliveries],
-        ),
-        Metric(
-            "keepsip_accounting_records_sent_total",
-            "counter",
-            "Call records an accounting backend acknowledged.",
-            [((("backend", d.key),), d.sent) for d in deliveries],
-        ),
-        Metric(
-            "keepsip_accounting_send_failures_total",
-            "counter",
-            "Failed or timed-out sends to an accounting backend (each is retried).",
-            [((("backend", d.key),), d.failures) for d in deliveries],
-        ),
-    ]
+    return [metric for reader in readers for metric in reader()]
+
+
+def transportMetrics(protocols: Sequence[Any]) -> Reader:
+    """
+    Datagrams received and dropped, summed over every listening port.
+
+    @param protocols: the L{keepsip.transport.udp.SIPDatagramProtocol}s.
+    """
+
+    def read() -> list[Metric]:
+        return [
+            Metric(
+                "keepsip_sip_datagrams_received_total",
+                "counter",
+                "SIP datagrams received.",
+                [((), sum(p.received for p in protocols))],
+            ),
+            Metric(
+                "keepsip_sip_datagrams_dropped_total",
+                "counter",
+                "SIP datagrams dropped or answered statelessly with an error: "
+                "malformed, invalid, or responses not for keepsip.",
+                [((), sum(p.dropped for p in protocols))],
+            ),
+        ]
+
+    return read
+
+
+def transactionMetrics(transactions: Any) -> Reader:
+    """
+    Transactions in progress.
+
+    @param transactions: the L{keepsip.transaction.TransactionLayer}.
+    """
+
+    def read() -> list[Metric]:
+        return [
+            Metric(
+                "keepsip_transactions",
+                "gauge",
+                "SIP transactions in progress, by kind (server or client).",
+                [
+                    ((("kind", "server"),), transactions.serverCount),
+                    ((("kind", "client"),), transactions.clientCount),
+                ],
+            ),
+        ]
+
+    return read
+
+
+def dialogMetrics(store: Any, endCauses: EndCauseCounter) -> Reader:
+    """
+    Calls held and calls ended by cause.
+
+    @param store: the L{keepsip.interfaces.IDialogStore}.
+    @param endCauses: the L{EndCauseCounter} observing the dialogs.
+    """
+
+    def read() -> list[Metric]:
+        return [
+            Metric(
+                "keepsip_dialogs",
+                "gauge",
+                "Calls keepsip holds state for (early or confirmed).",
+                [((), len(store))],
+            ),
+            Metric(
+                "keepsip_dialogs_ended_total",
+                "counter",
+                "Calls ended, by end cause.",
+                [((("cause", cause),), count) for cause, count in endCauses.counts.items()],
+            ),
+        ]
+
+    return read
+
+
+def keepaliveMetrics(keepalive: Any) -> Reader:
+    """
+    The keepalive manager's counters and its reapers'.
+
+    @param keepalive: the L{keepsip.keepalive.manager.KeepaliveManager}.
+    """
+
+    def read() -> list[Metric]:
+        reapers = (("keepalive", keepalive.reaper), ("max-duration", keepalive.maxReaper))
+        return [
+            Metric(
+                "keepsip_keepalive_dialogs",
+                "gauge",
+                "Calls with a keepalive deadline: these are reaped when their keepalives stop.",
+                [((), len(keepalive.index))],
+            ),
+            Metric(
+                "keepsip_keepalives_total",
+                "counter",
+                "Keepalives that refreshed a call.",
+                [((), keepalive.keepalives)],
+            ),
+            Metric(
+                "keepsip_keepalive_forged_total",
+                "counter",
+                "In-dialog requests refused because they did not come from the call's leg.",
+                [((), keepalive.forged)],
+            ),
+            Metric(
+                "keepsip_keepalive_expired_total",
+                "counter",
+                "Calls whose keepalives stopped and that keepsip ended with BYE.",
+                [((), keepalive.expired)],
+            ),
+            Metric(
+                "keepsip_keepalive_rate_limited_total",
+                "counter",
+                "Keepalives refused with 503 by the per-source rate limit.",
+                [((), keepalive.limiter.denied)],
+            ),
+            Metric(
+                "keepsip_reaper_ticks_total",
+                "counter",
+                "Runs of a reaper (keepalive or max-duration).",
+                [((("reaper", name),), reaper.ticks) for name, reaper in reapers],
+            ),
+            Metric(
+                "keepsip_reaper_reaped_total",
+                "counter",
+                "Expired deadlines a reaper handled.",
+                [((("reaper", name),), reaper.reaped) for name, reaper in reapers],
+            ),
+            Metric(
+                "keepsip_reaper_failures_total",
+                "counter",
+                "Expired deadlines whose handling failed (logged).",
+                [((("reaper", name),), reaper.failures) for name, reaper in reapers],
+            ),
+        ]
+
+    return read
+
+
+def registrarMetrics(location: Any) -> Reader:
+    """
+    Registered contacts.
+
+    @param location: the L{keepsip.proxy.registrar.LocationService}.
+    """
+
+    def read() -> list[Metric]:
+        return [
+            Metric(
+                "keepsip_registrar_bindings",
+                "gauge",
+                "Registered contacts (expired ones are purged every 30 s).",
+                [((), len(location))],
+            ),
+        ]
+
+    return read
+
+
+def accountingMetrics(accounting: Any) -> Reader:
+    """
+    Each accounting backend's backlog, deliveries and failures.
+
+    @param accounting: the L{keepsip.accounting.tracker.AccountingTracker}.
+    """
+
+    def read() -> list[Metric]:
+        deliveries = accounting.deliveries
+        return [
+            Metric(
+                "keepsip_accounting_backlog_records",
+                "gauge",
+                "Call records not yet acknowledged by an accounting backend.",
+                [((("backend", d.key),), d.backlog) for d in deliveries],
+            ),
+            Metric(
+                "keepsip_accounting_records_sent_total",
+                "counter",
+                "Call records an accounting backend acknowledged.",
+                [((("backend", d.key),), d.sent) for d in deliveries],
+            ),
+            Metric(
+                "keepsip_accounting_send_failures_total",
+                "counter",
+                "Failed or timed-out sends to an accounting backend (each is retried).",
+                [((("backend", d.key),), d.failures) for d in deliveries],
+            ),
+        ]
+
+    return read
 
 
 class MetricsResource(Resource):
@@ -328,11 +413,12 @@ class QuietSite(Site):
         pass
 
 
-def metricsSite(service: ProxyService, reactor: Any) -> Site:
+def metricsSite(readers: Sequence[Reader], reactor: Any) -> Site:
     """
-    The HTTP site serving C{service}'s metrics.
+    The HTTP site serving the metrics of C{readers}.
 
-    @param service: the L{keepsip.service.ProxyService} to read.
+    @param readers: what to read at each scrape, in order.
     @param reactor: the reactor for the site's timeouts.
     """
-    return QuietSite(MetricsResource(lambda: collectMetrics(service)), reactor=reactor)
+    readers = list(readers)
+    return QuietSite(MetricsResource(lambda: collectMetrics(readers)), reactor=reactor)

@@ -8,9 +8,12 @@ Nothing else constructs services; nothing here imports the global reactor
 
 from __future__ import annotations
 
-from typing import Any
+import socket
+from typing import Any, Callable
 
 from twisted.application import internet, service, strports
+from zope.interface import implementer
+
 from keepsip.logs import Logger, setLogLevel
 
 from keepsip.accounting.plugin import makeBackends
@@ -20,14 +23,30 @@ from keepsip.config.settings import Config
 from keepsip.dialog.model import EndCause
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
-from keepsip.keepalive.icmp import listenUDPWithErrors
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.reaper import ReaperService
-from keepsip.metrics import EndCauseCounter, metricsSite
-from keepsip.proxy.core import ProxyCore, ProxyIdentity, socketHost
-from keepsip.registrar import LocationService, Registrar
-from keepsip.transaction import TimerSettings, TransactionLayer
-from keepsip.transport import SIPDatagramProtocol
+from keepsip.metrics import (
+    EndCauseCounter,
+    Reader,
+    accountingMetrics,
+    dialogMetrics,
+    keepaliveMetrics,
+    metricsSite,
+    registrarMetrics,
+    transactionMetrics,
+    transportMetrics,
+)
+from keepsip.proxy.core import ProxyCore
+from keepsip.proxy.identity import ProxyIdentity
+from keepsip.proxy.registrar import LocationService, Registrar
+from keepsip.sip.address import addressFamily, hostPort
+from keepsip.sip.headers import Via
+from keepsip.sip.message import Request, Response
+from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
+from keepsip.transport.icmp import supportsReceiveErrors
+from keepsip.transport.listener import UDPListener
+from keepsip.transport.selector import TransportSelector
+from keepsip.transport.udp import SIPDatagramProtocol
 
 log = Logger()
 
@@ -35,154 +54,125 @@ log = Logger()
 REGISTRAR_PURGE_INTERVAL = 30.0
 
 
-class UDPListener(service.Service):
+@implementer(ITransactionUser)
+class ForwardingTransactionUser:
     """
-    A UDP port that learns which destination an ICMP error was for.
+    The transaction layer's user, forwarding every call to the proxy core
+    found by C{currentUser()} at call time.
 
-    Plain C{listenUDP} cannot tell (and a queued ICMP error even closes an
-    epoll reactor's port), so keepsip listens through
-    L{keepsip.keepalive.icmp.listenUDPWithErrors}, which drains the socket's
-    error queue and hands C{(address, errno)} to the protocol's
-    C{icmpErrorReceived}. Reactors without real sockets (test doubles) get a
-    plain C{listenUDP}.
+    It breaks the one construction cycle of keepsip (the layer needs its
+    user, the core needs the layer to start client transactions) without
+    changing either object after it is built: L{makeService} builds the
+    layer with this forwarder, then the core with the layer.
+
+    @param currentUser: returns the L{ITransactionUser}.
     """
 
-    def __init__(self, reactor: Any, port: int, protocol: Any, interface: str) -> None:
-        self.reactor = reactor
-        self.port = port
-        self.protocol = protocol
-        self.interface = interface
-        self.listening: Any = None
+    def __init__(self, currentUser: Callable[[], ITransactionUser]) -> None:
+        self._currentUser = currentUser
 
-    def startService(self) -> None:
-        service.Service.startService(self)
-        try:
-            self.listening = listenUDPWithErrors(
-                self.reactor, self.port, self.protocol, self.interface
-            )
-        except (AttributeError, TypeError):
-            self.listening = self.reactor.listenUDP(
-                self.port, self.protocol, interface=self.interface
-            )
+    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+        self._currentUser().requestReceived(request, serverTransaction)
 
-    def stopService(self) -> Any:
-        service.Service.stopService(self)
-        listening, self.listening = self.listening, None
-        if listening is not None:
-            return listening.stopListening()
-        return None
+    def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
+        self._currentUser().ackReceived(request, source)
+
+    def cancelReceived(
+        self, request: Request, serverTransaction: Any, inviteTransaction: Any
+    ) -> None:
+        self._currentUser().cancelReceived(request, serverTransaction, inviteTransaction)
+
+    def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
+        self._currentUser().strayResponse(response, source)
+
+    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+        self._currentUser().requestRetransmitted(request, serverTransaction)
+
+    def serverTimedOut(self, serverTransaction: Any) -> None:
+        self._currentUser().serverTimedOut(serverTransaction)
 
 
 class ProxyService(service.MultiService):
     """
-    keepsip's proxy: the UDP listeners and the layers behind them.
+    keepsip's proxy: orders the start and stop of the parts L{makeService}
+    built. Its children start in this order and stop in reverse: accounting
+    (so it stops last and gets the stop records of calls ended at shutdown),
+    the two reapers, the UDP listeners, the registrar purge, metrics.
 
-    @ivar protocol: the L{SIPDatagramProtocol} shared by every listener.
+    @ivar identity: the L{ProxyIdentity}.
+    @ivar accounting: the L{AccountingTracker}.
+    @ivar store: the L{IDialogStore}.
+    @ivar tracker: the L{DialogTracker}.
+    @ivar endCauses: the L{EndCauseCounter} of ended calls.
+    @ivar location: the registrar's L{LocationService}.
     @ivar transactions: the L{TransactionLayer}.
     @ivar core: the L{ProxyCore}.
-    @ivar tracker: the L{DialogTracker}.
-    @ivar store: the L{IDialogStore}.
-    @ivar location: the registrar's L{LocationService}.
-    @ivar endCauses: the L{EndCauseCounter} of ended calls (for metrics).
+    @ivar keepalive: the L{KeepaliveManager}.
+    @ivar protocols: the L{SIPDatagramProtocol} of each listener, in
+        C{--listen} order.
+    @ivar metricsReaders: the metric readers, as C{/metrics} reads them.
     """
 
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(
+        self,
+        config: Config,
+        reactor: Any,
+        *,
+        identity: ProxyIdentity,
+        accounting: AccountingTracker,
+        store: MemoryDialogStore,
+        tracker: DialogTracker,
+        endCauses: EndCauseCounter,
+        location: LocationService,
+        transactions: TransactionLayer,
+        core: ProxyCore,
+        keepalive: KeepaliveManager,
+        protocols: list[SIPDatagramProtocol],
+        listeners: list[UDPListener],
+        metricsReaders: list[Reader],
+        metrics: service.Service | None,
+    ) -> None:
         service.MultiService.__init__(self)
         self.config = config
         self.reactor = reactor
-        identity = ProxyIdentity(
-            config.advertise,
-            [(a.host, a.port) for a in config.listen],
-            sorted(config.domains),
-        )
         self.identity = identity
-        self.protocol = SIPDatagramProtocol(isMyVia=self._isMyVia)
-        # First child: MultiService stops children in reverse, so accounting
-        # stops last and gets the stop records of calls ended at shutdown.
-        self.accounting = AccountingTracker(
-            makeBackends(config.accounting, reactor),
-            reactor,
-            config.accountingSpool,
-            Tariffs.fromConfig(dict(config.tariffs)),
-            interimInterval=config.interimInterval or None,
-            interimOnKeepalive=config.interimOnKeepalive,
-            commitDelay=config.accountingCommitDelay,
-        )
-        self.accounting.setName("accounting")
-        self.accounting.setServiceParent(self)
-        self.store = MemoryDialogStore()
-        self.tracker = DialogTracker(reactor, self.store, identity.recordRoute)
-        self.tracker.addObserver(self.accounting)
-        self.endCauses = EndCauseCounter()
-        self.tracker.addObserver(self.endCauses)
-        self.location = LocationService()
-        self.registrar = Registrar(
-            reactor,
-            self.location,
-            minExpires=config.registrarMinExpires,
-            maxExpires=config.registrarMaxExpires,
-            defaultExpires=config.registrarDefaultExpires,
-        )
-        self.core = ProxyCore(
-            reactor,
-            identity,
-            self.protocol.send,
-            routeFor=config.routeFor,
-            registrar=self.registrar,
-            tracker=self.tracker,
-            resolve=getattr(reactor, "resolve", None),
-        )
-        self.transactions = TransactionLayer(
-            reactor,
-            self.protocol.send,
-            self.core,
-            TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
-        )
-        self.core.transactions = self.transactions
-        self.protocol.controller = self.transactions
-
-        self.keepalive = KeepaliveManager(
-            reactor,
-            keepaliveSettings(config),
-            self.store,
-            self.tracker,
-            self.core,
-            t1=config.timerT1,
-            t2=config.timerT2,
-        )
-        self.tracker.addObserver(self.keepalive)
-        self.core.inDialogHooks = (self.keepalive,)
+        self.accounting = accounting
+        self.store = store
+        self.tracker = tracker
+        self.endCauses = endCauses
+        self.location = location
+        self.transactions = transactions
+        self.core = core
+        self.keepalive = keepalive
+        self.protocols = protocols
+        self.metricsReaders = metricsReaders
+        accounting.setServiceParent(self)
         for name, reaper in (
-            ("keepalive-reaper", self.keepalive.reaper),
-            ("max-duration-reaper", self.keepalive.maxReaper),
+            ("keepalive-reaper", keepalive.reaper),
+            ("max-duration-reaper", keepalive.maxReaper),
         ):
             reaperService = ReaperService(reaper)
             reaperService.setName(name)
             reaperService.setServiceParent(self)
-
-        for address in config.listen:
-            listener = UDPListener(reactor, address.port, self.protocol, socketHost(address.host))
-            listener.setName(f"udp:{address.host}:{address.port}")
+        for listener in listeners:
             listener.setServiceParent(self)
-        purge = internet.TimerService(
-            REGISTRAR_PURGE_INTERVAL, self._purgeRegistrations
-        )
+        purge = internet.TimerService(REGISTRAR_PURGE_INTERVAL, self.purgeRegistrations)
         purge.clock = reactor
         purge.setServiceParent(self)
-        if config.metrics:
-            metrics = strports.service(
-                config.metrics, metricsSite(self, reactor), reactor=reactor
-            )
-            metrics.setName("metrics")
+        if metrics is not None:
             metrics.setServiceParent(self)
 
-    def _isMyVia(self, via: Any) -> bool:
-        return self.identity.isMe(via.host, via.port)
+    def purgeRegistrations(self) -> int:
+        """
+        Drop the registrar bindings that have expired (run every
+        L{REGISTRAR_PURGE_INTERVAL} seconds).
 
-    def _purgeRegistrations(self) -> None:
+        @return: how many were dropped.
+        """
         dropped = self.location.purgeExpired(self.reactor.seconds())
         if dropped:
             log.debug("registrar: {count} bindings expired", count=dropped)
+        return int(dropped)
 
     def startService(self) -> None:
         log.info(
@@ -213,7 +203,6 @@ class ProxyService(service.MultiService):
             log.info("ended {count} open calls: {cause}", count=len(dialogs), cause=cause)
         return len(dialogs)
 
-
 def keepaliveSettings(config: Config) -> KeepaliveSettings:
     """
     The keepalive part of the configuration, as the option table maps it.
@@ -221,9 +210,141 @@ def keepaliveSettings(config: Config) -> KeepaliveSettings:
     return KeepaliveSettings(**config.keepaliveArguments())
 
 
-def makeService(config: Config, reactor: Any) -> service.MultiService:
+def makeService(config: Config, reactor: Any) -> ProxyService:
     """
-    Build keepsip's service tree.
+    Build keepsip's service tree: the one place its objects are made and
+    wired, each given its collaborators at construction (in the manner of
+    C{twisted.names.tap.makeService}). The services only order start and
+    stop.
+
+    Two cycles are broken here:
+
+      - the transaction layer and the proxy core: the layer hands requests
+        to the core, the core starts client transactions on the layer. The
+        layer is built first with a L{ForwardingTransactionUser} that looks
+        the core up when a message arrives (after start-up), so neither
+        object is changed after it is built;
+      - the transport and the transaction layer: the layer sends through a
+        L{TransportSelector}, which the protocols join when their ports
+        listen (the sockets exist only then).
+
+    The keepalive manager still plugs into the core's C{inDialogHooks} (it
+    needs the core at construction); a transaction-user wrapper in front of
+    the core replaces both.
+
+    @param reactor: the reactor (time, UDP, TCP for metrics, name
+        resolution).
     """
     setLogLevel(config.logLevel)
-    return ProxyService(config, reactor)
+    identity = ProxyIdentity(
+        config.advertise,
+        [(a.host, a.port) for a in config.listen],
+        sorted(config.domains),
+    )
+    accounting = AccountingTracker(
+        makeBackends(config.accounting, reactor),
+        reactor,
+        config.accountingSpool,
+        Tariffs.fromConfig(dict(config.tariffs)),
+        interimInterval=config.interimInterval or None,
+        interimOnKeepalive=config.interimOnKeepalive,
+        commitDelay=config.accountingCommitDelay,
+    )
+    accounting.setName("accounting")
+    store = MemoryDialogStore()
+    tracker = DialogTracker(reactor, store, identity.recordRoute)
+    tracker.addObserver(accounting)
+    endCauses = EndCauseCounter()
+    tracker.addObserver(endCauses)
+    location = LocationService()
+    registrar = Registrar(
+        reactor,
+        location,
+        minExpires=config.registrarMinExpires,
+        maxExpires=config.registrarMaxExpires,
+        defaultExpires=config.registrarDefaultExpires,
+    )
+
+    selector = TransportSelector()
+    core: ProxyCore | None = None
+
+    def currentCore() -> ProxyCore:
+        assert core is not None, "a message arrived before the proxy core was built"
+        return core
+
+    transactions = TransactionLayer(
+        reactor,
+        selector.send,
+        ForwardingTransactionUser(currentCore),
+        TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
+    )
+    core = ProxyCore(
+        reactor,
+        identity,
+        transactions,
+        selector.send,
+        routeFor=config.routeFor,
+        registrar=registrar,
+        tracker=tracker,
+        resolve=getattr(reactor, "resolve", None),
+    )
+    keepalive = KeepaliveManager(
+        reactor,
+        keepaliveSettings(config),
+        store,
+        tracker,
+        core,
+        t1=config.timerT1,
+        t2=config.timerT2,
+    )
+    tracker.addObserver(keepalive)
+    core.inDialogHooks = (keepalive,)
+
+    def isMyVia(via: Via) -> bool:
+        return identity.isMe(via.host, via.port)
+
+    receiveErrors = supportsReceiveErrors(reactor)
+    protocols = []
+    listeners = []
+    for address in config.listen:
+        protocol = SIPDatagramProtocol(
+            transactions,
+            selector,
+            addressFamily(address.host) or socket.AF_INET,
+            isMyVia=isMyVia,
+        )
+        protocols.append(protocol)
+        listener = UDPListener(reactor, address.port, protocol, address.host, receiveErrors)
+        listener.setName(f"udp:{hostPort(address.host, address.port)}")
+        listeners.append(listener)
+
+    readers = [
+        transportMetrics(protocols),
+        transactionMetrics(transactions),
+        dialogMetrics(store, endCauses),
+        keepaliveMetrics(keepalive),
+        registrarMetrics(location),
+        accountingMetrics(accounting),
+    ]
+    metrics = None
+    if config.metrics:
+        metrics = strports.service(config.metrics, metricsSite(readers, reactor), reactor=reactor)
+        metrics.setName("metrics")
+
+    return ProxyService(
+        config,
+        reactor,
+        identity=identity,
+        accounting=accounting,
+        store=store,
+        tracker=tracker,
+        endCauses=endCauses,
+        location=location,
+        transactions=transactions,
+        core=core,
+        keepalive=keepalive,
+        protocols=protocols,
+        listeners=listeners,
+        metricsReaders=readers,
+        metrics=metrics,
+    )

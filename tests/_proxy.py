@@ -16,7 +16,7 @@ from twisted.internet.task import Clock
 from keepsip.config.parsers import parseRoute
 from keepsip.config.settings import Config
 from keepsip.config.values import ListenAddress
-from keepsip.service import ProxyService
+from keepsip.service import ProxyService, makeService
 from keepsip.sip.message import Request, Response
 from keepsip.testing import ALICE, PROXY, SDP, FakeSIPNetwork, answer, inDialog
 
@@ -39,9 +39,9 @@ class ProxyHarness:
             routes=tuple(parseRoute(r) for r in routes),
             **config,
         )
-        self.service = ProxyService(self.config, self.clock)
+        self.service: ProxyService = makeService(self.config, self.clock)
         self.transport = FakeSIPNetwork()
-        self.transport.connect(self.service.protocol)
+        self.transport.connect(self.service.protocols[0])
 
     def receive(self, data: bytes | str, source: tuple[str, int]) -> None:
         """

@@ -39,7 +39,7 @@ from keepsip.metrics import (
     metricsSite,
     renderExposition,
 )
-from keepsip.service import ProxyService
+from keepsip.service import makeService
 
 from keepsip.testing import ALICE, BOB, PROXY, SDP, answer, invite
 
@@ -329,7 +329,7 @@ class ProxyMetricsTests(SynchronousTestCase):
         """
         Render and strictly parse the exposition.
         """
-        return parseExposition(renderExposition(collectMetrics(self.proxy.service)))
+        return parseExposition(renderExposition(collectMetrics(self.proxy.service.metricsReaders)))
 
     def callUp(self) -> None:
         """
@@ -539,7 +539,7 @@ class WiringTests(SynchronousTestCase):
         Without C{metrics} there is no metrics service, but ended calls are
         still counted (the observer is always there).
         """
-        service = ProxyService(_config(), MemoryReactorClock())
+        service = makeService(_config(), MemoryReactorClock())
         self.assertRaises(KeyError, service.getServiceNamed, "metrics")
         self.assertIn(service.endCauses, service.tracker.observers)
 
@@ -550,7 +550,7 @@ class WiringTests(SynchronousTestCase):
         service's exposition.
         """
         reactor = MemoryReactorClock()
-        service = ProxyService(_config(metrics="tcp:9460:interface=127.0.0.1"), reactor)
+        service = makeService(_config(metrics="tcp:9460:interface=127.0.0.1"), reactor)
         child = service.getServiceNamed("metrics")
         child.startService()
         [(port, site, _backlog, interface)] = reactor.tcpServers
@@ -600,7 +600,7 @@ class RealHTTPTests(TestCase):
         C{/healthz} with 200 ok.
         """
         port = self.reactor.listenTCP(
-            0, metricsSite(self.proxy.service, self.reactor), interface="127.0.0.1"
+            0, metricsSite(self.proxy.service.metricsReaders, self.reactor), interface="127.0.0.1"
         )
         self.addCleanup(port.stopListening)
         self.proxy.receive(register(), ("198.51.100.30", 5060))
@@ -624,7 +624,7 @@ class RealHTTPTests(TestCase):
         directory = tempfile.mkdtemp(prefix="keepsip-metrics-")
         self.addCleanup(shutil.rmtree, directory, True)
         path = os.path.join(directory, "m.sock")
-        service = ProxyService(_config(metrics=f"unix:{path}"), self.reactor)
+        service = makeService(_config(metrics=f"unix:{path}"), self.reactor)
         child = service.getServiceNamed("metrics")
         child.startService()
         self.addCleanup(lambda: child.stopService() if child.running else None)

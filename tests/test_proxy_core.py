@@ -302,7 +302,7 @@ class ForwardingTests(ProxyTestCase):
         """
         self.proxy.receive(invite(), ALICE)
         self.proxy.sent()
-        self.proxy.service.protocol.icmpErrorReceived(BOB, 111)
+        self.proxy.service.protocols[0].icmpErrorReceived(BOB, 111)
         self.assertEqual([m.code for m in self.proxy.sentTo(ALICE)], [500])
 
     def test_forkedSecond2xxAlsoRelayed(self):
@@ -601,5 +601,41 @@ class RegistrarThroughProxyTests(ProxyTestCase):
         """
         self.register()
         self.proxy.clock.advance(120)
-        self.proxy.service._purgeRegistrations()
+        self.proxy.service.purgeRegistrations()
         self.assertEqual(len(self.proxy.service.location), 0)
+
+
+class AddressFamilyTests(SynchronousTestCase):
+    """
+    A next hop of an address family keepsip has no socket for (it listens on
+    IPv4 only) gets a clean SIP answer.
+    """
+
+    def setUp(self) -> None:
+        self.proxy = ProxyHarness(routes=("*=sip:[2001:db8::20]:5060",))
+
+    def test_inviteToOtherFamily(self) -> None:
+        """
+        An INVITE routed to an IPv6 next hop is answered 500 (the branch's
+        transport failure, a 503, becomes 500 per §16.7 step 6), and no
+        transaction timer but the server transaction's own is left: after
+        its ACK and timers, nothing remains.
+        """
+        self.proxy.receive(invite(), ALICE)
+        self.proxy.clock.advance(0)
+        codes = [m.code for m in self.proxy.sentTo(ALICE) if isinstance(m, Response)]
+        self.assertEqual(codes, [100, 500])
+        self.assertEqual(self.proxy.service.transactions.clientCount, 0)
+        self.proxy.clock.advance(64)
+        self.assertEqual(self.proxy.service.transactions.serverCount, 0)
+        self.assertEqual(self.proxy.clock.getDelayedCalls(), [])
+
+    def test_optionsToOtherFamily(self) -> None:
+        """
+        A non-INVITE request to an IPv6 next hop is answered 500 too.
+        """
+        self.proxy.receive(invite(method="OPTIONS", body=b""), ALICE)
+        self.proxy.clock.advance(0)
+        codes = [m.code for m in self.proxy.sentTo(ALICE) if isinstance(m, Response)]
+        self.assertEqual(codes, [500])
+        self.assertEqual(self.proxy.service.transactions.clientCount, 0)

@@ -1,5 +1,5 @@
 """
-Tests for L{keepsip.registrar}: the registrar (RFC 3261 §10.3) and its
+Tests for L{keepsip.proxy.registrar}: the registrar (RFC 3261 §10.3) and its
 location service, through their public API on a L{Clock}.
 """
 
@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from keepsip.interfaces import ILocationService
-from keepsip.registrar import LocationService, Registrar, aorKey
+from keepsip.proxy.registrar import LocationService, Registrar, aorKey
 from keepsip.sip.message import Request, Response
 from keepsip.sip.parser import parseDatagram
 from keepsip.sip.uri import parseURI

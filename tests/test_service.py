@@ -5,12 +5,24 @@ keepalive, reapers and accounting — on a fake transport and a clock.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import DatagramProtocol
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from keepsip import tap
+from keepsip.config.settings import Config
+from keepsip.config.values import ListenAddress
 from keepsip.dialog.model import EndCause
+from keepsip.service import makeService
+from keepsip.sip.address import hostPort
+from keepsip.transport.listener import UDPListener
 
 from keepsip.testing import ALICE, BOB, SDP, answer, invite
 
@@ -99,3 +111,149 @@ class AccountingWiringTests(SynchronousTestCase):
         self.assertEqual((stop["type"], stop["end_cause"]), ("stop", EndCause.SHUTDOWN))
         self.assertEqual(stop["duration_ms"], 90000)
         self.assertEqual(len(self.proxy.service.store), 0)
+
+
+class _SIPClient(DatagramProtocol):
+    """
+    A user agent on a loopback port: sends a request, fires the first
+    datagram it gets back.
+    """
+
+    def __init__(self) -> None:
+        self.answers: list[Deferred[bytes]] = []
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        if self.answers:
+            self.answers.pop(0).callback(data)
+
+    def ask(self, data: bytes, address: tuple[str, int]) -> Deferred[bytes]:
+        answer: Deferred[bytes] = Deferred()
+        self.answers.append(answer)
+        self.transport.write(data, address)
+        return answer
+
+
+def _options(uri: str, client: tuple[str, int], branch: str) -> bytes:
+    host = hostPort(*client)
+    return (
+        f"OPTIONS {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {host};branch=z9hG4bK{branch};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@{host}>;tag=probe\r\n"
+        "To: <sip:keepsip@example.com>\r\n"
+        f"Call-ID: {branch}@probe\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+class DualStackTests(TestCase):
+    """
+    keepsip listening on an IPv4 and an IPv6 address at once, on the real
+    reactor over loopback (ports chosen by the system).
+    """
+
+    def listenerPort(self, service: Any, name: str) -> int:
+        return service.getServiceNamed(name).port
+
+    @inlineCallbacks
+    def test_optionsOnBothFamilies(self) -> Any:
+        """
+        C{--listen udp:127.0.0.1:0 --listen udp:[::1]:0} starts (one protocol
+        per port) and answers OPTIONS on both families, each answer sent
+        from the socket of the request's family.
+        """
+        config = Config(
+            listen=(ListenAddress("udp", "127.0.0.1", 0), ListenAddress("udp", "::1", 0)),
+            advertise=("127.0.0.1", 5060),
+            accountingSpool=self.mktemp(),
+        )
+        proxy = makeService(config, reactor)
+        proxy.startService()
+        self.addCleanup(proxy.stopService)
+        answers = []
+        for family, host, uri in (
+            ("4", "127.0.0.1", "sip:127.0.0.1:5060"),
+            ("6", "::1", "sip:[::1]:5060"),
+        ):
+            listener = [s for s in proxy if getattr(s, "interface", None) == host]
+            [port] = [s.listening.getHost().port for s in listener]
+            client = _SIPClient()
+            clientPort = reactor.listenUDP(0, client, interface=host)
+            self.addCleanup(clientPort.stopListening)
+            answer = client.ask(
+                _options(uri, (host, clientPort.getHost().port), "dual" + family),
+                (host, port),
+            )
+            answer.addTimeout(5, reactor)
+            answers.append((yield answer))
+        for data in answers:
+            self.assertTrue(data.startswith(b"SIP/2.0 200 "), data)
+
+
+def openPorts() -> set[Any]:
+    """
+    The listening ports the reactor watches.
+    """
+    return {r for r in reactor.getReaders() if IListeningPort.providedBy(r)}
+
+
+class WholeServiceTests(TestCase):
+    """
+    The service C{twistd keepsip} runs, built by L{keepsip.tap.makeService}
+    on the real reactor.
+    """
+
+    def setUp(self) -> None:
+        # tap.makeService tunes the garbage collector of the process.
+        threshold = gc.get_threshold()
+        self.addCleanup(gc.unfreeze)
+        self.addCleanup(gc.set_threshold, *threshold)
+
+    @inlineCallbacks
+    def test_startAnswerStop(self) -> Any:
+        """
+        Started, keepsip answers OPTIONS on a loopback port with 200;
+        stopped, it leaves no delayed call and no open port behind.
+        """
+        delayedBefore = set(reactor.getDelayedCalls())
+        portsBefore = openPorts()
+        options = tap.Options()
+        options.parseOptions(
+            [
+                "--listen",
+                "udp:127.0.0.1:0",
+                "--advertise",
+                "127.0.0.1:5060",
+                "--accounting-spool",
+                self.mktemp(),
+            ]
+        )
+        proxy = tap.makeService(options)
+        proxy.startService()
+        [listener] = [s for s in proxy if isinstance(s, UDPListener)]
+        port = listener.listening.getHost().port
+
+        client = _SIPClient()
+        clientPort = reactor.listenUDP(0, client, interface="127.0.0.1")
+        try:
+            answer = client.ask(
+                _options("sip:127.0.0.1:5060", ("127.0.0.1", clientPort.getHost().port), "whole"),
+                ("127.0.0.1", port),
+            )
+            answer.addTimeout(5, reactor)
+            data = yield answer
+        finally:
+            yield clientPort.stopListening()
+            yield proxy.stopService()
+        self.assertTrue(data.startswith(b"SIP/2.0 200 "), data)
+        # Trial's own timeout for this test is the one call it may find.
+        leftCalls = [
+            call
+            for call in reactor.getDelayedCalls()
+            if call not in delayedBefore
+            and call.active()
+            and not getattr(call.func, "__module__", "").startswith("twisted.trial")
+        ]
+        self.assertEqual(leftCalls, [])
+        self.assertEqual(openPorts() - portsBefore, set())

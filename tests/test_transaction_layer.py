@@ -16,6 +16,7 @@ from keepsip.transaction import (
     ITransactionUser,
     TransactionLayer,
 )
+from keepsip.transport.errors import TransportError
 from keepsip.transaction.testing import (
     RecordingClientUser,
     RecordingSender,
@@ -280,6 +281,27 @@ class TransportErrorTests(LayerTestMixin, SynchronousTestCase):
     """
     L{TransactionLayer.transportError}: the ICMP-unreachable seam.
     """
+
+    def test_unsendableFailsTransaction(self) -> None:
+        """
+        A send seam raising L{TransportError} (no socket for the address
+        family, a refused address) fails the client transaction through
+        C{transportFailed} on the next turn of the clock, after its user
+        holds it, and leaves no timer behind.
+        """
+
+        def unsendable(message, destination):
+            raise TransportError(destination, "no IPv6 socket to send from")
+
+        layer = TransactionLayer(self.clock, unsendable, self.user)
+        user = RecordingClientUser()
+        txn = layer.request(outgoing("INVITE", "z9hG4bKv6"), ("2001:db8::1", 5060), user)
+        self.assertEqual(user.events, [])
+        self.clock.advance(0)
+        self.assertEqual(user.events, [("transportFailed", txn)])
+        self.assertEqual(txn.state, "terminated")
+        self.assertEqual(layer.clientCount, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_failsTransactionsToDestination(self) -> None:
         """

@@ -151,7 +151,7 @@ def mediaEstimate(dialog: Dialog) -> dict[str, Any]:
     key = _sdpKey(offer, answer)
     cached = state.get("media")
     if cached is not None and cached.get("key") == key:
-        return cached  # type: ignore[no-any-return]
+        return cached
     offered, answered = parseSDP(offer), parseSDP(answer)
     streams = streamRates(offered, answered)
     rates: dict[str, float] = {"audio": 0.0, "video": 0.0, "other": 0.0}

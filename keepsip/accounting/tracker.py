@@ -42,7 +42,7 @@ class AccountingTracker(Service):
     seconds of a call, C{stop} when any call ends, answered or not.
     """
 
-    name = "accounting"  # type: ignore[assignment]
+    name = "accounting"
 
     def __init__(
         self,

@@ -13,6 +13,5 @@ The self-contained building blocks live here, one reason to change each:
   - L{keepsip.keepalive.reaper}: the periodic task that expires dialogs;
   - L{keepsip.keepalive.bye}: the terminating BYE for one leg;
   - L{keepsip.keepalive.causes}: what the BYE answers say about the end;
-  - L{keepsip.keepalive.ratelimit}: per-source token buckets;
-  - L{keepsip.keepalive.icmp}: which destination an ICMP error was for.
+  - L{keepsip.keepalive.ratelimit}: per-source token buckets.
 """

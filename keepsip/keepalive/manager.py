@@ -39,7 +39,7 @@ from keepsip.sip.headers import cseq, fromHeader, newBranch, newTag, toHeader
 from keepsip.sip.message import Request, Response
 from keepsip.sip.sdp import sameMedia
 from keepsip.transaction.interfaces import IClientTransactionUser
-from keepsip.transaction.responses import responseFromRequest
+from keepsip.sip.responses import responseFromRequest
 
 log = Logger()
 
@@ -679,7 +679,7 @@ class KeepaliveManager:
         def send(address: str) -> None:
             core.transactions.request(bye, (address, port), outcome)
 
-        from keepsip.proxy.core import isIPLiteral
+        from keepsip.sip.address import isIPLiteral
 
         if isIPLiteral(host) or core.resolve is None:
             send(host)

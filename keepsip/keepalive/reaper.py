@@ -173,7 +173,7 @@ class ReaperService(Service):
     @ivar reaper: the L{Reaper}.
     """
 
-    name = "keepalive-reaper"  # type: ignore[assignment]
+    name = "keepalive-reaper"
 
     def __init__(self, reaper: Reaper) -> None:
         self.reaper = reaper

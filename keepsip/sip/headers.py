@@ -195,7 +195,7 @@ class _ViaCache:
 
 
 def _viaCache(msg: Message) -> _ViaCache:
-    return msg.cached("via", _ViaCache)  # type: ignore[no-any-return]
+    return msg.cached("via", _ViaCache)
 
 
 def topVia(msg: Message) -> Via:
@@ -284,7 +284,7 @@ def contacts(msg: Message) -> list[NameAddr]:
     @return: every Contact value parsed, in order (empty if none).
     @raise ValueError: if any is malformed.
     """
-    return msg.cached(  # type: ignore[no-any-return]
+    return msg.cached(
         "contact",
         lambda m: [parseNameAddr(v) for v in m.headers.get("contact", ())],
     )
@@ -297,7 +297,7 @@ def routes(msg: Message, name: str = "route") -> list[NameAddr]:
     @return: every value of that header parsed, in order (empty if none).
     @raise ValueError: if any is malformed.
     """
-    return msg.cached(  # type: ignore[no-any-return]
+    return msg.cached(
         name, lambda m: [parseNameAddr(v) for v in m.headers.get(name, ())]
     )
 

@@ -27,6 +27,8 @@ from typing import Any, Iterable
 
 from twisted.protocols import sip as _tsip
 
+from keepsip.sip.uri import URI, AbsoluteURI, UnparsedURI
+
 #: Compact form (RFC 3261 §7.3.3 and extensions) to long form, lower case.
 COMPACT_FORMS: dict[str, str] = {
     "i": "call-id",
@@ -254,7 +256,12 @@ class Request(Message, _tsip.Request):
     @ivar version: the SIP-Version token, normally C{"SIP/2.0"}.
     """
 
-    def __init__(self, method: str, uri: Any, version: str = "SIP/2.0") -> None:
+    # Twisted's Request holds a URL; keepsip's a URI (a URL subclass) or,
+    # for other schemes, an opaque AbsoluteURI; an UnparsedURI only on the
+    # message of a ParseError.
+    uri: URI | AbsoluteURI | UnparsedURI  # type: ignore[assignment]
+
+    def __init__(self, method: str, uri: URI | AbsoluteURI | UnparsedURI, version: str = "SIP/2.0") -> None:
         Message.__init__(self)
         self.method = method
         self.uri = uri

@@ -23,6 +23,8 @@ from urllib.parse import unquote_to_bytes
 
 from twisted.protocols import sip as _tsip
 
+from keepsip.sip.address import stripBrackets
+
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # Whitespace, controls and the characters that delimit a URI in a header.
 _BAD_ANYWHERE = re.compile(r'[\x00-\x20\x7f<>"]')
@@ -94,15 +96,6 @@ def splitHostPort(text: str) -> tuple[str, int | None]:
     if not _HOSTNAME.match(host):
         raise ValueError(f"bad host: {host!r}")
     return host, port
-
-
-def stripBrackets(host: str) -> str:
-    """
-    Return C{host} without the brackets of an IPv6 reference.
-    """
-    if host.startswith("[") and host.endswith("]"):
-        return host[1:-1]
-    return host
 
 
 def _paramProperty(name: str, convert: Callable[[str], Any] | None = None) -> Any:

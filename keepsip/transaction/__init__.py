@@ -7,7 +7,6 @@ L{TransactionLayer.request}.
 """
 
 from keepsip.transaction.client import ClientTransaction
-from keepsip.transaction.destination import responseDestination
 from keepsip.transaction.interfaces import (
     IClientTransaction,
     IClientTransactionUser,
@@ -17,7 +16,6 @@ from keepsip.transaction.interfaces import (
 )
 from keepsip.transaction.layer import TransactionLayer
 from keepsip.transaction.requests import ackForResponse, cancelForRequest
-from keepsip.transaction.responses import responseFromRequest
 from keepsip.transaction.server import ServerTransaction
 from keepsip.transaction.timers import TimerSettings
 
@@ -33,6 +31,4 @@ __all__ = [
     "TransactionLayer",
     "ackForResponse",
     "cancelForRequest",
-    "responseDestination",
-    "responseFromRequest",
 ]

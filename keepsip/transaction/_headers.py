@@ -11,6 +11,7 @@ drops such messages.
 from __future__ import annotations
 
 from keepsip.sip import headers as _h
+from keepsip.sip.address import stripBrackets
 from keepsip.sip.message import Message
 from keepsip.sip.via import Via, parseVia
 
@@ -55,9 +56,7 @@ def sentByKey(via: Via) -> tuple[str, int]:
     @return: C{via}'s sent-by as part of a transaction key: host in lower
         case without IPv6 brackets, the transport's default port filled in.
     """
-    host = via.host.lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    host = stripBrackets(via.host.lower())
     port = via.port
     if port is None:
         port = _DEFAULT_PORTS.get(via.transport.upper(), 5060)
@@ -78,29 +77,6 @@ def cseq(message: Message) -> tuple[int, str]:
     """
     value = _h.cseq(message)
     return value.number, value.method
-
-
-def tag(value: str | None) -> str | None:
-    """
-    Read the C{tag} parameter of a From or To value leniently (never raises:
-    used on the stateless error path for requests that failed validation).
-
-    @param value: a From or To header field value.
-    @return: its C{tag} parameter, or L{None}.
-    """
-    if value is None:
-        return None
-    close = value.rfind(">")
-    if close >= 0:
-        params = value[close + 1 :]
-    else:
-        params = value.partition(";")[2]
-        params = ";" + params if params else ""
-    for param in params.split(";"):
-        name, equals, paramValue = param.partition("=")
-        if equals and name.strip().lower() == "tag":
-            return paramValue.strip()
-    return None
 
 
 def uriString(uri: object) -> str:

@@ -116,7 +116,7 @@ class IServerTransaction(ITransaction):
     source = Attribute("C{(host, port)} the request came from.")
     destination = Attribute(
         "C{(host, port)} responses are sent to (see"
-        " L{keepsip.transaction.destination.responseDestination})."
+        " L{keepsip.sip.responses.responseDestination})."
     )
     lastResponse = Attribute("The last response sent, or L{None}.")
     cancelled = Attribute("L{True} once a CANCEL matched this transaction.")

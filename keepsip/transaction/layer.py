@@ -12,23 +12,22 @@ from twisted.internet.interfaces import IReactorTime
 from keepsip.logs import Logger
 
 from keepsip.sip.message import Message, Request, Response
+from keepsip.sip.responses import lenientTag, responseDestination, responseFromRequest
 from keepsip.transaction._headers import (
     MAGIC_COOKIE,
     cseq,
     freshTopVia,
     isReliable,
     sentByKey,
-    tag,
     topVia,
     topViaValue,
     uriString,
 )
 from keepsip.transaction.client import ClientTransaction
-from keepsip.transaction.destination import responseDestination
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
-from keepsip.transaction.responses import responseFromRequest
 from keepsip.transaction.server import ServerTransaction
 from keepsip.transaction.timers import TimerSettings
+from keepsip.transport.errors import TransportError
 
 Address = tuple[str, int]
 
@@ -45,8 +44,11 @@ class TransactionLayer:
 
     @param clock: the reactor's time provider; every timer runs on it.
     @param send: C{send(message, (host, port))}, the transport seam. It
-        should not raise: a transport reporting an unreachable destination
-        calls L{transportError} instead.
+        raises L{TransportError} when a message cannot be sent at all (no
+        socket of the destination's family, an address the socket refuses);
+        the client transactions to that destination then fail on the next
+        turn of the clock, as they do for an ICMP error reported through
+        L{transportError} (so their user already holds them when told).
     @param user: the L{ITransactionUser} of server transactions (the proxy
         core).
     @param timers: T1, T2, T4.
@@ -242,7 +244,11 @@ class TransactionLayer:
     # -- for the transactions --------------------------------------------
 
     def _send(self, message: Message, destination: Address) -> None:
-        self._sendMessage(message, destination)
+        try:
+            self._sendMessage(message, destination)
+        except TransportError as e:
+            self._log.info("{error}", error=str(e))
+            self._clock.callLater(0, self.transportError, destination)
 
     def _notify(self, method: Callable[..., None], *args: Any) -> None:
         """
@@ -265,8 +271,8 @@ class TransactionLayer:
         return (
             method,
             uriString(request.uri),
-            tag(toValues[0]) if toValues else None,
-            tag(fromValues[0]) if fromValues else None,
+            lenientTag(toValues[0]) if toValues else None,
+            lenientTag(fromValues[0]) if fromValues else None,
             callID[0] if callID else None,
             number,
             viaText,
@@ -284,7 +290,7 @@ class TransactionLayer:
         inviteKey = txn._keys[0]
         assert isinstance(inviteKey, tuple)
         toValues = response.headers.get("to")
-        responseTag = tag(toValues[0]) if toValues else None
+        responseTag = lenientTag(toValues[0]) if toValues else None
         ackKey = ("ACK", inviteKey[1], responseTag) + inviteKey[3:]
         if ackKey not in self._server:
             self._addServerKey(txn, ackKey)

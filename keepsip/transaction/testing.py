@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.protocols.sip import URL
+from keepsip.sip.uri import parseURI
 from zope.interface import implementer
 
 from keepsip.sip.message import Message, Request, Response
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
-from keepsip.transaction.responses import responseFromRequest
+from keepsip.sip.responses import responseFromRequest
 
 
 class RecordingSender:
@@ -141,7 +141,7 @@ def makeRequest(
         C{z9hG4bK} for an RFC 2543 peer.
     @param viaParams: appended to the top Via, e.g. C{";rport"}.
     """
-    request = Request(method, URL("example.com", username="bob"))
+    request = Request(method, parseURI("sip:bob@example.com"))
     via = f"SIP/2.0/{transport} {sentBy}"
     if branch is not None:
         via += f";branch={branch}"

@@ -37,6 +37,7 @@ import sys
 from typing import Any
 
 from twisted.internet import udp
+from twisted.internet.posixbase import PosixReactorBase
 from keepsip.logs import Logger
 
 log = Logger()
@@ -256,6 +257,17 @@ class RecvErrPort(udp.Port):
         return sent
 
 
+def supportsReceiveErrors(reactor: Any) -> bool:
+    """
+    Can C{reactor} run a L{RecvErrPort}? Only a posix reactor with real
+    sockets can (epoll, poll, select): the port is a L{udp.Port} that drives
+    its own socket through the reactor's reader machinery. Test doubles
+    (L{twisted.internet.testing.MemoryReactor}, L{twisted.internet.task.Clock})
+    cannot.
+    """
+    return isinstance(reactor, PosixReactorBase)
+
+
 def listenUDPWithErrors(
     reactor: Any,
     port: int,
@@ -282,4 +294,5 @@ __all__ = [
     "drainErrorQueue",
     "enableRecvErr",
     "listenUDPWithErrors",
+    "supportsReceiveErrors",
 ]

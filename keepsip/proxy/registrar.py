@@ -146,7 +146,7 @@ class Registrar:
         Apply a REGISTER and return the response to send (RFC 3261 §10.3).
         """
         from keepsip.sip.headers import contacts, cseq, toHeader
-        from keepsip.transaction.responses import responseFromRequest
+        from keepsip.sip.responses import responseFromRequest
 
         now = self.clock.seconds()
         try:
@@ -209,7 +209,7 @@ class Registrar:
         return self._ok(request, aor, now)
 
     def _ok(self, request: Request, aor: str, now: float) -> Response:
-        from keepsip.transaction.responses import responseFromRequest
+        from keepsip.sip.responses import responseFromRequest
 
         response = responseFromRequest(request, 200, "OK")
         for contact, left in self.location.bindings(aor, now):

@@ -2,58 +2,97 @@
 The UDP transport: one seam in (L{SIPDatagramProtocol.datagramReceived}),
 one seam out (L{SIPDatagramProtocol.send}).
 
-It extends L{twisted.protocols.sip.Base}, replacing what is weak for a
-stateful proxy: its line parser (here one L{parseDatagram} call per
-datagram, so a bad datagram cannot leave state behind for the next one), its
-RFC 2543 NAT fix-up (here RFC 3261 §18.2.1 C{received} and RFC 3581
-C{rport}), and its string-only C{sendMessage}. Everything else goes to a
-controller, the L{keepsip.transaction.TransactionLayer}.
+A plain L{DatagramProtocol}: one L{parseDatagram} call per datagram (a bad
+datagram cannot leave state behind for the next one), RFC 3261 §18.2.1
+C{received} and RFC 3581 C{rport} stamped on arrival, bad requests answered
+statelessly; everything else goes to a controller (the transaction layer).
+One instance per listening port: a L{TransportSelector} picks the one whose
+socket sends to an address.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import socket
+from typing import Any, Callable, Protocol
+
+from twisted.internet.error import InvalidAddressError
+from twisted.internet.protocol import DatagramProtocol
+from twisted.protocols.sip import statusCodes
 
 from keepsip.logs import Logger
-from twisted.protocols import sip as _tsip
-
-from keepsip.sip.headers import newTag, topVia
+from keepsip.sip.address import stripBrackets
+from keepsip.sip.headers import Via, newTag, topVia
 from keepsip.sip.message import Message, Request, Response
 from keepsip.sip.parser import ParseError, parseDatagram
+from keepsip.sip.responses import responseDestination, responseFromRequest
 from keepsip.sip.validate import checkRequest
-from keepsip.transaction.destination import responseDestination
-from keepsip.transaction.responses import responseFromRequest
+from keepsip.transport.errors import TransportError
+from keepsip.transport.selector import TransportSelector
 
 log = Logger()
 
-
-def _socketHost(host: str) -> str:
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+Address = tuple[str, int]
 
 
-class SIPDatagramProtocol(_tsip.Base):
+class TransportController(Protocol):
     """
-    SIP over UDP.
+    What the transport hands messages to (the transaction layer).
+    """
 
-    @param controller: receives C{requestReceived(request, source)} and
-        C{responseReceived(response, source)} (the transaction layer); set
-        after construction because the layer sends through this protocol.
+    def requestReceived(self, request: Request, source: Address) -> None:
+        """
+        A valid request arrived from C{source}.
+        """
+
+    def responseReceived(self, response: Response, source: Address) -> None:
+        """
+        A response whose top Via is keepsip's arrived from C{source}.
+        """
+
+    def transportError(self, destination: Address) -> None:
+        """
+        C{destination} is unreachable (an ICMP error came back).
+        """
+
+
+class SIPDatagramProtocol(DatagramProtocol):
+    """
+    SIP over one UDP port.
+
+    @param controller: receives requests, responses and transport errors.
+    @param selector: the L{TransportSelector} this port joins while it
+        listens.
+    @param family: the address family of the port (C{AF_INET} or
+        C{AF_INET6}).
     @param isMyVia: C{isMyVia(via) -> bool}: whether a response's top Via is
         keepsip's own; other responses are dropped (RFC 3261 §18.1.2).
+    @ivar received: datagrams received (a metric).
+    @ivar dropped: datagrams dropped or answered statelessly with an error.
     """
 
-    controller: Any = None
-
     def __init__(
-        self, isMyVia: Any = None, supportedExtensions: frozenset[str] = frozenset()
+        self,
+        controller: TransportController,
+        selector: TransportSelector,
+        family: socket.AddressFamily = socket.AF_INET,
+        isMyVia: Callable[[Via], bool] | None = None,
+        supportedExtensions: frozenset[str] = frozenset(),
     ) -> None:
-        # Deliberately not calling Base.__init__: it builds the line parser.
+        self.controller = controller
+        self.selector = selector
+        self.family = family
         self.isMyVia = isMyVia
         self.supportedExtensions = supportedExtensions
         self.received = 0
         self.dropped = 0
 
-    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def startProtocol(self) -> None:
+        self.selector.portOpened(self)
+
+    def stopProtocol(self) -> None:
+        self.selector.portClosed(self)
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.received += 1
         source = (addr[0], addr[1])
         try:
@@ -106,7 +145,7 @@ class SIPDatagramProtocol(_tsip.Base):
             message,
             source,
             error.code,
-            f"{_tsip.statusCodes.get(error.code, 'Bad Request')} ({error.reason})",
+            f"{statusCodes.get(error.code, 'Bad Request')} ({error.reason})",
             {},
         )
 
@@ -146,7 +185,10 @@ class SIPDatagramProtocol(_tsip.Base):
                 destination = responseDestination(topVia(request), source)
         except Exception:
             destination = source
-        self.send(response, destination)
+        try:
+            self.send(response, destination)
+        except TransportError as e:
+            log.info("cannot answer {peer}: {error}", peer=destination, error=str(e))
 
     @staticmethod
     def _fixupVia(request: Request, source: tuple[str, int]) -> None:
@@ -159,7 +201,7 @@ class SIPDatagramProtocol(_tsip.Base):
         via = topVia(request)
         sourceHost, sourcePort = source
         changed = False
-        if _socketHost(via.host) != sourceHost or via.rportRequested:
+        if stripBrackets(via.host) != sourceHost or via.rportRequested:
             via.received = sourceHost
             changed = True
         if via.rportRequested:
@@ -170,23 +212,21 @@ class SIPDatagramProtocol(_tsip.Base):
             values[0] = via.toString()
             request.invalidate("via")
 
-    def send(self, message: Message, address: tuple[str, int]) -> None:
+    def send(self, message: Message, address: Address) -> None:
         """
-        Send C{message} to C{address}; the only way out.
+        Send C{message} to C{address} out of this port.
+
+        @raise TransportError: if the port is not listening, or refuses the
+            address (Twisted's L{InvalidAddressError} for a host name or an
+            address of the other family; an L{OSError} such as an
+            unreachable network).
         """
         if self.transport is None:
-            log.warn("not listening: dropping a message for {peer}", peer=address)
-            return
+            raise TransportError(address, "not listening")
         try:
-            self.transport.write(message.toBytes(), (_socketHost(address[0]), address[1]))
-        except OSError as e:
-            log.info("cannot send to {peer}: {error}", peer=address, error=e)
-
-    def sendMessage(self, destURL: Any, message: Message) -> None:  # type: ignore[override]
-        """
-        Twisted's seam, kept for compatibility: send to a L{URL}'s host and port.
-        """
-        self.send(message, (destURL.host, destURL.port or self.PORT))
+            self.transport.write(message.toBytes(), (stripBrackets(address[0]), address[1]))
+        except (InvalidAddressError, OSError) as e:
+            raise TransportError(address, str(e)) from e
 
     def icmpErrorReceived(self, address: tuple[str, int], errno: int) -> None:
         """
@@ -195,8 +235,7 @@ class SIPDatagramProtocol(_tsip.Base):
         fails at once (RFC 3261 §8.1.3.1) instead of waiting for its timer.
         """
         log.info("ICMP error {errno} for {peer}", errno=errno, peer=address)
-        if self.controller is not None:
-            self.controller.transportError(address)
+        self.controller.transportError(address)
 
     def connectionRefused(self) -> None:
         """

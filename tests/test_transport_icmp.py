@@ -1,5 +1,5 @@
 """
-Tests for L{keepsip.keepalive.icmp}, on real loopback sockets (Linux only).
+Tests for L{keepsip.transport.icmp}, on real loopback sockets (Linux only).
 """
 
 import errno
@@ -13,8 +13,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from keepsip.keepalive import icmp
-from keepsip.keepalive.icmp import (
+from keepsip.transport import icmp
+from keepsip.transport.icmp import (
     RecvErrPort,
     drainErrorQueue,
     enableRecvErr,

@@ -1,0 +1,168 @@
+"""
+The RFC 3261 §16.7 response context of one proxied request: its server
+transaction, a client transaction per branch, timer C, and the choice of
+the best final response.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zope.interface import implementer
+
+from keepsip.logs import Logger
+from keepsip.sip.message import Request, Response
+from keepsip.sip.responses import responseFromRequest
+from keepsip.transaction.interfaces import IClientTransactionUser
+
+if TYPE_CHECKING:
+    from keepsip.proxy.core import ProxyCore
+
+log = Logger()
+
+
+@implementer(IClientTransactionUser)
+class ResponseContext:
+    """
+    The §16.7 response context of one proxied request: its server
+    transaction and a client transaction per branch.
+    """
+
+    def __init__(self, core: "ProxyCore", request: Request, serverTransaction: Any) -> None:
+        self.core = core
+        self.request = request
+        self.serverTransaction = serverTransaction
+        self.branches: list[Any] = []
+        self.pending = 0
+        self.finals: list[Response] = []
+        self._answered: set[int] = set()
+        self.finalSent = False
+        self.cancelled = False
+        self.isInvite = request.method == "INVITE"
+        self._timerC: Any = None
+
+    def addBranch(self, clientTransaction: Any) -> None:
+        self.branches.append(clientTransaction)
+        self.pending += 1
+        if self.isInvite and self._timerC is None:
+            self._armTimerC()
+
+    def _armTimerC(self) -> None:
+        if self._timerC is not None and self._timerC.active():
+            self._timerC.reset(self.core.timerC)
+        else:
+            self._timerC = self.core.clock.callLater(self.core.timerC, self._timerCFired)
+
+    def _timerCFired(self) -> None:
+        self._timerC = None
+        log.info("timer C fired: cancelling {callID}", callID=self.request.header("call-id"))
+        self.cancelBranches()
+
+    def _stopTimerC(self) -> None:
+        if self._timerC is not None and self._timerC.active():
+            self._timerC.cancel()
+        self._timerC = None
+
+    def cancelBranches(self) -> None:
+        for branch in self.branches:
+            if branch.state in ("calling", "proceeding"):
+                branch.cancel()
+
+    def cancel(self) -> None:
+        """
+        The caller sent CANCEL: cancel every pending branch (§16.10).
+        """
+        self.cancelled = True
+        self.cancelBranches()
+
+    # IClientTransactionUser
+
+    def responseReceived(self, response: Response, clientTransaction: Any) -> None:
+        code = response.code
+        # §16.7 step 3: remove keepsip's own Via.
+        viaValues = response.headers.get("via")
+        if viaValues:
+            del viaValues[0]
+            response.invalidate("via")
+        if not viaValues:
+            return
+        if code == 100:
+            return
+        if code < 200:
+            if self.isInvite:
+                self._armTimerC()
+            if not self.finalSent:
+                self._relay(response, clientTransaction.destination)
+            return
+        if code < 300:
+            if id(clientTransaction) not in self._answered:
+                self._answered.add(id(clientTransaction))
+                self.pending -= 1
+            if self.isInvite:
+                self._stopTimerC()
+            # Every 2xx is forwarded at once, forks included (§16.7 step 5).
+            self.finalSent = True
+            self._relay(response, clientTransaction.destination)
+            if self.isInvite:
+                self.cancelBranches()
+            return
+        self.pending -= 1
+        if self.finalSent:
+            return
+        if 600 <= code < 700:
+            # §16.7 step 5: a 6xx ends the search.
+            self.cancelBranches()
+        self.finals.append(response)
+        self._maybeFinish()
+
+    def timedOut(self, clientTransaction: Any) -> None:
+        self.pending -= 1
+        if not self.finalSent:
+            self.finals.append(self._synthetic(408, "Request Timeout"))
+            self._maybeFinish()
+
+    def transportFailed(self, clientTransaction: Any) -> None:
+        self.pending -= 1
+        if not self.finalSent:
+            self.finals.append(self._synthetic(503, "Service Unavailable"))
+            self._maybeFinish()
+
+    def _synthetic(self, code: int, phrase: str) -> Response:
+        return responseFromRequest(self.request, code, phrase)
+
+    def _maybeFinish(self) -> None:
+        if self.pending > 0 or self.finalSent:
+            return
+        self._stopTimerC()
+        best = self._best()
+        self.finalSent = True
+        if best.code == 408 and self.isInvite and all(f.code == 408 for f in self.finals):
+            self.core.tracker.inviteTimedOut(self.request) if self.core.tracker else None
+        self._relay(best)
+
+    def _best(self) -> Response:
+        """
+        §16.7 step 6: a 6xx if any, else the lowest class, preferring 401/407
+        over other 4xx; 503 becomes 500 (§16.7 step 6).
+        """
+        finals = self.finals
+        sixes = [r for r in finals if r.code >= 600]
+        if sixes:
+            best = sixes[0]
+        else:
+            best = min(finals, key=lambda r: (r.code // 100, r.code not in (401, 407), r.code))
+        if best.code == 503:
+            replacement = self._synthetic(500, "Server Internal Error")
+            return replacement
+        return best
+
+    def _relay(self, response: Response, source: tuple[str, int] | None = None) -> None:
+        core = self.core
+        if core.tracker is not None:
+            if self.isInvite:
+                core.tracker.inviteResponse(self.request, response, self.cancelled, source)
+            elif self.request.method == "BYE" and response.code >= 200:
+                core.tracker.byeAnswered(self.request, response)
+        self.serverTransaction.respond(response)
+
+

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
 from keepsip.logs import Logger
 from zope.interface import implementer
 
@@ -189,6 +190,11 @@ class _ByeOutcome:
     def _done(self, detail: str) -> None:
         if not self.result.called:
             self.result.callback(detail)
+
+    def _failed(self, failure: Failure) -> None:
+        # The BYE could not be sent: the termination fails (and is retried).
+        if not self.result.called:
+            self.result.errback(failure)
 
     def responseReceived(self, response: Response, clientTransaction: Any) -> None:
         if response.code >= 200:
@@ -579,8 +585,7 @@ class KeepaliveManager:
             proof=proof,
         )
         self.tracker.notify("dialogExpired", dialog)
-        self.terminate(dialog, EndCause.KEEPALIVE_TIMEOUT, silent, endedAt, now, state)
-        return None
+        return self._end(dialog, EndCause.KEEPALIVE_TIMEOUT, silent, endedAt, now, state)
 
     def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
@@ -588,7 +593,7 @@ class KeepaliveManager:
             return None
         state = dialog.extra.get("keepalive") or KeepaliveState()
         log.info("maximum duration reached in {callID}", callID=dialog.callID)
-        self.terminate(
+        return self._end(
             dialog,
             EndCause.MAX_DURATION,
             "none",
@@ -598,7 +603,66 @@ class KeepaliveManager:
             "maximum call duration reached",
             'SIP;cause=200;text="maximum call duration"',
         )
-        return None
+
+    def _end(
+        self,
+        dialog: Dialog,
+        cause: str,
+        silent: str,
+        endedAt: float,
+        detectedAt: float,
+        state: KeepaliveState,
+        reasonText: str = "neither leg kept the call alive",
+        reasonHeader: str = KEEPALIVE_TIMEOUT_REASON,
+    ) -> Deferred[None]:
+        """
+        L{terminate} the dialog for a reaper, which waits for the returned
+        Deferred and counts it as failed if ending the call went wrong.
+
+        An attempt that fails (a BYE that cannot be built or sent, a tracker
+        that raises) is retried once; if the retry fails too, the dialog is
+        ended without the BYEs' outcomes, with a detail saying so. Either
+        way the call never lingers in the store.
+
+        @return: a Deferred firing with L{None} once the dialog ended, or
+            failing with the first failure (after the dialog ended).
+        """
+
+        def attempt() -> Deferred[dict[str, str]]:
+            return maybeDeferred(
+                self.terminate,
+                dialog,
+                cause,
+                silent,
+                endedAt,
+                detectedAt,
+                state,
+                reasonText,
+                reasonHeader,
+            )
+
+        def forceEnd(failure: Failure) -> None:
+            log.failure(
+                "retry of ending {callID} failed too: ending it without the BYEs",
+                failure,
+                callID=dialog.callID,
+            )
+            self.tracker.terminate(
+                dialog,
+                cause,
+                {"silent": silent, "why": f"{reasonText}; the BYEs could not be completed"},
+                endedAt=endedAt,
+                detectedAt=detectedAt,
+            )
+
+        def retry(failure: Failure) -> Deferred[None] | Failure:
+            if dialog.isTerminated:
+                return failure
+            log.failure("ending {callID} failed: retrying once", failure, callID=dialog.callID)
+            again = attempt().addCallback(lambda _: None).addErrback(forceEnd)
+            return again.addCallback(lambda _: failure)
+
+        return attempt().addCallback(lambda _: None).addErrback(retry)
 
     def _lastProof(self, dialog: Dialog, legs: str) -> float:
         candidates = []
@@ -686,5 +750,5 @@ class KeepaliveManager:
         else:
             maybeDeferred(core.resolve, host).addCallbacks(
                 send, lambda f: outcome._done("unreachable")
-            )
+            ).addErrback(outcome._failed)
         return outcome.result

@@ -146,7 +146,9 @@ class ProxyService(service.MultiService):
             keepaliveSettings(config),
             self.store,
             self.tracker,
-            self.core,
+            self.transactions,
+            identity.sentBy,
+            getattr(reactor, "resolve", None),
             t1=config.timerT1,
             t2=config.timerT2,
         )

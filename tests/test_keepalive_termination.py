@@ -59,17 +59,6 @@ class FailingTracker(DialogTracker):
         DialogTracker.terminate(self, dialog, cause, detail, **kw)
 
 
-class _Identity:
-    sentBy = "192.0.2.1:5060"
-
-
-class _Core:
-    def __init__(self, transactions: RecordingTransactions) -> None:
-        self.transactions = transactions
-        self.identity = _Identity()
-        self.resolve = None
-
-
 class ExpiryFailureTests(SynchronousTestCase):
     """
     A reaped call always ends, and the reaper hears when ending it failed.
@@ -88,7 +77,8 @@ class ExpiryFailureTests(SynchronousTestCase):
             KeepaliveSettings(**settings),
             self.store,
             self.tracker,
-            _Core(self.transactions),
+            self.transactions,
+            "192.0.2.1:5060",
         )
         self.tracker.addObserver(manager)
         dialog = Dialog(

@@ -22,8 +22,9 @@ Everything time-related runs on the injected clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Protocol
 
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 from keepsip.logs import Logger
@@ -43,6 +44,17 @@ from keepsip.transaction.interfaces import IClientTransactionUser
 from keepsip.transaction.responses import responseFromRequest
 
 log = Logger()
+
+
+class ClientTransactionStarter(Protocol):
+    """
+    What the terminator needs of the transaction layer: starting a client
+    transaction (L{keepsip.transaction.layer.TransactionLayer.request}).
+    """
+
+    def request(
+        self, request: Request, destination: tuple[str, int], user: IClientTransactionUser
+    ) -> object: ...
 
 #: Methods that may be configured as keepalives besides INVITE (claim 12);
 #: SESSION-REFRESH stands for RFC 4028 refreshes (a re-INVITE or UPDATE
@@ -217,8 +229,11 @@ class KeepaliveManager:
     @param store: the dialog store; the memory store's synchronous lookups
         are used on the request path.
     @param tracker: the L{DialogTracker} (for events and termination).
-    @param core: the L{ProxyCore} (for its transaction layer, identity and
-        resolver).
+    @param clients: starts the client transactions of keepsip's BYEs:
+        C{clients.request(message, (host, port), user)}.
+    @param sentBy: keepsip's C{host:port} for the BYEs' Via.
+    @param resolve: C{resolve(hostname) -> Deferred[str]} for next hops that
+        are not IP literals, or L{None}.
     """
 
     def __init__(
@@ -227,7 +242,9 @@ class KeepaliveManager:
         settings: KeepaliveSettings,
         store: Any,
         tracker: Any,
-        core: Any,
+        clients: ClientTransactionStarter,
+        sentBy: str,
+        resolve: Callable[[str], Deferred[str]] | None = None,
         t1: float = 0.5,
         t2: float = 4.0,
     ) -> None:
@@ -237,7 +254,9 @@ class KeepaliveManager:
         self.settings = settings
         self.store = store
         self.tracker = tracker
-        self.core = core
+        self.clients = clients
+        self.sentBy = sentBy
+        self.resolve = resolve
         self.index: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
         self.maxIndex: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
         self.reaper = Reaper(clock, self.index, self._keepaliveExpired, settings.reaperTick)
@@ -641,7 +660,7 @@ class KeepaliveManager:
                 reasonHeader,
             )
 
-        def forceEnd(failure: Failure) -> None:
+        def forceEnd(failure: Failure) -> object:
             log.failure(
                 "retry of ending {callID} failed too: ending it without the BYEs",
                 failure,
@@ -654,15 +673,17 @@ class KeepaliveManager:
                 endedAt=endedAt,
                 detectedAt=detectedAt,
             )
+            return None
 
-        def retry(failure: Failure) -> Deferred[None] | Failure:
+        def retry(failure: Failure) -> object:
             if dialog.isTerminated:
                 return failure
             log.failure("ending {callID} failed: retrying once", failure, callID=dialog.callID)
-            again = attempt().addCallback(lambda _: None).addErrback(forceEnd)
+            again: Deferred[object] = attempt().addErrback(forceEnd)
             return again.addCallback(lambda _: failure)
 
-        return attempt().addCallback(lambda _: None).addErrback(retry)
+        done: Deferred[object] = attempt().addErrback(retry)
+        return done.addCallback(lambda _: None)
 
     def _lastProof(self, dialog: Dialog, legs: str) -> float:
         candidates = []
@@ -722,12 +743,11 @@ class KeepaliveManager:
         return gatherResults(outcomes).addCallback(finish)
 
     def _sendBye(self, dialog: Dialog, leg: Leg, reason: str) -> Deferred[str]:
-        core = self.core
         try:
             bye, destination = buildBye(
                 dialog,
                 leg,
-                core.identity.sentBy,
+                self.sentBy,
                 newBranch(),
                 nextCSeq(dialog, leg),
                 reason,
@@ -741,14 +761,12 @@ class KeepaliveManager:
         host, port = destination
 
         def send(address: str) -> None:
-            core.transactions.request(bye, (address, port), outcome)
+            self.clients.request(bye, (address, port), outcome)
 
-        from keepsip.proxy.core import isIPLiteral
-
-        if isIPLiteral(host) or core.resolve is None:
+        if isIPAddress(host) or isIPv6Address(host) or self.resolve is None:
             send(host)
         else:
-            maybeDeferred(core.resolve, host).addCallbacks(
+            maybeDeferred(self.resolve, host).addCallbacks(
                 send, lambda f: outcome._done("unreachable")
             ).addErrback(outcome._failed)
         return outcome.result

@@ -9,6 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
+from keepsip.keepalive.manager import KeepaliveState
 from keepsip.sip.headers import cseq, fromHeader, toHeader, topVia
 from keepsip.sip.message import Request, Response
 
@@ -171,7 +172,7 @@ class RecognitionTests(KeepaliveTestCase):
             self.proxy.receive(self.ack(1, branch=f"z9hG4bKkack{n}"), ALICE)
             self.assertEqual(self.proxy.sentTo(BOB), [], "the keepalive's ACK was forwarded")
         self.assertEqual(len(self.proxy.service.store), 1)
-        state = self.dialog.extra["keepalive"]
+        state = self.dialog.keptAlive
         self.assertEqual(state.count, 120)
         self.assertEqual(state.lastAt, 3600.0)
         self.assertEqual(self.observer.names().count("keptAlive"), 120)
@@ -204,7 +205,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.keepalive(1)
         sent = self.keepalive(1)
         self.assertIn(200, [m.code for m, a in sent if a == ALICE])
-        self.assertEqual(self.dialog.extra["keepalive"].count, 1)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
 
     def test_keepaliveWithNewOriginIsStillKeepalive(self):
         """
@@ -215,7 +216,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.establish()
         sent = self.keepalive(1, body=SDP_NEW_ORIGIN)
         self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 200])
-        self.assertEqual(self.dialog.extra["keepalive"].count, 1)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
 
     def test_sameCSeqOtherMediaIsNeither(self):
         """
@@ -228,7 +229,7 @@ class RecognitionTests(KeepaliveTestCase):
         sent = self.keepalive(1, body=SDP_OTHER_MEDIA)
         self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 500])
         self.assertEqual([a for m, a in sent if a == BOB], [])
-        self.assertEqual(self.dialog.extra["keepalive"].count, 0)
+        self.assertEqual(self.dialog.keptAlive.count, 0)
 
     def test_reinviteForwardedAndBecomesLastInvite(self):
         """
@@ -263,8 +264,8 @@ class RecognitionTests(KeepaliveTestCase):
         self.establish()
         self.proxy.clock.advance(10)
         self.keepalive(1, branch="z9hG4bKalice1")
-        self.assertEqual(self.dialog.extra["keepalive"].count, 1)
-        self.assertEqual(self.dialog.extra["keepalive"].lastAt, 10.0)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+        self.assertEqual(self.dialog.keptAlive.lastAt, 10.0)
 
     def test_forwardPolicy(self):
         """
@@ -292,7 +293,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.establish()
         self.fromAlice("OPTIONS", 2, "z9hG4bKopt")
         self.assertEqual([m.method for m in self.proxy.sentTo(BOB)], ["OPTIONS"])
-        self.assertEqual(self.dialog.extra["keepalive"].count, 1)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
 
     def test_optionsIgnoredByDefault(self):
         """
@@ -301,7 +302,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.makeProxy()
         self.establish()
         self.fromAlice("OPTIONS", 2, "z9hG4bKopt")
-        self.assertEqual(self.dialog.extra["keepalive"].count, 0)
+        self.assertEqual(self.dialog.keptAlive.count, 0)
 
 
 class SecurityTests(KeepaliveTestCase):
@@ -316,8 +317,8 @@ class SecurityTests(KeepaliveTestCase):
         self.proxy.clock.advance(50)
         sent = self.keepalive(1, source=("198.51.100.66", 5060))
         self.assertIn(403, [m.code for m, a in sent if isinstance(m, Response)])
-        self.assertEqual(self.dialog.extra["keepalive"].count, 0)
-        self.assertEqual(self.dialog.extra["keepalive"].forged, 1)
+        self.assertEqual(self.dialog.keptAlive.count, 0)
+        self.assertEqual(self.dialog.attachments.get(KeepaliveState).forged, 1)
         self.assertEqual(self.proxy.service.keepalive.index.get(self.dialog.callKey), 60.0)
 
     def test_rateLimited(self):
@@ -333,7 +334,7 @@ class SecurityTests(KeepaliveTestCase):
             codes += [m.code for m, a in sent if a == ALICE and m.code >= 200]
         self.assertEqual(codes.count(200), 10)
         self.assertEqual(codes.count(503), 5)
-        self.assertEqual(self.dialog.extra["keepalive"].count, 10)
+        self.assertEqual(self.dialog.keptAlive.count, 10)
 
 
 class ReapingTests(KeepaliveTestCase):

@@ -540,9 +540,9 @@ class AccountingTracker(Service):
         Make the C{start} record (once per call) and arm the interim timer.
         """
         state = accountingState(dialog)
-        if state.get("started"):
+        if state.started:
             return
-        state["started"] = True
+        state.started = True
         answeredAt = dialog.answeredAt
         noteMedia(dialog, answeredAt if answeredAt is not None else self.reactor.seconds())
         self._record(dialog, START)
@@ -586,7 +586,7 @@ class AccountingTracker(Service):
 
     def _interim(self, dialog: Dialog) -> None:
         state = accountingState(dialog)
-        state["interims"] = sequence = state.get("interims", 0) + 1
+        state.interims = sequence = state.interims + 1
         self._record(dialog, INTERIM, sequence=sequence)
 
     def _armInterim(self, dialog: Dialog) -> None:

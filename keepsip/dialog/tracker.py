@@ -209,7 +209,7 @@ class DialogTracker:
             dialog.lastAnswerSDP = response.body if _isSDP(response) else b""
             sessionExpires = _sessionExpires(response)
             if sessionExpires:
-                dialog.extra["session-expires"] = sessionExpires
+                dialog.sessionExpires = sessionExpires
             self._setRouteSets(dialog, response)
             self._logStoreFailure(self.store.update(dialog), "update")
             self.notify("dialogConfirmed", dialog)
@@ -295,11 +295,11 @@ class DialogTracker:
                 sender.cseq = max(sender.cseq, number)
             sender.lastRequestAt = now
             sender.source = source
-            if request.method == "BYE" and "ending" not in dialog.extra:
+            if request.method == "BYE" and dialog.ending is None:
                 # The call ended now; the dialog ends when the other side
                 # answers the BYE (byeAnswered), so the record can say how.
                 who = "caller" if sender is dialog.caller else "callee"
-                dialog.extra["ending"] = (who, now)
+                dialog.ending = (who, now)
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
@@ -321,7 +321,7 @@ class DialogTracker:
         def end(dialog: Dialog | None) -> None:
             if dialog is None or dialog.isTerminated:
                 return
-            ending = dialog.extra.get("ending")
+            ending = dialog.ending
             if ending is None:
                 sender = dialog.legFor(key[1])
                 ending = ("caller" if sender is dialog.caller else "callee", self.clock.seconds())

@@ -125,25 +125,17 @@ class KeepaliveSettings:
 @dataclass
 class KeepaliveState:
     """
-    Per-dialog keepalive bookkeeping, kept in C{dialog.extra["keepalive"]}
-    (accounting reads C{count} and C{lastAt}).
+    Per-dialog keepalive bookkeeping, the keepalive layer's attachment
+    (C{dialog.attachments.get(KeepaliveState)}); the count and time of the
+    last keepalive, which accounting reads, are C{dialog.keptAlive}.
     """
 
-    count: int = 0
-    lastAt: float | None = None
     window: float = 0.0
     subject: bool = False
     pendingAck: int | None = None
     answer: "_AbsorbedAnswer | None" = None
     terminating: bool = False
     forged: int = 0
-
-    def __getitem__(self, name: str) -> Any:
-        # Accounting reads it like the mapping it documents.
-        return getattr(self, name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return getattr(self, name, default)
 
 
 def _sameAddress(a: tuple[str, int] | None, b: tuple[str, int] | None) -> bool:
@@ -281,9 +273,9 @@ class KeepaliveManager:
     def dialogConfirmed(self, dialog: Dialog) -> None:
         settings = self.settings
         state = KeepaliveState(window=settings.window)
-        dialog.extra["keepalive"] = state
+        dialog.attachments.set(state)
         now = self.clock.seconds()
-        sessionExpires = dialog.extra.get("session-expires")
+        sessionExpires = dialog.sessionExpires
         if sessionExpires and settings.reap != "off":
             # RFC 4028: the negotiated interval is this dialog's deadline,
             # and either side may be the refresher.
@@ -303,7 +295,7 @@ class KeepaliveManager:
         pass
 
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: dict[str, str]) -> None:
-        state = dialog.extra.get("keepalive")
+        state = dialog.attachments.get(KeepaliveState)
         if state is not None:
             self._stopAnswer(state)
         self.index.discard(dialog.callKey)
@@ -330,7 +322,7 @@ class KeepaliveManager:
 
     def _legCounts(self, dialog: Dialog, sender: Leg) -> bool:
         legs = self.settings.legs
-        if legs == "either" or dialog.extra.get("session-expires"):
+        if legs == "either" or dialog.sessionExpires:
             return True
         return (sender is dialog.caller) == (legs == "caller")
 
@@ -344,7 +336,7 @@ class KeepaliveManager:
         if found is None:
             return False
         dialog, sender = found
-        state: KeepaliveState | None = dialog.extra.get("keepalive")
+        state: KeepaliveState | None = dialog.attachments.get(KeepaliveState)
         if state is None or state.terminating:
             return False
         method = request.method
@@ -420,7 +412,7 @@ class KeepaliveManager:
 
     def _forgery(self, dialog: Dialog, source: tuple[str, int], method: str) -> None:
         self.forged += 1
-        state = dialog.extra.get("keepalive")
+        state = dialog.attachments.get(KeepaliveState)
         if state is not None:
             state.forged += 1
         log.warn(
@@ -490,7 +482,7 @@ class KeepaliveManager:
         if found is None:
             return
         dialog, sender = found
-        state = dialog.extra.get("keepalive")
+        state = dialog.attachments.get(KeepaliveState)
         if state is None or state.terminating:
             return
         if state.answer is not None and state.answer.transaction is serverTransaction:
@@ -516,7 +508,7 @@ class KeepaliveManager:
         if found is None:
             return False
         dialog, sender = found
-        state = dialog.extra.get("keepalive")
+        state = dialog.attachments.get(KeepaliveState)
         if state is None or state.pendingAck is None:
             return False
         try:
@@ -535,12 +527,12 @@ class KeepaliveManager:
         if not self._legCounts(dialog, sender):
             return
         if keepalive:
-            state.count += 1
+            dialog.keptAlive.count += 1
             self.keepalives += 1
             if self.settings.reap == "opportunistic":
                 state.subject = True
-        state.lastAt = now
-        if state.subject and self.settings.reap != "off" or dialog.extra.get("session-expires"):
+        dialog.keptAlive.lastAt = now
+        if state.subject and self.settings.reap != "off" or dialog.sessionExpires:
             state.subject = True
             self.index.set(dialog.callKey, now + state.window)
         if keepalive:
@@ -587,13 +579,13 @@ class KeepaliveManager:
 
     def _keepaliveExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated or "ending" in dialog.extra:
+        if dialog is None or dialog.isTerminated or dialog.ending is not None:
             # Gone, or a BYE passed and its answer will end the dialog.
             return None
         self.expired += 1
-        state: KeepaliveState = dialog.extra["keepalive"]
+        state = dialog.attachments.get(KeepaliveState) or KeepaliveState()
         legs = self.settings.legs
-        if dialog.extra.get("session-expires"):
+        if dialog.sessionExpires:
             legs = "either"
         proof = self._lastProof(dialog, legs)
         endedAt = proof if self.settings.endTime == "last-proof" else now
@@ -608,9 +600,9 @@ class KeepaliveManager:
 
     def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated or "ending" in dialog.extra:
+        if dialog is None or dialog.isTerminated or dialog.ending is not None:
             return None
-        state = dialog.extra.get("keepalive") or KeepaliveState()
+        state = dialog.attachments.get(KeepaliveState) or KeepaliveState()
         log.info("maximum duration reached in {callID}", callID=dialog.callID)
         return self._end(
             dialog,
@@ -691,9 +683,9 @@ class KeepaliveManager:
             candidates.append(dialog.caller.lastRequestAt)
         if legs in ("callee", "either"):
             candidates.append(dialog.callee.lastRequestAt)
-        state = dialog.extra.get("keepalive")
-        if state is not None and state.lastAt is not None:
-            candidates.append(state.lastAt)
+        state = dialog.attachments.get(KeepaliveState)
+        if state is not None and dialog.keptAlive.lastAt is not None:
+            candidates.append(dialog.keptAlive.lastAt)
         known = [c for c in candidates if c is not None]
         if dialog.answeredAt is not None:
             known.append(dialog.answeredAt)

@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
-from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, EndCause
-from keepsip.interfaces import IDialogObserver
+from keepsip.dialog.observer import DialogObserver
 
 if TYPE_CHECKING:
     from keepsip.service import ProxyService
@@ -125,8 +124,7 @@ def renderExposition(metrics: Iterable[Metric]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-@implementer(IDialogObserver)
-class EndCauseCounter:
+class EndCauseCounter(DialogObserver):
     """
     Counts ended calls by end cause: a dialog observer whose only work is
     one C{dict} update per C{dialogTerminated}.

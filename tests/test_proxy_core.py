@@ -8,13 +8,14 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
+from keepsip.dialog.observer import DialogObserver
 from keepsip.sip.headers import toHeader, topVia, vias
 from keepsip.sip.message import Request, Response
 
 from ._proxy import ALICE, BOB, SDP, ProxyHarness, answer, invite
 
 
-class RecordingObserver:
+class RecordingObserver(DialogObserver):
     def __init__(self):
         self.events = []
 

@@ -43,13 +43,13 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succee
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from keepsip.logs import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.spool import Spool, encodeRecord
 from keepsip.dialog.model import Dialog
-from keepsip.interfaces import IAccountingBackend, IDialogObserver
+from keepsip.dialog.observer import DialogObserver
+from keepsip.interfaces import IAccountingBackend
 
 _log = Logger()
 
@@ -307,8 +307,7 @@ class BackendDelivery:
         return inflight.addCallback(closeSpool)
 
 
-@implementer(IDialogObserver)
-class AccountingTracker(Service):
+class AccountingTracker(DialogObserver, Service):
     """
     Makes call records from dialog events and fans them out to backends.
 

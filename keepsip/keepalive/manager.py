@@ -21,6 +21,7 @@ Everything time-related runs on the injected clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -31,7 +32,7 @@ from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, EndCause, Leg
-from keepsip.interfaces import IDialogObserver
+from keepsip.dialog.observer import DialogObserver
 from keepsip.keepalive.bye import KEEPALIVE_TIMEOUT_REASON, buildBye, nextCSeq
 from keepsip.keepalive.causes import classifyByeOutcome, summariseEnd
 from keepsip.keepalive.deadlines import DeadlineIndex
@@ -211,8 +212,7 @@ class _ByeOutcome:
         self._done(classifyByeOutcome(None, False, True))
 
 
-@implementer(IDialogObserver)
-class KeepaliveManager:
+class KeepaliveManager(DialogObserver):
     """
     Recognises keepalives, keeps deadlines, and ends silent calls.
 
@@ -261,15 +261,6 @@ class KeepaliveManager:
 
     # -- IDialogObserver ---------------------------------------------------
 
-    def dialogCreated(self, dialog: Dialog) -> None:
-        pass
-
-    def dialogEarly(self, dialog: Dialog) -> None:
-        pass
-
-    def dialogUpdated(self, dialog: Dialog) -> None:
-        pass
-
     def dialogConfirmed(self, dialog: Dialog) -> None:
         settings = self.settings
         state = KeepaliveState(window=settings.window)
@@ -288,13 +279,7 @@ class KeepaliveManager:
         if settings.maxDuration:
             self.maxIndex.set(dialog.callKey, now + settings.maxDuration)
 
-    def dialogKeptAlive(self, dialog: Dialog) -> None:
-        pass
-
-    def dialogExpired(self, dialog: Dialog) -> None:
-        pass
-
-    def dialogTerminated(self, dialog: Dialog, cause: str, detail: dict[str, str]) -> None:
+    def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, str]) -> None:
         state = dialog.attachments.get(KeepaliveState)
         if state is not None:
             self._stopAnswer(state)
@@ -536,7 +521,7 @@ class KeepaliveManager:
             state.subject = True
             self.index.set(dialog.callKey, now + state.window)
         if keepalive:
-            self.tracker.notify("dialogKeptAlive", dialog)
+            self.tracker.keptAlive(dialog)
 
     # -- session timer assist (RFC 4028) -------------------------------------
 
@@ -595,7 +580,7 @@ class KeepaliveManager:
             callID=dialog.callID,
             proof=proof,
         )
-        self.tracker.notify("dialogExpired", dialog)
+        self.tracker.expired(dialog)
         return self._end(dialog, EndCause.KEEPALIVE_TIMEOUT, silent, endedAt, now, state)
 
     def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:

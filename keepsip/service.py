@@ -23,6 +23,8 @@ from keepsip.dialog.tracker import DialogTracker
 from keepsip.keepalive.icmp import listenUDPWithErrors
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.reaper import ReaperService
+from keepsip.keepalive.termination import Terminator
+from keepsip.keepalive.transactionuser import KeepaliveTransactionUser
 from keepsip.metrics import EndCauseCounter, metricsSite
 from keepsip.proxy.core import ProxyCore, ProxyIdentity, socketHost
 from keepsip.registrar import LocationService, Registrar
@@ -132,28 +134,32 @@ class ProxyService(service.MultiService):
             tracker=self.tracker,
             resolve=getattr(reactor, "resolve", None),
         )
-        self.transactions = TransactionLayer(
-            reactor,
-            self.protocol.send,
-            self.core,
-            TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
+        # The BYEs' client transactions start on the layer built below,
+        # whose transaction user is the keepalive wrapper around the core.
+        terminator = Terminator(
+            self.tracker,
+            lambda message, address, user: self.transactions.request(message, address, user),
+            identity.sentBy,
+            getattr(reactor, "resolve", None),
         )
-        self.core.transactions = self.transactions
-        self.protocol.controller = self.transactions
-
         self.keepalive = KeepaliveManager(
             reactor,
             keepaliveSettings(config),
             self.store,
             self.tracker,
-            self.transactions,
-            identity.sentBy,
-            getattr(reactor, "resolve", None),
+            terminator,
             t1=config.timerT1,
             t2=config.timerT2,
         )
         self.tracker.addObserver(self.keepalive)
-        self.core.inDialogHooks = (self.keepalive,)
+        self.transactions = TransactionLayer(
+            reactor,
+            self.protocol.send,
+            KeepaliveTransactionUser(self.core, self.keepalive, identity.sentBy),
+            TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
+        )
+        self.core.transactions = self.transactions
+        self.protocol.controller = self.transactions
         for name, reaper in (
             ("keepalive-reaper", self.keepalive.reaper),
             ("max-duration-reaper", self.keepalive.maxReaper),

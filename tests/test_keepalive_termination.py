@@ -14,6 +14,7 @@ from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
+from keepsip.keepalive.termination import BYES_FAILED, Terminator
 from keepsip.sip.message import Request, Response
 
 
@@ -77,8 +78,7 @@ class ExpiryFailureTests(SynchronousTestCase):
             KeepaliveSettings(**settings),
             self.store,
             self.tracker,
-            self.transactions,
-            "192.0.2.1:5060",
+            Terminator(self.tracker, self.transactions.request, "192.0.2.1:5060"),
         )
         self.tracker.addObserver(manager)
         dialog = Dialog(
@@ -127,7 +127,7 @@ class ExpiryFailureTests(SynchronousTestCase):
         self.flushLoggedErrors(ValueError)
         self.assertTrue(dialog.isTerminated)
         self.assertEqual(dialog.endCause, EndCause.KEEPALIVE_TIMEOUT)
-        self.assertIn("BYEs could not be completed", dialog.endDetail["why"])
+        self.assertIn(BYES_FAILED, dialog.endDetail["why"])
         self.assertIsNone(self.store.getByCallKey(dialog.callKey))
 
     def test_maxDurationFailureForceEnds(self) -> None:
@@ -142,7 +142,7 @@ class ExpiryFailureTests(SynchronousTestCase):
         self.flushLoggedErrors(ValueError)
         self.assertTrue(dialog.isTerminated)
         self.assertEqual(dialog.endCause, EndCause.MAX_DURATION)
-        self.assertIn("BYEs could not be completed", dialog.endDetail["why"])
+        self.assertIn(BYES_FAILED, dialog.endDetail["why"])
         self.assertIsNone(self.store.getByCallKey(dialog.callKey))
 
     def test_successIsNoFailure(self) -> None:

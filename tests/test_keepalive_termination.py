@@ -15,7 +15,11 @@ from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.termination import BYES_FAILED, Terminator
+from keepsip.sip.headers import cseq, fromHeader, toHeader, topVia
 from keepsip.sip.message import Request, Response
+
+from ._keepalive import KeepaliveTestCase
+from ._proxy import ALICE, BOB, answer
 
 
 class RecordingTransactions:
@@ -159,3 +163,102 @@ class ExpiryFailureTests(SynchronousTestCase):
         self.assertEqual(manager.reaper.failures, 0)
         self.assertEqual(dialog.endCause, EndCause.KEEPALIVE_TIMEOUT)
         self.assertEqual(dialog.endDetail["callee"], "answered")
+
+
+class ByeTests(KeepaliveTestCase):
+    """
+    The BYEs keepsip sends when a call's keepalives stopped, and the causes
+    their answers give.
+    """
+
+    def causeFor(self, answerCaller, answerCallee):
+        self.makeProxy(reap="require")
+        self.establish()
+        _, byes = self.reapWithin(70)
+        for address, how in ((ALICE, answerCaller), (BOB, answerCallee)):
+            if isinstance(how, int):
+                self.proxy.receive(answer(byes[address], how, "X", toTag=None), address)
+            elif how == "icmp":
+                self.proxy.service.transactions.transportError(address)
+        self.proxy.clock.advance(40)
+        name, dialog, cause, detail = self.observer.events[-1]
+        self.assertEqual(name, "terminated")
+        self.assertEqual(cause, EndCause.KEEPALIVE_TIMEOUT)
+        return detail
+
+    def test_byeHeadersFieldByField(self):
+        """
+        Each BYE is a new in-dialog request in its leg's orientation: to Bob
+        From Alice's URI and tag, To Bob's, CSeq above Alice's last; to Alice
+        the reverse with CSeq above Bob's; Request-URI the leg's Contact;
+        keepsip's Via with a fresh branch; a Reason header.
+        """
+        self.makeProxy(reap="require")
+        self.establish()
+        _, byes = self.reapWithin(70)
+        toBob, toAlice = byes[BOB], byes[ALICE]
+        self.assertEqual(toBob.uri.toString(), "sip:bob@192.0.2.20:5060")
+        self.assertEqual(fromHeader(toBob).tag, "alicetag")
+        self.assertEqual(toHeader(toBob).tag, "bobtag")
+        self.assertEqual(cseq(toBob).number, 2)
+        self.assertEqual(cseq(toBob).method, "BYE")
+        self.assertEqual(toBob.header("call-id"), "call-1")
+        self.assertEqual(toAlice.uri.toString(), "sip:alice@192.0.2.10:5060")
+        self.assertEqual(fromHeader(toAlice).tag, "bobtag")
+        self.assertEqual(toHeader(toAlice).tag, "alicetag")
+        self.assertEqual(cseq(toAlice).number, 1)
+        for bye in (toBob, toAlice):
+            via = topVia(bye)
+            self.assertEqual((via.host, via.port), ("192.0.2.1", 5060))
+            self.assertTrue(via.branch.startswith("z9hG4bK"))
+            self.assertEqual(len(bye.headers["via"]), 1)
+            self.assertNotIn("route", bye.headers)
+            self.assertIn("keepalive", bye.header("reason"))
+        self.assertNotEqual(topVia(toBob).branch, topVia(toAlice).branch)
+
+    def test_byeRetransmittedOverUDP(self):
+        """
+        keepsip's BYE is a non-INVITE client transaction: unanswered, it is
+        retransmitted (timer E) until timer F.
+        """
+        self.makeProxy(reap="require")
+        self.establish()
+        self.reapWithin(70)
+        self.proxy.clock.advance(0.5)
+        again = self.byes(self.proxy.sent())
+        self.assertEqual(set(again), {ALICE, BOB})
+
+    def test_causeCallerEndedDirectly(self):
+        """
+        481 from the caller: it had already ended the call (e.g. a BYE sent
+        directly to the callee) — claims 7-8.
+        """
+        detail = self.causeFor(481, 200)
+        self.assertEqual(detail["caller"], "gone")
+        self.assertEqual(detail["callee"], "answered")
+        self.assertIn("481", detail["why"])
+
+    def test_causeCallerUnreachable(self):
+        """
+        No answer from the caller at all (timer F): unreachable, crashed or
+        link down.
+        """
+        detail = self.causeFor(None, 200)
+        self.assertEqual(detail["caller"], "unreachable")
+        self.assertIn("unreachable", detail["why"])
+
+    def test_causeCallerRefused(self):
+        """
+        An ICMP port unreachable for the caller's address: the host is up but
+        the endpoint process is gone.
+        """
+        detail = self.causeFor("icmp", 200)
+        self.assertEqual(detail["caller"], "refused")
+
+    def test_causeCallerStillUp(self):
+        """
+        200 from both: the caller is still up, its keepalives got lost.
+        """
+        detail = self.causeFor(200, 200)
+        self.assertEqual(detail["caller"], "answered")
+        self.assertIn("still up", detail["why"])

@@ -20,7 +20,6 @@ One module per job, one reason to change each:
     reapers;
   - L{keepsip.keepalive.termination}: BYE to both legs and the end (claim 6);
   - L{keepsip.keepalive.state}: the per-dialog keepalive state;
-
   - L{keepsip.keepalive.deadlines}: each dialog's expiry, cheap to refresh;
   - L{keepsip.keepalive.reaper}: the periodic task that expires dialogs;
   - L{keepsip.keepalive.bye}: the terminating BYE for one leg;

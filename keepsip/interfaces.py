@@ -93,7 +93,7 @@ class IDialogObserver(Interface):
     def dialogKeptAlive(dialog):
         """
         A keepalive (or another configured proof of life) refreshed the
-        call; C{dialog.extra["keepalive"]} has C{count} and C{lastAt}.
+        call; C{dialog.keptAlive} has C{count} and C{lastAt}.
         """
 
     def dialogExpired(dialog):

@@ -28,10 +28,9 @@ from typing import Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
-from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, EndCause
-from keepsip.interfaces import IDialogObserver
+from keepsip.dialog.observer import DialogObserver
 
 #: The C{Content-Type} of the exposition (Prometheus text format 0.0.4).
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -124,8 +123,7 @@ def renderExposition(metrics: Iterable[Metric]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-@implementer(IDialogObserver)
-class EndCauseCounter:
+class EndCauseCounter(DialogObserver):
     """
     Counts ended calls by end cause: a dialog observer whose only work is
     one C{dict} update per C{dialogTerminated}.

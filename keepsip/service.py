@@ -25,6 +25,8 @@ from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.reaper import ReaperService
+from keepsip.keepalive.termination import Terminator
+from keepsip.keepalive.transactionuser import KeepaliveTransactionUser
 from keepsip.metrics import (
     EndCauseCounter,
     Reader,
@@ -222,15 +224,16 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
       - the transaction layer and the proxy core: the layer hands requests
         to the core, the core starts client transactions on the layer. The
         layer is built first with a L{ForwardingTransactionUser} that looks
-        the core up when a message arrives (after start-up), so neither
+        the transaction user up when a message arrives (after start-up), so neither
         object is changed after it is built;
       - the transport and the transaction layer: the layer sends through a
         L{TransportSelector}, which the protocols join when their ports
         listen (the sockets exist only then).
 
-    The keepalive manager still plugs into the core's C{inDialogHooks} (it
-    needs the core at construction); a transaction-user wrapper in front of
-    the core replaces both.
+    The layer's transaction user is the L{KeepaliveTransactionUser} in
+    front of the core (in the manner of Twisted's C{ProtocolWrapper}): it
+    absorbs or refuses keepalives and delegates everything else, so the core
+    has no keepalive hooks and keepalive needs no core.
 
     @param reactor: the reactor (time, UDP, TCP for metrics, name
         resolution).
@@ -266,16 +269,16 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
     )
 
     selector = TransportSelector()
-    core: ProxyCore | None = None
+    user: KeepaliveTransactionUser | None = None
 
-    def currentCore() -> ProxyCore:
-        assert core is not None, "a message arrived before the proxy core was built"
-        return core
+    def transactionUser() -> KeepaliveTransactionUser:
+        assert user is not None, "a message arrived before the proxy core was built"
+        return user
 
     transactions = TransactionLayer(
         reactor,
         selector.send,
-        ForwardingTransactionUser(currentCore),
+        ForwardingTransactionUser(transactionUser),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
     )
     core = ProxyCore(
@@ -288,17 +291,24 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         tracker=tracker,
         resolve=getattr(reactor, "resolve", None),
     )
+    # The terminator gets only what ending a call needs: client
+    # transactions for its BYEs, keepsip's sent-by, a resolver.
+    terminator = Terminator(
+        tracker, transactions.request, identity.sentBy, getattr(reactor, "resolve", None)
+    )
     keepalive = KeepaliveManager(
         reactor,
         keepaliveSettings(config),
         store,
         tracker,
-        core,
+        terminator,
         t1=config.timerT1,
         t2=config.timerT2,
     )
     tracker.addObserver(keepalive)
-    core.inDialogHooks = (keepalive,)
+    # The transaction user: keepalives are absorbed or refused in front of
+    # the core, everything else is delegated to it.
+    user = KeepaliveTransactionUser(core, keepalive, identity.sentBy)
 
     def isMyVia(via: Via) -> bool:
         return identity.isMe(via.host, via.port)

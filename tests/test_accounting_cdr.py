@@ -11,14 +11,16 @@ from twisted.trial.unittest import SynchronousTestCase
 from keepsip.accounting import cdr as cdrModule
 from keepsip.accounting.cdr import (
     SCHEMA_VERSION,
+    AccountingState,
     RecordBuilder,
+    accountingState,
     isoTime,
     noteMedia,
     recordID,
     userPart,
 )
 from keepsip.accounting.rating import Tariffs
-from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
+from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg, ProofOfLife
 
 T0 = 1_700_000_000.0
 
@@ -198,11 +200,11 @@ class StopRecordTests(SynchronousTestCase):
         """
         The talk time ends at C{dialog.endedAt} (the last keepalive), not at
         when the record is made; keepalive count and time come from
-        C{extra["keepalive"]}.
+        C{dialog.keptAlive}.
         """
         dialog = makeDialog(talk=120)
         dialog.detectedAt = T0 + 2 + 120 + 90
-        dialog.extra["keepalive"] = {"count": 4, "lastAt": T0 + 122}
+        dialog.keptAlive = ProofOfLife(count=4, lastAt=T0 + 122)
         record = self.builder.build(dialog, "stop", now=T0 + 300, cause=EndCause.KEEPALIVE_TIMEOUT)
         self.assertEqual(record["duration_ms"], 120000)
         self.assertEqual(record["detected_epoch"], T0 + 212)
@@ -211,17 +213,14 @@ class StopRecordTests(SynchronousTestCase):
             {"count": 4, "last_time": isoTime(T0 + 122), "last_epoch": T0 + 122},
         )
 
-    def test_keepaliveObject(self) -> None:
+    def test_keepaliveCounted(self) -> None:
         """
-        C{extra["keepalive"]} may be an object with C{count} and C{lastAt}.
+        Keepalives counted in C{dialog.keptAlive} after the dialog was made
+        are in the record.
         """
-
-        class State:
-            count = 2
-            lastAt = T0 + 5
-
         dialog = makeDialog()
-        dialog.extra["keepalive"] = State()
+        dialog.keptAlive.count += 2
+        dialog.keptAlive.lastAt = T0 + 5
         record = self.builder.build(dialog, "stop", now=T0 + 70)
         self.assertEqual(record["keepalive"]["count"], 2)
         self.assertEqual(record["keepalive"]["last_epoch"], T0 + 5)
@@ -238,7 +237,7 @@ class StopRecordTests(SynchronousTestCase):
         Bytes measured by a media relay replace the estimate.
         """
         dialog = makeDialog()
-        dialog.extra["media_bytes"] = {"audio": 2_000_000}
+        dialog.measuredBytes = {"audio": 2_000_000}
         record = self.builder.build(dialog, "stop", now=T0 + 70)
         self.assertEqual(record["volume_bytes"], 2_000_000)
         self.assertEqual(
@@ -353,10 +352,8 @@ class MediaCacheTests(SynchronousTestCase):
         self.builder.build(dialog, "stop", T0 + 62)
         fresh = makeDialog()
         fresh.lastOfferSDP = fresh.lastAnswerSDP = dialog.lastAnswerSDP
-        fresh.extra["accounting"] = {
-            "interims": 0,
-            "segments": json.loads(json.dumps(dialog.extra["accounting"]["segments"])),
-        }
+        segments = accountingState(dialog).segments
+        fresh.attachments.set(AccountingState(segments=json.loads(json.dumps(segments))))
         self.assertEqual(cachedRecord, self.builder.build(fresh, "stop", T0 + 62))
         self.assertEqual(cachedRecord["media"][0]["bandwidth"], {"AS": 30})
         self.assertEqual(cachedRecord["media"][0]["direction"], "sendonly")
@@ -378,14 +375,16 @@ class MediaCacheTests(SynchronousTestCase):
 
     def test_cacheIsJSONCompatible(self) -> None:
         """
-        The cached summary keeps C{extra["accounting"]} JSON-compatible (a
+        The cached summary keeps the L{AccountingState} JSON-compatible (a
         networked dialog store can carry it), and a copy read back is still
         used without parsing.
         """
         dialog = makeDialog()
         record = self.builder.build(dialog, "stop", T0 + 62)
         copied = makeDialog()
-        copied.extra["accounting"] = json.loads(json.dumps(dialog.extra["accounting"]))
+        copied.attachments.set(
+            AccountingState.fromDict(json.loads(json.dumps(accountingState(dialog).asDict())))
+        )
         parsedBefore = len(self.parsed)
         self.assertEqual(self.builder.build(copied, "stop", T0 + 62), record)
         self.assertEqual(len(self.parsed), parsedBefore)

@@ -103,15 +103,16 @@ class StreamRateTests(SynchronousTestCase):
 class MeasuredTests(SynchronousTestCase):
     def test_measured(self) -> None:
         """
-        media_bytes from a relay is summed into audio, video and other.
+        Measured bytes from a relay are summed into audio, video and other.
         """
         self.assertEqual(
-            measuredVolume({"media_bytes": {"audio": 10, "video": 5, "image": 2, "text": 1}}),
+            measuredVolume({"audio": 10, "video": 5, "image": 2, "text": 1}),
             {"audio": 10, "video": 5, "other": 3},
         )
 
     def test_notMeasured(self) -> None:
         """
-        Without media_bytes there is no measurement.
+        Without measured bytes there is no measurement.
         """
+        self.assertIsNone(measuredVolume(None))
         self.assertIsNone(measuredVolume({}))

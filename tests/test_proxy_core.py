@@ -8,6 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
+from keepsip.dialog.observer import DialogObserver
 from keepsip.sip.headers import toHeader, topVia, vias
 from keepsip.sip.message import Request, Response
 
@@ -16,7 +17,7 @@ from keepsip.testing import ALICE, BOB, SDP, answer, invite
 from ._proxy import ProxyHarness
 
 
-class RecordingObserver:
+class RecordingObserver(DialogObserver):
     def __init__(self):
         self.events = []
 

@@ -4,24 +4,27 @@ to its backends. The schema, field by field, is C{docs/cdr.md}; bump
 L{SCHEMA_VERSION} on any incompatible change.
 
 L{RecordBuilder} turns a L{keepsip.dialog.model.Dialog} into a record; it
-reads, and documents, what other components leave in C{dialog.extra}:
+reads what other layers leave in the dialog's typed fields:
 
-  - C{extra["keepalive"]}: a mapping (or object) with C{count} (keepalives
-    seen for the dialog) and C{lastAt} (clock time of the last one, or
-    L{None}), written by the keepalive layer;
-  - C{extra["media_bytes"]}: media type -> octets relayed, written by a
+  - C{dialog.keptAlive}: C{count} (keepalives seen for the dialog) and
+    C{lastAt} (clock time of the last one, or L{None}), written by the
+    keepalive layer;
+  - C{dialog.measuredBytes}: media type -> octets relayed, written by a
     media relay (see L{keepsip.accounting.volume.measuredVolume});
-  - C{extra["accounting"]}: this package's own per-dialog state (the number
-    of interim records sent, the media segments of the call, and the media
-    summary of the current offer/answer, cached so that SDP is parsed once
-    per change rather than per record), kept in the dialog so a networked
-    dialog store carries it across a restart.
+
+and keeps its own per-dialog state in an L{AccountingState} attachment (the
+number of interim records sent, the media segments of the call, and the
+media summary of the current offer/answer, cached so that SDP is parsed once
+per change rather than per record), JSON-compatible through
+L{AccountingState.asDict} so a networked dialog store can carry it across a
+restart.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,29 +102,54 @@ def _address(source: tuple[str, int] | None) -> str | None:
     return f"{host}:{port}"
 
 
-def _keepalive(extra: Mapping[str, Any]) -> tuple[int, float | None]:
-    state = extra.get("keepalive")
-    if state is None:
-        return 0, None
-    if isinstance(state, Mapping):
-        count, lastAt = state.get("count", 0), state.get("lastAt")
-    else:
-        count, lastAt = getattr(state, "count", 0), getattr(state, "lastAt", None)
-    return int(count or 0), (None if lastAt is None else float(lastAt))
+@dataclass
+class AccountingState:
+    """
+    This package's per-dialog state, a dialog attachment.
+
+    @ivar started: the C{start} record was made.
+    @ivar interims: interim records made so far.
+    @ivar segments: a list of C{[since, {priceClass: octetsPerSecond}]}, one
+        per media session of the call, oldest first.
+    @ivar media: once computed, the cached media summary (see
+        L{mediaEstimate}), or L{None}.
+    """
+
+    started: bool = False
+    interims: int = 0
+    segments: list[list[Any]] = field(default_factory=list)
+    media: dict[str, Any] | None = None
+
+    def asDict(self) -> dict[str, Any]:
+        """
+        @return: the state as a JSON-compatible C{dict}.
+        """
+        return {
+            "started": self.started,
+            "interims": self.interims,
+            "segments": self.segments,
+            "media": self.media,
+        }
+
+    @classmethod
+    def fromDict(cls, data: Mapping[str, Any]) -> "AccountingState":
+        """
+        @return: the state L{asDict} gave C{data} for (missing keys take
+            their defaults).
+        """
+        return cls(
+            started=bool(data.get("started", False)),
+            interims=int(data.get("interims", 0)),
+            segments=list(data.get("segments") or []),
+            media=data.get("media"),
+        )
 
 
-def accountingState(dialog: Dialog) -> dict[str, Any]:
+def accountingState(dialog: Dialog) -> AccountingState:
     """
-    This package's per-dialog state in C{dialog.extra["accounting"]}:
-    C{interims} (interim records made so far), C{segments} (a list of
-    C{[since, {priceClass: octetsPerSecond}]}, one per media session of the
-    call, oldest first) and, once computed, C{media} (see L{mediaEstimate}).
-    JSON-compatible.
+    This package's L{AccountingState} for C{dialog}, attached on first use.
     """
-    state = dialog.extra.get("accounting")
-    if state is None:
-        state = dialog.extra["accounting"] = {"interims": 0, "segments": []}
-    return state
+    return dialog.attachments.setdefault(AccountingState, AccountingState)
 
 
 def _sdpKey(offer: bytes, answer: bytes) -> str:
@@ -139,7 +167,7 @@ def mediaEstimate(dialog: Dialog) -> dict[str, Any]:
     """
     The media of the dialog's current offer/answer, parsed once per change
     of C{dialog.lastOfferSDP}/C{lastAnswerSDP} and cached in
-    C{dialog.extra["accounting"]["media"]}.
+    C{accountingState(dialog).media}.
 
     @return: C{{"key": digest of both bodies, "media": [summary of each
         m-line of the answer (else the offer) with C{estimated_bytes_per_second}
@@ -149,7 +177,7 @@ def mediaEstimate(dialog: Dialog) -> dict[str, Any]:
     offer, answer = dialog.lastOfferSDP or b"", dialog.lastAnswerSDP or b""
     state = accountingState(dialog)
     key = _sdpKey(offer, answer)
-    cached = state.get("media")
+    cached = state.media
     if cached is not None and cached.get("key") == key:
         return cached
     offered, answered = parseSDP(offer), parseSDP(answer)
@@ -163,7 +191,7 @@ def mediaEstimate(dialog: Dialog) -> dict[str, Any]:
         summary["estimated_bytes_per_second"] = round(stream.bytesPerSecond)
         summary["estimate_source"] = stream.source
         media.append(summary)
-    cached = state["media"] = {"key": key, "media": media, "rates": rates}
+    cached = state.media = {"key": key, "media": media, "rates": rates}
     return cached
 
 
@@ -181,7 +209,7 @@ def noteMedia(dialog: Dialog, since: float) -> None:
     offer/answer from C{since} on (called when the call is answered and when
     a re-INVITE changes the media).
     """
-    segments = accountingState(dialog)["segments"]
+    segments = accountingState(dialog).segments
     rates = currentRates(dialog)
     if segments and segments[-1][1] == rates:
         return
@@ -212,14 +240,15 @@ class RecordBuilder:
         @return: C{(volume, source)}: source is C{"measured"} when a media
             relay reported bytes, else C{"estimated"}.
         """
-        measured = measuredVolume(dialog.extra)
+        measured = measuredVolume(dialog.measuredBytes)
         if measured is not None:
             return measured, "measured"
         volume = {"audio": 0, "video": 0, "other": 0}
         answeredAt = dialog.answeredAt
         if answeredAt is None or until is None or until <= answeredAt:
             return volume, "estimated"
-        segments = dialog.extra.get("accounting", {}).get("segments") or [
+        state = dialog.attachments.get(AccountingState)
+        segments = (state.segments if state is not None else None) or [
             [answeredAt, currentRates(dialog)]
         ]
         for index, (since, rates) in enumerate(segments):
@@ -269,7 +298,7 @@ class RecordBuilder:
             talk = max(0, round((until - dialog.answeredAt) * 1000))  # type: ignore[operator]
         else:
             talk = 0
-        keepaliveCount, keepaliveAt = _keepalive(dialog.extra)
+        keepaliveCount, keepaliveAt = dialog.keptAlive.count, dialog.keptAlive.lastAt
         volume, volumeSource = self.volume(dialog, until)
         destination = self.destination(dialog)
         charge = self.tariffs.rate(destination, answered, talk, volume)

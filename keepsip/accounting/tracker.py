@@ -18,7 +18,6 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from keepsip.logs import Logger
-from zope.interface import implementer
 
 from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
 from keepsip.accounting.delivery import BackendDelivery
@@ -26,13 +25,13 @@ from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.spool import Spool
 from keepsip.accounting.wire import wireSafe
 from keepsip.dialog.model import Dialog
-from keepsip.interfaces import IAccountingBackend, IDialogObserver
+from keepsip.dialog.observer import DialogObserver
+from keepsip.interfaces import IAccountingBackend
 
 _log = Logger()
 
 
-@implementer(IDialogObserver)
-class AccountingTracker(Service):
+class AccountingTracker(DialogObserver, Service):
     """
     Makes call records from dialog events and fans them out to backends.
 
@@ -266,9 +265,9 @@ class AccountingTracker(Service):
         Make the C{start} record (once per call) and arm the interim timer.
         """
         state = accountingState(dialog)
-        if state.get("started"):
+        if state.started:
             return
-        state["started"] = True
+        state.started = True
         answeredAt = dialog.answeredAt
         noteMedia(dialog, answeredAt if answeredAt is not None else self.reactor.seconds())
         self._record(dialog, START)
@@ -312,7 +311,7 @@ class AccountingTracker(Service):
 
     def _interim(self, dialog: Dialog) -> None:
         state = accountingState(dialog)
-        state["interims"] = sequence = state.get("interims", 0) + 1
+        state.interims = sequence = state.interims + 1
         self._record(dialog, INTERIM, sequence=sequence)
 
     def _armInterim(self, dialog: Dialog) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from keepsip.sip.sdp import MediaDescription, SessionDescription
 
@@ -171,18 +170,17 @@ def streamRates(offer: SessionDescription, answer: SessionDescription) -> list[S
     return rates
 
 
-def measuredVolume(extra: Mapping[str, Any]) -> dict[str, int] | None:
+def measuredVolume(measured: Mapping[str, int] | None) -> dict[str, int] | None:
     """
     Read what a media relay measured for a dialog.
 
-    The relay stores C{dialog.extra["media_bytes"]}: a mapping of media type
+    The relay stores C{dialog.measuredBytes}: a mapping of media type
     (C{"audio"}, C{"video"}, ...) to the octets it relayed for that type,
     both directions together, IP headers included.
 
     @return: octets per price class (C{audio}, C{video}, C{other}), or
         L{None} when nothing was measured.
     """
-    measured = extra.get("media_bytes")
     if not measured:
         return None
     volume = {"audio": 0, "video": 0, "other": 0}

@@ -9,12 +9,26 @@ from keepsip: the caller leg is the UAC that sent the initial INVITE, the
 callee leg the UAS that answered it.
 
 Terminated dialogs leave the store; observers get the final object.
+
+State that crosses layers is typed, never a string key in a shared mapping:
+
+  - what one layer writes and another reads is a field of L{Dialog}:
+    C{sessionExpires} (the dialog tracker writes it from the 2xx, keepalive
+    reads it), C{ending} (a BYE passed; tracker, read by keepalive),
+    C{keptAlive} (keepalive's proof-of-life record, read by accounting) and
+    C{measuredBytes} (what a media relay measured, read by accounting);
+  - what one layer keeps for itself about a dialog is an I{attachment} of
+    its own type in L{Dialog.attachments}, found by that type
+    (C{dialog.attachments.get(KeepaliveState)}): the dialog layer stores it
+    without knowing it, so it never imports the layers above it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class DialogState:
@@ -94,6 +108,57 @@ class Leg:
 DialogID = tuple[str, str, str]
 
 
+@dataclass
+class ProofOfLife:
+    """
+    The keepalives seen for a dialog, as the keepalive layer records them
+    for the layers that bill the call.
+
+    @ivar count: keepalives (and other configured proofs of life) counted.
+    @ivar lastAt: clock time of the last one, or L{None}.
+    """
+
+    count: int = 0
+    lastAt: float | None = None
+
+
+class Attachments:
+    """
+    Per-dialog state of the layers above the dialog layer, one object per
+    type, found by its type.
+    """
+
+    def __init__(self) -> None:
+        self._byType: dict[type, object] = {}
+
+    def get(self, kind: type[T]) -> T | None:
+        """
+        @return: the attachment of type C{kind}, or L{None}.
+        """
+        found = self._byType.get(kind)
+        return found if isinstance(found, kind) else None
+
+    def set(self, value: object) -> None:
+        """
+        Attach C{value}, replacing any attachment of its type.
+        """
+        self._byType[type(value)] = value
+
+    def setdefault(self, kind: type[T], factory: Callable[[], T]) -> T:
+        """
+        @return: the attachment of type C{kind}, made with C{factory()} and
+            attached if there is none.
+        """
+        found = self.get(kind)
+        if found is None:
+            found = factory()
+            self.set(found)
+        return found
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._byType
+
+
 @dataclass(eq=False)
 class Dialog:
     """
@@ -118,8 +183,17 @@ class Dialog:
     @ivar endCause: an L{EndCause} value once terminated.
     @ivar endDetail: a mapping with per-leg detail about the end, e.g.
         C{{"caller": "200", "callee": "408"}} or the status of a rejection.
-    @ivar extra: a mapping for components (keepalive, accounting) to keep
-        their per-dialog data, keyed by component name.
+    @ivar sessionExpires: the RFC 4028 session interval the 2xx negotiated,
+        in seconds, or L{None}.
+    @ivar ending: C{(who, when)} once a BYE passed keepsip: C{"caller"} or
+        C{"callee"} and the clock time it arrived; the dialog ends when the
+        BYE is answered.
+    @ivar keptAlive: the L{ProofOfLife} the keepalive layer records.
+    @ivar measuredBytes: media type -> octets a media relay relayed for the
+        call (both directions, IP headers included), or L{None} if nothing
+        was measured.
+    @ivar attachments: the per-dialog state of higher layers, by type (see
+        L{Attachments}).
     """
 
     callID: str
@@ -137,7 +211,11 @@ class Dialog:
     finalStatus: int | None = None
     endCause: str | None = None
     endDetail: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    sessionExpires: int | None = None
+    ending: tuple[str, float] | None = None
+    keptAlive: ProofOfLife = field(default_factory=ProofOfLife)
+    measuredBytes: dict[str, int] | None = None
+    attachments: Attachments = field(default_factory=Attachments)
 
     @property
     def dialogID(self) -> DialogID:

@@ -76,24 +76,29 @@ class DialogTracker:
         self.clock = clock
         self.store = store
         self.recordRoute = recordRoute
-        self.observers: list[Any] = []
+        self.observers: list[IDialogObserver] = []
 
     def addObserver(self, observer: IDialogObserver) -> None:
+        """
+        Tell C{observer} every event from now on; it should subclass
+        L{keepsip.dialog.observer.DialogObserver} so that it has them all.
+        """
         self.observers.append(observer)
 
     def removeObserver(self, observer: IDialogObserver) -> None:
         self.observers.remove(observer)
 
-    def notify(self, event: str, dialog: Dialog, *args: object) -> None:
+    def _notify(
+        self, dialog: Dialog, event: str, deliver: Callable[[IDialogObserver], object]
+    ) -> None:
         """
-        Call C{event} on every observer that has it; failures are logged.
+        Call C{deliver(observer)} for every observer; failures are logged.
+
+        @param event: the event's name, for the log only.
         """
-        for observer in self.observers:
-            method: Callable[..., object] | None = getattr(observer, event, None)
-            if method is None:
-                continue
+        for observer in list(self.observers):
             try:
-                method(dialog, *args)
+                deliver(observer)
             except Exception:
                 log.failure(
                     "dialog observer {observer!r} failed on {event}",
@@ -101,6 +106,21 @@ class DialogTracker:
                     event=event,
                     callID=dialog.callID,
                 )
+
+    # -- events raised by the layers above ----------------------------------
+
+    def keptAlive(self, dialog: Dialog) -> None:
+        """
+        A keepalive refreshed C{dialog}: tell the observers.
+        """
+        self._notify(dialog, "dialogKeptAlive", lambda o: o.dialogKeptAlive(dialog))
+
+    def expired(self, dialog: Dialog) -> None:
+        """
+        C{dialog}'s keepalives stopped and it is being ended: tell the
+        observers.
+        """
+        self._notify(dialog, "dialogExpired", lambda o: o.dialogExpired(dialog))
 
     @staticmethod
     def _logStoreFailure(d: Deferred[Any], what: str) -> None:
@@ -139,7 +159,7 @@ class DialogTracker:
             lastOfferSDP=request.body if _isSDP(request) else b"",
         )
         self._logStoreFailure(self.store.add(dialog), "add")
-        self.notify("dialogCreated", dialog)
+        self._notify(dialog, "dialogCreated", lambda o: o.dialogCreated(dialog))
         return dialog
 
     def inviteResponse(
@@ -192,7 +212,7 @@ class DialogTracker:
                 dialog.callee.tag = toTag
                 dialog.callee.remoteTarget = _contactURI(response)
                 self._logStoreFailure(self.store.update(dialog), "update")
-                self.notify("dialogEarly", dialog)
+                self._notify(dialog, "dialogEarly", lambda o: o.dialogEarly(dialog))
             return
         if code < 300:
             if dialog.state == DialogState.CONFIRMED:
@@ -209,10 +229,10 @@ class DialogTracker:
             dialog.lastAnswerSDP = response.body if _isSDP(response) else b""
             sessionExpires = _sessionExpires(response)
             if sessionExpires:
-                dialog.extra["session-expires"] = sessionExpires
+                dialog.sessionExpires = sessionExpires
             self._setRouteSets(dialog, response)
             self._logStoreFailure(self.store.update(dialog), "update")
-            self.notify("dialogConfirmed", dialog)
+            self._notify(dialog, "dialogConfirmed", lambda o: o.dialogConfirmed(dialog))
             return
         dialog.finalStatus = code
         if cancelled or code == 487:
@@ -263,7 +283,7 @@ class DialogTracker:
                 if target:
                     receiver.remoteTarget = target
             self._logStoreFailure(self.store.update(dialog), "update")
-            self.notify("dialogUpdated", dialog)
+            self._notify(dialog, "dialogUpdated", lambda o: o.dialogUpdated(dialog))
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
@@ -295,11 +315,11 @@ class DialogTracker:
                 sender.cseq = max(sender.cseq, number)
             sender.lastRequestAt = now
             sender.source = source
-            if request.method == "BYE" and "ending" not in dialog.extra:
+            if request.method == "BYE" and dialog.ending is None:
                 # The call ended now; the dialog ends when the other side
                 # answers the BYE (byeAnswered), so the record can say how.
                 who = "caller" if sender is dialog.caller else "callee"
-                dialog.extra["ending"] = (who, now)
+                dialog.ending = (who, now)
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
@@ -321,7 +341,7 @@ class DialogTracker:
         def end(dialog: Dialog | None) -> None:
             if dialog is None or dialog.isTerminated:
                 return
-            ending = dialog.extra.get("ending")
+            ending = dialog.ending
             if ending is None:
                 sender = dialog.legFor(key[1])
                 ending = ("caller" if sender is dialog.caller else "callee", self.clock.seconds())
@@ -383,4 +403,7 @@ class DialogTracker:
             cause=cause,
             detail=detail,
         )
-        self.notify("dialogTerminated", dialog, cause, dialog.endDetail)
+        detail = dialog.endDetail
+        self._notify(
+            dialog, "dialogTerminated", lambda o: o.dialogTerminated(dialog, cause, detail)
+        )

@@ -78,13 +78,6 @@ class ProxyCore:
     """
 
     timerC = TIMER_C
-    #: Objects with C{inDialogRequest(request, serverTransaction) -> bool}
-    #: (True: handled, do not forward), C{initialInviteForwarding(request,
-    #: serverTransaction) -> bool} (may change the INVITE about to be
-    #: forwarded; True: answered), C{ackReceived(request, source) -> bool}
-    #: and C{retransmissionReceived(request, serverTransaction)}; the
-    #: keepalive handler is one.
-    inDialogHooks: tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -127,9 +120,6 @@ class ProxyCore:
         An ACK matching no server transaction: the end-to-end ACK of a 2xx,
         forwarded statelessly.
         """
-        for hook in self.inDialogHooks:
-            if hook.ackReceived(request, source):
-                return
         if self.tracker is not None:
             self.tracker.inDialogRequest(request, source)
         self._forwardStatelessly(request)
@@ -165,11 +155,8 @@ class ProxyCore:
 
     def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
         """
-        The transaction layer absorbed a retransmission; in-dialog hooks
-        (keepalive) may count it as proof of life.
+        The transaction layer absorbed a retransmission: nothing to do.
         """
-        for hook in self.inDialogHooks:
-            hook.retransmissionReceived(request, serverTransaction)
 
     def serverTimedOut(self, serverTransaction: Any) -> None:
         log.debug(
@@ -242,14 +229,6 @@ class ProxyCore:
         self._removeOwnRoutes(outgoing)
 
         isInDialog = toHeader(request).tag is not None
-        if isInDialog:
-            for hook in self.inDialogHooks:
-                if hook.inDialogRequest(request, serverTransaction):
-                    return
-        elif request.method == "INVITE":
-            for hook in self.inDialogHooks:
-                if hook.initialInviteForwarding(outgoing, serverTransaction):
-                    return
         if not outgoing.headers.get("route"):
             if request.method == "REGISTER" and identity.isOwnDomain(uri.host, uri.port):
                 self._register(request, serverTransaction)

@@ -1,0 +1,178 @@
+"""
+Tests for L{keepsip.keepalive.transactionuser}: the transaction user in
+front of the proxy core that absorbs or refuses keepalives and hands
+everything else to the core unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from keepsip.dialog.store import MemoryDialogStore
+from keepsip.dialog.tracker import DialogTracker
+from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
+from keepsip.keepalive.termination import Terminator
+from keepsip.keepalive.transactionuser import KeepaliveTransactionUser
+from keepsip.sip.message import Request, Response
+from keepsip.transaction.interfaces import ITransactionUser
+from keepsip.transaction.testing import RecordingTransactionUser, makeRequest
+
+from ._keepalive import KeepaliveTestCase
+from keepsip.testing import ALICE, SDP, invite
+
+SENT_BY = "192.0.2.1:5060"
+
+
+class FakeServerTransaction:
+    """
+    A server transaction recording what it is asked to send.
+    """
+
+    def __init__(self, source: tuple[str, int] = ("192.0.2.10", 5060)) -> None:
+        self.source = source
+        self.lastResponse: Response | None = None
+        self.responses: list[Response] = []
+
+    def respond(self, response: Response) -> None:
+        self.lastResponse = response
+        self.responses.append(response)
+
+
+class BrokenStore(MemoryDialogStore):
+    """
+    A dialog store whose synchronous lookup fails.
+    """
+
+    def getByDialogID(self, dialogID: Any) -> Any:
+        raise RuntimeError("store broke")
+
+
+class WrapperTestCase(SynchronousTestCase):
+    def makeUser(
+        self, store: MemoryDialogStore | None = None, **settings: Any
+    ) -> KeepaliveTransactionUser:
+        clock = Clock()
+        store = store if store is not None else MemoryDialogStore()
+        tracker = DialogTracker(clock, store, f"<sip:{SENT_BY};lr>")
+        manager = KeepaliveManager(
+            clock,
+            KeepaliveSettings(**settings),
+            store,
+            tracker,
+            Terminator(tracker, lambda message, address, user: None, SENT_BY),
+        )
+        self.core = RecordingTransactionUser()
+        return KeepaliveTransactionUser(self.core, manager, SENT_BY)
+
+
+class DelegationTests(WrapperTestCase):
+    def test_interface(self) -> None:
+        """
+        The wrapper provides L{ITransactionUser}, like the core it wraps.
+        """
+        self.assertTrue(verifyObject(ITransactionUser, self.makeUser()))
+
+    def test_passThrough(self) -> None:
+        """
+        Everything that is no keepalive reaches the core unchanged, with the
+        same arguments.
+        """
+        user = self.makeUser()
+        request = makeRequest("OPTIONS")
+        ack = makeRequest("ACK", toTag="b")
+        cancel = makeRequest("CANCEL")
+        response = Response(200)
+        server, invite = FakeServerTransaction(), FakeServerTransaction()
+        user.requestReceived(request, server)
+        user.ackReceived(ack, ALICE)
+        user.cancelReceived(cancel, server, invite)
+        user.strayResponse(response, ALICE)
+        user.serverTimedOut(server)
+        user.requestRetransmitted(request, server)
+        self.assertEqual(
+            self.core.events,
+            [
+                ("requestReceived", request, server),
+                ("ackReceived", ack, ALICE),
+                ("cancelReceived", cancel, server, invite),
+                ("strayResponse", response, ALICE),
+                ("serverTimedOut", server),
+            ],
+        )
+        self.assertEqual(self.core.retransmissions, [(request, server)])
+        self.assertEqual(server.responses, [])
+
+    def test_inDialogWithoutDialog(self) -> None:
+        """
+        An in-dialog request of a dialog keepsip does not know goes to the
+        core.
+        """
+        user = self.makeUser()
+        request = makeRequest("INVITE", toTag="b")
+        user.requestReceived(request, FakeServerTransaction())
+        self.assertEqual(self.core.names(), ["requestReceived"])
+
+    def test_assistChangesTheIncomingInvite(self) -> None:
+        """
+        With the session-timer assist, the initial INVITE reaches the core
+        with the Session-Expires keepsip inserted.
+        """
+        user = self.makeUser(sessionTimerAssist=True, interval=60.0)
+        request = makeRequest("INVITE")
+        user.requestReceived(request, FakeServerTransaction())
+        [(name, received, _)] = self.core.events
+        self.assertIs(received, request)
+        self.assertEqual(received.header("session-expires"), "120")
+
+    def test_alreadyPassedKeepsip(self) -> None:
+        """
+        A request that carries keepsip's own Via (a loop or a spiral) goes
+        to the core untouched, even with the session-timer assist on.
+        """
+        user = self.makeUser(sessionTimerAssist=True)
+        request = makeRequest(
+            "INVITE", extraVias=(f"SIP/2.0/UDP {SENT_BY};branch=z9hG4bKks1",)
+        )
+        user.requestReceived(request, FakeServerTransaction())
+        self.assertEqual(self.core.names(), ["requestReceived"])
+        self.assertIsNone(request.header("session-expires"))
+
+    def test_failureAnswers500(self) -> None:
+        """
+        If keepalive handling fails on a request, it is logged and the
+        request is answered 500, as the core answers its own failures.
+        """
+        user = self.makeUser(store=BrokenStore())
+        server = FakeServerTransaction()
+        user.requestReceived(makeRequest("INVITE", toTag="b"), server)
+        self.assertEqual([r.code for r in server.responses], [500])
+        self.assertEqual(self.core.events, [])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class ThroughProxyTests(KeepaliveTestCase):
+    def test_exhaustedMaxForwardsReachesCore(self) -> None:
+        """
+        A keepalive with Max-Forwards 0 is not absorbed: the core refuses it
+        (483) and it is not counted.
+        """
+        self.makeProxy(reap="require")
+        self.establish()
+        self.proxy.receive(
+            invite(
+                uri="sip:bob@192.0.2.20:5060",
+                branch="z9hG4bKmf0",
+                toTag="bobtag",
+                body=SDP,
+                route="<sip:192.0.2.1:5060;lr>",
+                maxForwards=0,
+            ),
+            ALICE,
+        )
+        codes = [m.code for m, a in self.proxy.sent() if not isinstance(m, Request)]
+        self.assertEqual(codes[-1], 483)
+        self.assertEqual(self.dialog.keptAlive.count, 0)

@@ -29,6 +29,10 @@ class ParsePortRangeTests(SynchronousTestCase):
             self.assertIn("--rtp-ports", str(e))
 
 
+def pair() -> tuple[DatagramProtocol, DatagramProtocol]:
+    return DatagramProtocol(), DatagramProtocol()
+
+
 class PortPoolTests(SynchronousTestCase):
     def test_pairsAndReuse(self) -> None:
         """
@@ -38,14 +42,32 @@ class PortPoolTests(SynchronousTestCase):
         reactor = FakeUDPReactor()
         pool = PortPool(reactor, "127.0.0.1", 30001, 30006)  # pairs 30002, 30004
         self.assertEqual(pool.capacity, 2)
-        a = pool.bindPair(DatagramProtocol(), DatagramProtocol())
-        b = pool.bindPair(DatagramProtocol(), DatagramProtocol())
+        a = pool.bindPair(pair)
+        pool.bindPair(pair)
         self.assertEqual(sorted(reactor.bound), [30002, 30003, 30004, 30005])
-        self.assertRaises(PortsExhausted, pool.bindPair, DatagramProtocol(), DatagramProtocol())
-        pool.unbind(a[1])
-        self.assertRaises(PortsExhausted, pool.bindPair, DatagramProtocol(), DatagramProtocol())
-        pool.unbind(a[0])
-        self.assertEqual(pool.bindPair(DatagramProtocol(), DatagramProtocol())[0].getHost().port,
-                         30002)
+        self.assertRaises(PortsExhausted, pool.bindPair, pair)
+        pool.unbind(a[3])
+        self.assertRaises(PortsExhausted, pool.bindPair, pair)
+        pool.unbind(a[2])
+        self.assertEqual(pool.bindPair(pair)[2].getHost().port, 30002)
         self.assertEqual(pool.inUse, 4)
-        del b
+
+    def test_busyOddPort(self) -> None:
+        """
+        When the odd port of a pair is held by another program, the even
+        one is let go and the next pair is bound with fresh protocols (a
+        stopped port's protocol is not free until the reactor has run).
+        """
+        reactor = FakeUDPReactor()
+        reactor.busy.add(30001)
+        pool = PortPool(reactor, "127.0.0.1", 30000, 30003)
+        made: list[DatagramProtocol] = []
+
+        def makePair() -> tuple[DatagramProtocol, DatagramProtocol]:
+            made.extend([DatagramProtocol(), DatagramProtocol()])
+            return made[-2], made[-1]
+
+        rtp, rtcp, first, second = pool.bindPair(makePair)
+        self.assertEqual((first.getHost().port, second.getHost().port), (30002, 30003))
+        self.assertIs(rtp, made[2])
+        self.assertEqual(pool.inUse, 2)

@@ -134,6 +134,7 @@ class NgClientTests(SynchronousTestCase):
         d = self.client.command({"command": "ping"})
         self.client.close()
         self.failureResultOf(d, MediaRelayUnavailable)
+        self.reactor.advance(0)
         self.assertEqual(self.reactor.getDelayedCalls(), [])
         self.assertEqual(self.reactor.bound, {})
 

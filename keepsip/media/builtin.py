@@ -119,10 +119,11 @@ class _End:
     """
 
     def __init__(self, pool: PortPool, seconds: Any) -> None:
-        self.counters = _Direction()
-        self.rtp = _RelayPort(seconds, self.counters)
-        self.rtcp = _RelayPort(seconds, self.counters)
-        self.listening: list[IListeningPort] = list(pool.bindPair(self.rtp, self.rtcp))
+        counters = self.counters = _Direction()
+        self.rtp, self.rtcp, rtpPort, rtcpPort = pool.bindPair(
+            lambda: (_RelayPort(seconds, counters), _RelayPort(seconds, counters))
+        )
+        self.listening: list[IListeningPort] = [rtpPort, rtcpPort]
         self.ports = (
             self.listening[0].getHost().port,  # type: ignore[attr-defined]
             self.listening[1].getHost().port,  # type: ignore[attr-defined]

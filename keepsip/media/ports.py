@@ -6,13 +6,16 @@ relay's address.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol
 
 from keepsip.media.model import PortsExhausted
+
+P = TypeVar("P", bound=DatagramProtocol)
 
 
 def parsePortRange(value: str) -> tuple[int, int]:
@@ -90,13 +93,17 @@ class PortPool:
         return listening
 
     def bindPair(
-        self, rtp: DatagramProtocol, rtcp: DatagramProtocol
-    ) -> tuple[IListeningPort, IListeningPort]:
+        self, makePair: Callable[[], tuple[P, P]]
+    ) -> tuple[P, P, IListeningPort, IListeningPort]:
         """
-        Bind the next free pair: C{rtp} on an even port, C{rtcp} on the port
-        above it.
+        Bind the next free pair: an RTP protocol on an even port, an RTCP
+        protocol on the port above it.
 
-        @return: the two listening ports.
+        @param makePair: makes the two protocols, C{(rtp, rtcp)}; called
+            again for each pair tried, since a protocol whose port was
+            stopped is not free for another one until the reactor has run.
+        @return: C{(rtp, rtcp, rtpPort, rtcpPort)}, the protocols and their
+            listening ports.
         @raise PortsExhausted: if no pair of the range could be bound.
         """
         count = len(self._evens)
@@ -105,6 +112,7 @@ class PortPool:
             self._cursor = (self._cursor + 1) % count
             if even not in self._free or even + 1 not in self._free:
                 continue
+            rtp, rtcp = makePair()
             try:
                 first = self._bind(even, rtp)
             except CannotListenError:
@@ -114,7 +122,7 @@ class PortPool:
             except CannotListenError:
                 self.unbind(first)
                 continue
-            return first, second
+            return rtp, rtcp, first, second
         raise PortsExhausted(
             f"no free RTP port pair in {self._evens[0]}-{self._evens[-1] + 1}"
             if self._evens

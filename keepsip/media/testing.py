@@ -36,9 +36,11 @@ class FakeUDPPort:
         return IPv4Address("UDP", self.interface or "0.0.0.0", self.port)
 
     def stopListening(self) -> None:
+        # As Twisted's udp.Port: the port is closed now, the protocol hears
+        # of it (and is free for another port) on the next reactor turn.
         if self.reactor.bound.get(self.port) is self:
             del self.reactor.bound[self.port]
-            self.protocol.doStop()
+            self.reactor.callLater(0, self.protocol.doStop)
 
 
 class FakeUDPReactor(Clock):

@@ -190,3 +190,75 @@ class IAccountingBackendFactory(Interface):
         @return: an L{IAccountingBackend} provider. Raises L{ValueError} with
             a one-line message naming the bad argument.
         """
+
+
+class IMediaRelay(Interface):
+    """
+    A media relay anchoring the RTP/RTCP of calls (L{keepsip.media}): the
+    built-in one or rtpengine. A call's media session is keyed by its
+    Call-ID and the caller's From tag; C{leg} names the side whose SDP is
+    given, C{"caller"} (the initial INVITE's sender) or C{"callee"}, whoever
+    sends that particular offer or answer. SDP bodies are octets.
+
+    Failures are L{keepsip.media.model.MediaRelayError}s whose C{sipStatus}
+    says how the proxy answers: L{keepsip.media.model.PortsExhausted} (503
+    with Retry-After), L{keepsip.media.model.UnsupportedSDP} (488),
+    L{keepsip.media.model.MediaRelayUnavailable} (503: an external relay did
+    not answer in time or refused), L{keepsip.media.model.UnknownMediaSession}.
+    """
+
+    name = Attribute("The relay's type, C{'builtin'} or C{'rtpengine'}.")
+
+    def allocate(callID, fromTag, leg, sdp):
+        """
+        Anchor the media of a new call's offer (the initial INVITE's body,
+        or the 2xx's for a late offer, then with C{leg} C{"callee"}).
+        Called again for the same call (a retransmitted or re-authenticated
+        INVITE) it acts as L{update}.
+
+        @return: L{Deferred} firing with the offer rewritten to go to the
+            other side (C{bytes}).
+        """
+
+    def answer(callID, fromTag, toTag, leg, sdp):
+        """
+        Complete the last offer with its answer, from C{leg}; C{toTag} is
+        the callee's tag. Streams the answer disables are released.
+
+        @return: L{Deferred} firing with the answer rewritten to go to the
+            offerer (C{bytes}); failing with C{UnknownMediaSession} if no
+            offer was allocated.
+        """
+
+    def update(callID, fromTag, leg, sdp):
+        """
+        A new offer within the call (re-INVITE or UPDATE, from either side):
+        streams keep their ports, new m-lines get ports, a side whose
+        address changed is latched again. Its answer goes to L{answer}.
+
+        @return: L{Deferred} firing with the offer rewritten to go to the
+            other side (C{bytes}).
+        """
+
+    def statistics(callID, fromTag):
+        """
+        @return: L{Deferred} firing with a L{keepsip.media.model.MediaStats}
+            (packets, bytes, last packet time per stream and direction, and
+            per side its last packet time and whether it is on hold);
+            failing with C{UnknownMediaSession} for a call it does not hold.
+        """
+
+    def release(callID, fromTag):
+        """
+        End the call's media session and free its ports. Safe to call for a
+        call already released or never allocated.
+
+        @return: L{Deferred} firing with L{None}; it does not fail.
+        """
+
+    def close():
+        """
+        Release every session and stop (on service stop).
+
+        @return: L{Deferred} firing with L{None}.
+        """

@@ -26,6 +26,14 @@ and records, per address, what it sends::
     [atBob] = network.sentTo(BOB)
     network.receive(answer(atBob, 200, "OK", body=ANSWER_SDP), BOB)
     network.receive(ack(), ALICE)
+
+Dialogs: L{RecordingObserver} is a dialog observer that records every event
+the tracker raises, in order::
+
+    observer = RecordingObserver()
+    tracker.addObserver(observer)
+    ...
+    assert observer.names() == ["created", "early", "confirmed", "terminated"]
 """
 
 from __future__ import annotations
@@ -39,7 +47,10 @@ from zope.interface import implementer
 
 from keepsip.accounting.cdr import RecordBuilder
 from keepsip.accounting.rating import Tariffs
+from collections.abc import Mapping
+
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
+from keepsip.dialog.observer import DialogObserver
 from keepsip.interfaces import IAccountingBackend
 from keepsip.sip.message import Request, Response
 from keepsip.sip.parser import parseDatagram
@@ -375,3 +386,44 @@ class FakeSIPNetwork(FakeDatagramTransport):
             or L{sentTo} (what went elsewhere in that time is passed over).
         """
         return [message for message, to in self.sent() if to == address]
+
+
+class RecordingObserver(DialogObserver):
+    """
+    A dialog observer that records every event, in order, as tuples:
+    C{("created", dialog)}, C{("early", dialog)}, C{("confirmed", dialog)},
+    C{("updated", dialog)}, C{("keptAlive", dialog)}, C{("expired",
+    dialog)} and C{("terminated", dialog, cause, detail)}.
+
+    @ivar events: the events so far.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def dialogCreated(self, dialog: Dialog) -> None:
+        self.events.append(("created", dialog))
+
+    def dialogEarly(self, dialog: Dialog) -> None:
+        self.events.append(("early", dialog))
+
+    def dialogConfirmed(self, dialog: Dialog) -> None:
+        self.events.append(("confirmed", dialog))
+
+    def dialogUpdated(self, dialog: Dialog) -> None:
+        self.events.append(("updated", dialog))
+
+    def dialogKeptAlive(self, dialog: Dialog) -> None:
+        self.events.append(("keptAlive", dialog))
+
+    def dialogExpired(self, dialog: Dialog) -> None:
+        self.events.append(("expired", dialog))
+
+    def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, str]) -> None:
+        self.events.append(("terminated", dialog, cause, detail))
+
+    def names(self) -> list[str]:
+        """
+        The events' names, in order.
+        """
+        return [event[0] for event in self.events]

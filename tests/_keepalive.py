@@ -10,10 +10,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.sip.message import Request
 
-from keepsip.testing import ALICE, BOB, SDP, answer, invite
+from keepsip.testing import ALICE, BOB, SDP, RecordingObserver, answer, invite
 
 from ._proxy import ProxyHarness, startReapers, stopReapers
-from .test_proxy_core import RecordingObserver
 
 #: The same media as L{SDP} with a new o= version: still equal media.
 SDP_NEW_ORIGIN = SDP.replace(b"2890844526 2890844526", b"2890844526 2890844999")
@@ -35,8 +34,6 @@ class KeepaliveTestCase(SynchronousTestCase):
         config.setdefault("keepaliveTolerance", 2.0)
         self.proxy = ProxyHarness(**config)
         self.observer = RecordingObserver()
-        self.observer.dialogKeptAlive = lambda d: self.observer.events.append(("keptAlive", d))
-        self.observer.dialogExpired = lambda d: self.observer.events.append(("expired", d))
         self.proxy.service.tracker.addObserver(self.observer)
         startReapers(self.proxy)
         self.addCleanup(stopReapers, self.proxy)

@@ -8,37 +8,13 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
-from keepsip.dialog.observer import DialogObserver
+
 from keepsip.sip.headers import toHeader, topVia, vias
 from keepsip.sip.message import Request, Response
 
-from keepsip.testing import ALICE, BOB, SDP, answer, invite
+from keepsip.testing import ALICE, BOB, SDP, RecordingObserver, answer, invite
 
 from ._proxy import ProxyHarness
-
-
-class RecordingObserver(DialogObserver):
-    def __init__(self):
-        self.events = []
-
-    def dialogCreated(self, dialog):
-        self.events.append(("created", dialog))
-
-    def dialogEarly(self, dialog):
-        self.events.append(("early", dialog))
-
-    def dialogConfirmed(self, dialog):
-        self.events.append(("confirmed", dialog))
-
-    def dialogUpdated(self, dialog):
-        self.events.append(("updated", dialog))
-
-    def dialogTerminated(self, dialog, cause, detail):
-        self.events.append(("terminated", dialog, cause, detail))
-
-    def names(self):
-        return [e[0] for e in self.events]
-
 
 class ProxyTestCase(SynchronousTestCase):
     def setUp(self):
@@ -82,7 +58,6 @@ class ProxyTestCase(SynchronousTestCase):
         from keepsip.sip.parser import parseDatagram
 
         return [(parseDatagram(d), a) for d, a in written]
-
 
 class ForwardingTests(ProxyTestCase):
     def test_inviteForwardedWithViaRecordRouteAndMaxForwards(self):
@@ -318,7 +293,6 @@ class ForwardingTests(ProxyTestCase):
         codes = [(m.code, toHeader(m).tag) for m in self.proxy.sentTo(ALICE)]
         self.assertEqual(codes, [(200, "fork1"), (200, "fork2")])
 
-
 class ProxyRulesTests(ProxyTestCase):
     def forwardInDialog(self, method, uri, route, source):
         """
@@ -533,7 +507,6 @@ class ProxyRulesTests(ProxyTestCase):
         self.assertEqual(address, ("192.0.2.10", 5070))
         self.assertEqual(len(vias(message)), 1)
 
-
 class RegistrarThroughProxyTests(ProxyTestCase):
     def register(self, expires=60, contact="<sip:bob@198.51.100.20:5062>", cseq=1):
         data = (
@@ -604,7 +577,6 @@ class RegistrarThroughProxyTests(ProxyTestCase):
         self.proxy.clock.advance(120)
         self.proxy.service.purgeRegistrations()
         self.assertEqual(len(self.proxy.service.location), 0)
-
 
 class AddressFamilyTests(SynchronousTestCase):
     """

@@ -202,3 +202,33 @@ class AccountingDoubleTests(SynchronousTestCase):
         self.successResultOf(held)
         self.assertEqual(backend.records, [start, stop])
         self.assertEqual(backend.attempts, [start, interim, stop])
+
+
+class RecordingObserverTests(SynchronousTestCase):
+    def test_recordsEveryEvent(self) -> None:
+        """
+        L{RecordingObserver} provides L{IDialogObserver} and records each of
+        its events, in order, with the dialog (and cause and detail for the
+        end).
+        """
+        from keepsip.interfaces import IDialogObserver
+        from keepsip.testing import RecordingObserver, makeDialog
+
+        observer = RecordingObserver()
+        self.assertTrue(verifyObject(IDialogObserver, observer))
+        dialog = makeDialog(1, 0.0)
+        observer.dialogCreated(dialog)
+        observer.dialogEarly(dialog)
+        observer.dialogConfirmed(dialog)
+        observer.dialogUpdated(dialog)
+        observer.dialogKeptAlive(dialog)
+        observer.dialogExpired(dialog)
+        observer.dialogTerminated(dialog, EndCause.KEEPALIVE_TIMEOUT, {"silent": "caller"})
+        self.assertEqual(
+            observer.names(),
+            ["created", "early", "confirmed", "updated", "keptAlive", "expired", "terminated"],
+        )
+        self.assertIs(observer.events[0][1], dialog)
+        self.assertEqual(
+            observer.events[-1][2:], (EndCause.KEEPALIVE_TIMEOUT, {"silent": "caller"})
+        )

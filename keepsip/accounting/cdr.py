@@ -31,6 +31,7 @@ from typing import Any
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.volume import measuredVolume, priceClass, streamRates
 from keepsip.dialog.model import Dialog
+from keepsip.sip.address import hostPort
 from keepsip.sip.sdp import parseSDP
 
 #: The version of the record format; C{"schema"} of every record.
@@ -96,10 +97,7 @@ def userPart(uri: str | None) -> str:
 def _address(source: tuple[str, int] | None) -> str | None:
     if source is None:
         return None
-    host, port = source
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
+    return hostPort(*source)
 
 
 @dataclass

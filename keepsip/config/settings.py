@@ -11,7 +11,8 @@ from functools import cached_property
 from typing import Any
 
 from keepsip.config.options import OPTIONS
-from keepsip.config.values import ListenAddress, Route, hostPort
+from keepsip.config.values import ListenAddress, Route
+from keepsip.sip.address import hostPort
 
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

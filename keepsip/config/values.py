@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keepsip.sip.address import hostPort
+
 
 @dataclass(frozen=True)
 class ListenAddress:
@@ -55,17 +57,3 @@ class Route:
     def __str__(self) -> str:
         key = f"@{self.domain}" if self.domain is not None else (self.prefix or "*")
         return f"{key}=sip:{hostPort(self.target, self.port)}"
-
-
-def hostPort(host: str, port: int) -> str:
-    """
-    Join a host and a port as they appear in a SIP URI or Via: IPv6 literals
-    in brackets.
-
-    @param host: a host name or IP literal without brackets.
-    @param port: the port.
-    @return: C{"host:port"} or C{"[v6]:port"}.
-    """
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"

@@ -34,6 +34,7 @@ class FakeServerTransaction:
 
     def __init__(self, source: tuple[str, int] = ("192.0.2.10", 5060)) -> None:
         self.source = source
+        self.latestSource = source
         self.lastResponse: Response | None = None
         self.responses: list[Response] = []
 

@@ -279,7 +279,7 @@ def keepaliveMetrics(keepalive: Any) -> Reader:
             Metric(
                 "keepsip_keepalive_forged_total",
                 "counter",
-                "In-dialog requests refused because they did not come from the call's leg.",
+                "Keepalives refused or ignored because they did not come from the call's leg.",
                 [((), keepalive.forged)],
             ),
             Metric(
@@ -311,6 +311,35 @@ def keepaliveMetrics(keepalive: Any) -> Reader:
                 "counter",
                 "Expired deadlines whose handling failed (logged).",
                 [((("reaper", name),), reaper.failures) for name, reaper in reapers],
+            ),
+        ]
+
+    return read
+
+
+def legMetrics(tracker: Any) -> Reader:
+    """
+    In-dialog requests from addresses that are not their leg's, and legs
+    that moved (docs/keepalive.md, "Who may keep a call alive").
+
+    @param tracker: the L{keepsip.dialog.tracker.DialogTracker}.
+    """
+
+    def read() -> list[Metric]:
+        return [
+            Metric(
+                "keepsip_dialog_untrusted_requests_total",
+                "counter",
+                "In-dialog requests not from their leg's address; they changed nothing keepsip"
+                " knows of the leg.",
+                [((), tracker.untrusted)],
+            ),
+            Metric(
+                "keepsip_dialog_legs_rebound_total",
+                "counter",
+                "Legs moved to another address (an in-sequence request from another port of"
+                " their host, or an authenticated request).",
+                [((), tracker.rebound)],
             ),
         ]
 

@@ -33,6 +33,7 @@ from keepsip.metrics import (
     accountingMetrics,
     dialogMetrics,
     keepaliveMetrics,
+    legMetrics,
     metricsSite,
     registrarMetrics,
     transactionMetrics,
@@ -333,6 +334,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         transactionMetrics(transactions),
         dialogMetrics(store, endCauses),
         keepaliveMetrics(keepalive),
+        legMetrics(tracker),
         registrarMetrics(location),
         accountingMetrics(accounting),
     ]

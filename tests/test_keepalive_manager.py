@@ -6,6 +6,7 @@ L{task.Clock} (patent WO 00/33550).
 
 from __future__ import annotations
 
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
@@ -177,3 +178,35 @@ class ReapingTests(KeepaliveTestCase):
         self.assertEqual(
             [m for m, a in self.proxy.sent() if isinstance(m, Request) and m.method == "BYE"], []
         )
+
+
+class ForgeryLogTests(KeepaliveTestCase):
+    def test_forgeriesLoggedOncePerSourceAndWindow(self):
+        """
+        Thirty forged keepalives from one host in 30 s are each refused and
+        counted, but logged once; a second host gets its own line; when the
+        first host's 60 s window ends (the reaper's tick closes it, though
+        the forger fell silent) one more line says how many were not
+        logged.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.makeProxy()
+        self.establish()
+        forger, other = ("198.51.100.66", 5060), ("198.51.100.67", 5060)
+        codes = set()
+        for n in range(30):
+            self.proxy.clock.advance(1)
+            sent = self.keepalive(n, source=forger)
+            codes |= {m.code for m, a in sent if a == forger and m.code >= 200}
+        self.keepalive(99, source=other)
+        self.assertEqual(codes, {403})
+        self.assertEqual(self.proxy.service.keepalive.forged, 31)
+        about = lambda peer: [e for e in events if e.get("peer") == peer]
+        self.assertEqual(len(about(forger)), 1)
+        self.assertEqual(len(about(other)), 1)
+        self.proxy.clock.advance(32)
+        [first, summary] = about(forger)
+        self.assertEqual(summary["count"], 29)
+        self.assertEqual(len(about(other)), 1)

@@ -62,6 +62,28 @@ class ReapExpiredTests(SynchronousTestCase):
         self.assertIn("b", self.index)
         self.assertEqual((reaper.ticks, reaper.reaped, reaper.failures), (1, 1, 0))
 
+    def test_housekeepingEveryTick(self):
+        """
+        C{housekeeping(now)} runs at the start of every tick, before the
+        expired keys; if it fails, the failure is logged and the keys are
+        still reaped.
+        """
+        seen = []
+        expire = Recorder()
+
+        def housekeeping(now):
+            seen.append(now)
+            if len(seen) == 2:
+                raise RuntimeError("housekeeping broke")
+
+        reaper = Reaper(self.clock, self.index, expire, housekeeping=housekeeping)
+        reaper.reapExpired(1.0)
+        self.index.set("a", 1.5)
+        reaper.reapExpired(2.0)
+        self.assertEqual(seen, [1.0, 2.0])
+        self.assertEqual(expire.calls, [("a", 1.5, 2.0)])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
     def test_synchronousFailureIsolated(self):
         """
         An C{expire} that raises is logged with the key, counted in

@@ -22,7 +22,7 @@ from keepsip.transaction.interfaces import ITransactionUser
 from keepsip.transaction.testing import RecordingTransactionUser, makeRequest
 
 from ._keepalive import KeepaliveTestCase
-from keepsip.testing import ALICE, SDP, invite
+from keepsip.testing import ALICE, BOB, SDP, answer, invite
 
 SENT_BY = "192.0.2.1:5060"
 
@@ -34,6 +34,7 @@ class FakeServerTransaction:
 
     def __init__(self, source: tuple[str, int] = ("192.0.2.10", 5060)) -> None:
         self.source = source
+        self.latestSource = source
         self.lastResponse: Response | None = None
         self.responses: list[Response] = []
 
@@ -176,3 +177,110 @@ class ThroughProxyTests(KeepaliveTestCase):
         codes = [m.code for m, a in self.proxy.sent() if not isinstance(m, Request)]
         self.assertEqual(codes[-1], 483)
         self.assertEqual(self.dialog.keptAlive.count, 0)
+
+
+#: Another host, replaying what it sniffed.
+FORGER = ("198.51.100.66", 5060)
+#: Alice's host, another port.
+ALICE_OTHER_PORT = (ALICE[0], 5062)
+
+
+class ReplayTests(KeepaliveTestCase):
+    """
+    Issue 8 item 2 (a): the last keepalive replayed unchanged from another
+    address or port, as a retransmission of a transaction keepsip still
+    holds, is no proof of life.
+    """
+
+    def setUp(self) -> None:
+        self.makeProxy(reap="require")
+        self.establish()
+        self.manager = self.proxy.service.keepalive
+        self.proxy.clock.advance(10)
+        sent = self.keepalive(1)
+        self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 200])
+        self.assertEqual(self.manager.index.get(self.dialog.callKey), 70.0)
+
+    def keptAliveEvents(self) -> int:
+        """
+        How many C{dialogKeptAlive} events (each an interim record for
+        accounting) the dialog raised.
+        """
+        return self.observer.names().count("keptAlive")
+
+    def assertNothingCounted(self) -> None:
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+        self.assertEqual(self.dialog.keptAlive.lastAt, 10.0)
+        self.assertEqual(self.dialog.caller.lastRequestAt, 10.0)
+        self.assertEqual(self.manager.index.get(self.dialog.callKey), 70.0)
+        self.assertEqual(self.keptAliveEvents(), 1)
+
+    def reapAndEnd(self) -> float:
+        elapsed, byes = self.reapWithin(70)
+        self.assertEqual(set(byes), {ALICE, BOB})
+        for address, bye in byes.items():
+            self.proxy.receive(answer(bye, 200, "OK", toTag=None), address)
+        self.assertTrue(self.dialog.isTerminated)
+        return elapsed
+
+    def test_replayAfterAckFromOtherAddresses(self) -> None:
+        """
+        Twelve replays of Alice's acknowledged keepalive, one a second, from
+        another host and from another port of hers, reach keepsip while the
+        keepalive's transaction still exists (so through
+        C{requestRetransmitted}): none counts, moves the deadline or raises
+        an interim event; each is counted as forged; the call is reaped on
+        time and billed until Alice's keepalive at t=10.
+        """
+        self.proxy.receive(self.ack(1, branch="z9hG4bKkack"), ALICE)
+        self.proxy.sent()
+        for _ in range(12):
+            self.proxy.clock.advance(1)
+            self.keepalive(1, source=FORGER)
+            self.keepalive(1, source=ALICE_OTHER_PORT)
+        self.assertNothingCounted()
+        self.assertEqual(self.manager.forged, 24)
+        self.proxy.sent()
+        elapsed = self.reapAndEnd()
+        self.assertLessEqual(22 + elapsed, 70 + 1)
+        self.assertEqual(self.dialog.endedAt, 10.0)
+
+    def test_replayBeforeAckNotAnswered(self) -> None:
+        """
+        A replay of the keepalive keepsip is still answering (no ACK yet)
+        from another host is not counted and does not make keepsip send its
+        200 again.
+        """
+        self.keepalive(1, source=FORGER)
+        self.assertNothingCounted()
+        self.assertEqual(self.manager.forged, 1)
+        self.assertEqual(self.proxy.sentTo(ALICE), [])
+
+    def test_replayedInitialInvite(self) -> None:
+        """
+        The initial INVITE replayed unchanged (its branch, its CSeq) from
+        another host while its transaction exists is no proof of life.
+        """
+        self.keepalive(1, source=FORGER, branch="z9hG4bKalice1")
+        self.assertNothingCounted()
+        self.assertEqual(self.manager.forged, 1)
+
+    def test_retransmissionFromAliceStillCounts(self) -> None:
+        """
+        Alice's own keepalive reusing a branch whose transaction still
+        exists is still her keepalive: it counts.
+        """
+        self.proxy.receive(self.ack(1, branch="z9hG4bKkack"), ALICE)
+        self.proxy.clock.advance(5)
+        self.keepalive(1)
+        self.assertEqual(self.dialog.keptAlive.count, 2)
+        self.assertEqual(self.dialog.keptAlive.lastAt, 15.0)
+
+    def test_firstCopyFromOtherPort(self) -> None:
+        """
+        A replay with a new branch (a new transaction) from another port of
+        Alice's host is refused with 403 and not counted.
+        """
+        sent = self.keepalive(2, source=ALICE_OTHER_PORT)
+        self.assertIn(403, [m.code for m, a in sent if a == ALICE_OTHER_PORT])
+        self.assertNothingCounted()

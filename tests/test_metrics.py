@@ -130,6 +130,8 @@ FAMILIES = {
     "keepsip_keepalive_dialogs": "gauge",
     "keepsip_keepalives_total": "counter",
     "keepsip_keepalive_forged_total": "counter",
+    "keepsip_dialog_untrusted_requests_total": "counter",
+    "keepsip_dialog_legs_rebound_total": "counter",
     "keepsip_keepalive_expired_total": "counter",
     "keepsip_keepalive_rate_limited_total": "counter",
     "keepsip_reaper_ticks_total": "counter",

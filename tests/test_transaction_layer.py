@@ -129,6 +129,21 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         self.serverTxn(makeRequest("INVITE", branch=None, cseqNumber=2))
         self.assertEqual(self.user.names(), ["requestReceived"] * 2)
 
+    def test_retransmissionSourceKept(self) -> None:
+        """
+        A retransmission is matched by its Via wherever it comes from; the
+        transaction says where its latest copy came from
+        (C{latestSource}), so a user can tell a replay from elsewhere, and
+        C{source} stays the first copy's.
+        """
+        self.layer.requestReceived(makeRequest("INVITE"), SOURCE)
+        txn = self.user.events[-1][2]
+        self.assertEqual(txn.latestSource, SOURCE)
+        self.layer.requestReceived(makeRequest("INVITE"), PEER_A)
+        [(_, same)] = self.user.retransmissions
+        self.assertIs(same, txn)
+        self.assertEqual((txn.source, txn.latestSource), (SOURCE, PEER_A))
+
     def test_rfc2543OldStyleBranch(self) -> None:
         """
         A branch without the magic cookie is treated like no branch: two such

@@ -14,12 +14,15 @@ what to send, and store Deferreds that fail are logged.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
 from keepsip.logs import Logger
 
+from keepsip.dialog.legs import fromLeg, mayRebind
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
+from keepsip.dialog.suspects import SuspectLog
 from keepsip.interfaces import IDialogObserver, IDialogStore
 from keepsip.sip.message import Request, Response
 
@@ -70,6 +73,13 @@ class DialogTracker:
     @param store: the L{IDialogStore}.
     @param recordRoute: the exact Record-Route value keepsip inserts, to find
         its own position in a route set.
+
+    @ivar suspects: the L{SuspectLog} of requests from addresses that are
+        not their leg's (the keepalive layer reports its forgeries there
+        too, so a source gets one line per window for all it tried).
+    @ivar untrusted: in-dialog requests that were not from their leg's
+        address and did not move it (a metric).
+    @ivar rebound: legs moved to another address (a metric).
     """
 
     def __init__(self, clock, store: IDialogStore, recordRoute: str) -> None:
@@ -77,6 +87,12 @@ class DialogTracker:
         self.store = store
         self.recordRoute = recordRoute
         self.observers: list[IDialogObserver] = []
+        self.suspects = SuspectLog(clock)
+        self.untrusted = 0
+        self.rebound = 0
+        # Re-INVITEs forwarded although not from their leg, until answered:
+        # their answer must not make them the dialog's last INVITE.
+        self._untrustedInvites: weakref.WeakSet[Request] = weakref.WeakSet()
 
     def addObserver(self, observer: IDialogObserver) -> None:
         """
@@ -121,6 +137,26 @@ class DialogTracker:
         observers.
         """
         self._notify(dialog, "dialogExpired", lambda o: o.dialogExpired(dialog))
+
+    def rebind(self, dialog: Dialog, leg: Leg, source: tuple[str, int]) -> None:
+        """
+        C{leg} of C{dialog} is now at C{source}: the seam for a layer that
+        authenticated a request from the leg (a digest challenge answered)
+        after its address changed. Requests from C{source} are from the leg
+        from now on, and those from its old address are not.
+        """
+        if leg.source == source:
+            return
+        log.info(
+            "{who} of {callID} moved from {old} to {peer}",
+            who="caller" if leg is dialog.caller else "callee",
+            callID=dialog.callID,
+            old=leg.source,
+            peer=source,
+        )
+        leg.source = source
+        self.rebound += 1
+        self._logStoreFailure(self.store.update(dialog), "update")
 
     @staticmethod
     def _logStoreFailure(d: Deferred[Any], what: str) -> None:
@@ -268,6 +304,11 @@ class DialogTracker:
         def update(dialog: Dialog | None) -> None:
             if dialog is None or dialog.isTerminated:
                 return
+            if request in self._untrustedInvites:
+                # Not from the leg: the callee may have accepted it, but
+                # keepsip's idea of the dialog follows only its own legs.
+                self._untrustedInvites.discard(request)
+                return
             dialog.lastInvite = request
             dialog.lastOfferSDP = request.body if _isSDP(request) else b""
             if _isSDP(response):
@@ -293,6 +334,12 @@ class DialogTracker:
         """
         A request with a To tag passed keepsip; refresh its sender's leg and
         end the dialog on BYE.
+
+        Only a request from the leg (L{keepsip.dialog.legs.fromLeg}) moves
+        its CSeq and last request time or marks the call as ending; an
+        in-sequence one from another port of the leg's host moves the leg
+        there first (L{keepsip.dialog.legs.mayRebind}). Any other is counted
+        and logged (once per source and window) and changes nothing.
         """
         from keepsip.sip.headers import callID, cseq, fromHeader, toHeader
 
@@ -310,12 +357,18 @@ class DialogTracker:
             sender = dialog.legFor(fromTag)
             if sender is None:
                 return
+            method = request.method
+            if not fromLeg(sender, source):
+                if mayRebind(sender, source, method, number):
+                    self.rebind(dialog, sender, source)
+                else:
+                    self._untrusted(dialog, sender, request, source)
+                    return
             now = self.clock.seconds()
-            if request.method != "ACK" and request.method != "CANCEL":
+            if method != "ACK" and method != "CANCEL":
                 sender.cseq = max(sender.cseq, number)
             sender.lastRequestAt = now
-            sender.source = source
-            if request.method == "BYE" and dialog.ending is None:
+            if method == "BYE" and dialog.ending is None:
                 # The call ended now; the dialog ends when the other side
                 # answers the BYE (byeAnswered), so the record can say how.
                 who = "caller" if sender is dialog.caller else "callee"
@@ -323,6 +376,27 @@ class DialogTracker:
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
+        )
+
+    def _untrusted(
+        self, dialog: Dialog, sender: Leg, request: Request, source: tuple[str, int]
+    ) -> None:
+        """
+        An in-dialog request claiming to be from C{sender} came from
+        elsewhere: it is forwarded (the far end decides about it), but
+        changes nothing keepsip knows of the leg.
+        """
+        self.untrusted += 1
+        if request.method == "INVITE":
+            self._untrustedInvites.add(request)
+        self.suspects.report(
+            source,
+            "{method} in {callID} as the {who} came from {peer}, not from"
+            " the leg's address {known}: it changes nothing keepsip knows of the leg",
+            method=request.method,
+            callID=dialog.callID,
+            who="caller" if sender is dialog.caller else "callee",
+            known=sender.source,
         )
 
     def byeAnswered(self, request: Request, response: Response) -> None:

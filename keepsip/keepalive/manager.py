@@ -144,7 +144,15 @@ class KeepaliveManager(DialogObserver):
         self.terminator = terminator
         self.index: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
         self.maxIndex: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
-        self.reaper = Reaper(clock, self.index, self._keepaliveExpired, settings.reaperTick)
+        self.reaper = Reaper(
+            clock,
+            self.index,
+            self._keepaliveExpired,
+            settings.reaperTick,
+            # Log the counts of forgeries not logged one by one when their
+            # window ends, even if the forger fell silent.
+            housekeeping=tracker.suspects.sweep,
+        )
         self.maxReaper = Reaper(clock, self.maxIndex, self._maxDurationExpired, settings.reaperTick)
         burst = settings.rateBurst or max(10, int(2 * settings.rateLimit))
         self.limiter = RateLimiter(clock, settings.rateLimit, burst)
@@ -204,20 +212,23 @@ class KeepaliveManager(DialogObserver):
             return True
         return (sender is dialog.caller) == (legs == "caller")
 
-    def forgery(self, dialog: Dialog, source: tuple[str, int], method: str) -> None:
+    def forgery(self, dialog: Dialog, sender: Leg, source: tuple[str, int], method: str) -> None:
         """
-        A keepalive for C{dialog} came from an address that is not its
-        leg's: count it and log it.
+        A keepalive for C{dialog} claiming to be from C{sender} came from
+        an address that is not that leg's: count it, and log it once per
+        source and window (the tracker's L{SuspectLog}).
         """
         self.forged += 1
         state = dialog.attachments.get(KeepaliveState)
         if state is not None:
             state.forged += 1
-        log.warn(
-            "forged keepalive for {callID} ignored: {method} from {peer}",
+        self.tracker.suspects.report(
+            source,
+            "forged keepalive for {callID} refused: {method} from {peer}, not"
+            " from the leg's address {known}",
             callID=dialog.callID,
             method=method,
-            peer=source,
+            known=sender.source,
         )
 
     def proofOfLife(

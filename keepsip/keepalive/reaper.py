@@ -44,6 +44,9 @@ class Reaper:
     @ivar ticks: how many ticks ran (a metric).
     @ivar reaped: how many keys were handed to C{expire} (a metric).
     @ivar failures: how many C{expire} calls failed (a metric).
+    @ivar housekeeping: called with C{now} at the start of every tick (for
+        other work due on the same rhythm, such as closing log windows), or
+        L{None}; its failures are logged.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class Reaper:
         index: DeadlineIndex[Any],
         expire: ExpireFunction,
         tick: float = 1.0,
+        housekeeping: Callable[[float], None] | None = None,
     ) -> None:
         if not tick > 0:
             raise ValueError(f"tick must be positive, not {tick!r}")
@@ -62,6 +66,7 @@ class Reaper:
         self.ticks = 0
         self.reaped = 0
         self.failures = 0
+        self.housekeeping = housekeeping
         self._loop: LoopingCall | None = None
         self._inFlight: Deferred[None] | None = None
 
@@ -132,6 +137,11 @@ class Reaper:
             Deferred of this tick has fired; it never fails.
         """
         self.ticks += 1
+        if self.housekeeping is not None:
+            try:
+                self.housekeeping(now)
+            except Exception:
+                log.failure("reaper housekeeping failed")
         expired = self.index.popExpired(now)
         if not expired:
             return succeed(None)

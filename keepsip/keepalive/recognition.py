@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from keepsip.dialog.legs import fromLeg
 from keepsip.dialog.model import Dialog, Leg
-from keepsip.sip.headers import cseq, fromHeader, parseNameAddr, toHeader
+from keepsip.sip.headers import cseq, fromHeader, toHeader
 from keepsip.sip.message import Request
 from keepsip.sip.sdp import sameMedia
-from keepsip.sip.uri import URI
-from keepsip.sip.address import sameAddress
 
 #: What L{classifyInvite} says about an in-dialog INVITE.
 KEEPALIVE = "keepalive"
@@ -74,18 +73,10 @@ def classifyInvite(dialog: Dialog, sender: Leg, request: Request) -> str:
 def isAuthentic(dialog: Dialog, sender: Leg, source: tuple[str, int]) -> bool:
     """
     A proof of life counts only from the leg's known address, or from the
-    next hop of its route set (a proxy between keepsip and it).
+    next hop of its route set (a proxy between keepsip and it): the rule of
+    L{keepsip.dialog.legs.fromLeg}.
     """
-    if sameAddress(sender.source, source):
-        return True
-    if sender.routeSet:
-        try:
-            hop = parseNameAddr(sender.routeSet[0]).uri
-        except ValueError:
-            return False
-        if isinstance(hop, URI):
-            return sameAddress((hop.host, hop.port or 5060), source)
-    return False
+    return fromLeg(sender, source)
 
 
 __all__ = [

@@ -165,7 +165,7 @@ class KeepaliveTransactionUser:
         )
         if method in methods or refresh:
             if not isAuthentic(dialog, sender, source):
-                manager.forgery(dialog, source, method)
+                manager.forgery(dialog, sender, source, method)
                 return False
             manager.proofOfLife(dialog, sender, state, keepalive=True)
         return False
@@ -181,7 +181,7 @@ class KeepaliveTransactionUser:
         manager = self.manager
         source = serverTransaction.source
         if not isAuthentic(dialog, sender, source):
-            manager.forgery(dialog, source, "INVITE")
+            manager.forgery(dialog, sender, source, "INVITE")
             serverTransaction.respond(responseFromRequest(request, 403, "Forbidden", toTag=newTag()))
             return True
         if not manager.limiter.allow(source):
@@ -219,16 +219,20 @@ class KeepaliveTransactionUser:
         dialog, sender, state = found
         if state.terminating:
             return
+        # A retransmission is matched by its Via, not by where it came
+        # from: a copy replayed from elsewhere proves nothing and gets
+        # nothing.
+        source = serverTransaction.latestSource
+        if not isAuthentic(dialog, sender, source):
+            if classifyInvite(dialog, sender, request) == KEEPALIVE:
+                manager.forgery(dialog, sender, source, "INVITE")
+            return
         if state.answer is not None and state.answer.transaction is serverTransaction:
             # A retransmission of a keepalive keepsip answered: the same
             # keepalive, so it is not counted again; the 200 may be lost.
             state.answer.resend()
             return
         if classifyInvite(dialog, sender, request) != KEEPALIVE:
-            return
-        source = serverTransaction.source
-        if not isAuthentic(dialog, sender, source):
-            manager.forgery(dialog, source, "INVITE")
             return
         if manager.limiter.allow(source):
             # An equal INVITE reusing the original INVITE's transaction.

@@ -65,7 +65,9 @@ class ITransactionUser(Interface):
         A retransmission of the request of C{serverTransaction} was absorbed
         by it (and answered from it where the state says so). keepsip's keepalive
         handler uses this to count an INVITE equal to the last one as proof
-        of life while the original transaction still exists.
+        of life while the original transaction still exists, if it came from
+        the leg's address: C{serverTransaction.latestSource} says where this
+        copy came from.
         """
 
 
@@ -114,6 +116,10 @@ class IServerTransaction(ITransaction):
     """
 
     source = Attribute("C{(host, port)} the request came from.")
+    latestSource = Attribute(
+        "C{(host, port)} the latest copy of the request came from (a"
+        " retransmission is matched by its Via, not by where it came from)."
+    )
     destination = Attribute(
         "C{(host, port)} responses are sent to (see"
         " L{keepsip.sip.responses.responseDestination})."

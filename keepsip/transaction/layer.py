@@ -105,6 +105,7 @@ class TransactionLayer:
                 txn._ackReceived(request, source)
             return
         if txn is not None:
+            txn.latestSource = source
             txn._requestRetransmitted()
             # The keepalive handler counts an INVITE equal to the last one
             # even when it is a retransmission of it.

@@ -31,6 +31,8 @@ class ServerTransaction(TransactionBase):
     (final sent; timer J) -> C{terminated}.
 
     @ivar source: C{(host, port)} the request came from.
+    @ivar latestSource: C{(host, port)} the latest copy of the request came
+        from: a retransmission matches by its Via, wherever it comes from.
     @ivar destination: C{(host, port)} responses go to.
     @ivar lastResponse: the last response sent, or L{None}.
     @ivar cancelled: L{True} once a CANCEL matched this transaction.
@@ -50,6 +52,7 @@ class ServerTransaction(TransactionBase):
     ) -> None:
         TransactionBase.__init__(self, layer, request, reliable)
         self.source = source
+        self.latestSource = source
         self.destination = destination
         self.lastResponse: Response | None = None
         self.cancelled = False

@@ -12,6 +12,7 @@ import socket
 from typing import Any, Callable
 
 from twisted.application import internet, service, strports
+from twisted.internet.error import CannotListenError
 from zope.interface import implementer
 
 from keepsip.logs import Logger, setLogLevel
@@ -44,6 +45,7 @@ from keepsip.proxy.registrar import LocationService, Registrar
 from keepsip.sip.address import addressFamily, hostPort
 from keepsip.sip.headers import Via
 from keepsip.sip.message import Request, Response
+from keepsip.startup import StartupError, describeOSError, listenError
 from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
 from keepsip.transport.icmp import supportsReceiveErrors
 from keepsip.transport.listener import UDPListener
@@ -182,7 +184,38 @@ class ProxyService(service.MultiService):
             listen=", ".join(str(a) for a in self.config.listen),
             advertise=self.identity.sentBy,
         )
-        service.MultiService.startService(self)
+        service.Service.startService(self)
+        started: list[service.IService] = []
+        for child in self:
+            try:
+                child.startService()
+            except Exception as e:
+                error = self._startupError(child, e)
+                if error is None:
+                    raise
+                # Undo what did start, so no port or timer outlives the error.
+                for other in reversed(started):
+                    other.stopService()
+                service.Service.stopService(self)
+                raise error from e
+            started.append(child)
+
+    def _startupError(self, child: service.IService, error: Exception) -> StartupError | None:
+        """
+        The one-line L{StartupError} for a child that failed to start, naming
+        the option behind it, or L{None} if C{error} is not about a resource
+        an option names (a bug: let its traceback show).
+        """
+        if isinstance(error, StartupError):
+            return error
+        name = child.name or ""
+        if isinstance(error, CannotListenError):
+            if name == "metrics":
+                return listenError("metrics", self.config.metrics, error)
+            return listenError("listen", name, error)
+        if isinstance(error, OSError) and child is self.accounting:
+            return StartupError("accounting-spool", describeOSError(error))
+        return None
 
     def stopService(self) -> Any:
         self.endAllDialogs(EndCause.SHUTDOWN)
@@ -252,6 +285,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         interimInterval=config.interimInterval or None,
         interimOnKeepalive=config.interimOnKeepalive,
         commitDelay=config.accountingCommitDelay,
+        stopTimeout=config.shutdownTimeout,
     )
     accounting.setName("accounting")
     store = MemoryDialogStore()

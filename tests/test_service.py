@@ -229,7 +229,7 @@ class WholeServiceTests(TestCase):
                 self.mktemp(),
             ]
         )
-        proxy = tap.makeService(options)
+        proxy = tap.makeService(options).proxy
         proxy.startService()
         [listener] = [s for s in proxy if isinstance(s, UDPListener)]
         port = listener.listening.getHost().port

@@ -200,6 +200,22 @@ class ProxyService(service.MultiService):
                 raise error from e
             started.append(child)
 
+    def privilegedStartService(self) -> None:
+        """
+        As L{startService}, for the children that bind their ports here
+        (twistd calls this first: the metrics endpoint listens in it).
+
+        @raise StartupError: naming the option whose port cannot be bound.
+        """
+        for child in self:
+            try:
+                child.privilegedStartService()
+            except Exception as e:
+                error = self._startupError(child, e)
+                if error is None:
+                    raise
+                raise error from e
+
     def _startupError(self, child: service.IService, error: Exception) -> StartupError | None:
         """
         The one-line L{StartupError} for a child that failed to start, naming

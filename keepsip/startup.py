@@ -76,15 +76,16 @@ def listenError(option: str, value: str, error: CannotListenError) -> StartupErr
     return StartupError(option, f"{value}: cannot listen: {why}")
 
 
-def exitWithError(message: str, stderr: TextIO | None = None) -> NoReturn:
+def exitWithError(message: str, stderr: TextIO | None = None, log: bool = True) -> NoReturn:
     """
     End the process as keepsip does when it cannot start: log C{message}
-    (critical), write it and L{HINT} to the real standard error (twistd
-    sends C{sys.stderr} to its log), exit with L{EXIT_STATUS}.
+    (critical, if C{log}), write it and L{HINT} to the real standard error
+    (twistd sends C{sys.stderr} to its log), exit with L{EXIT_STATUS}.
 
     @raise SystemExit: always.
     """
-    _log.critical("keepsip cannot start: {error}", error=message)
+    if log:
+        _log.critical("keepsip cannot start: {error}", error=message)
     stream = stderr if stderr is not None else (sys.__stderr__ or sys.stderr)
     try:
         stream.write(f"keepsip: {message}\n{HINT}\n")

@@ -62,7 +62,8 @@ class Options(usage.Options):
         except usage.UsageError as e:
             if self.parent is None:
                 raise
-            exitWithError(str(e))
+            # Logging has not begun yet: the line goes to stderr only.
+            exitWithError(str(e), log=False)
 
     def opt_config(self, path: str) -> None:
         """
@@ -170,6 +171,12 @@ class ExitOnStartupError(MultiService):
         MultiService.__init__(self)
         self.proxy = proxy
         proxy.setServiceParent(self)
+
+    def privilegedStartService(self) -> None:
+        try:
+            MultiService.privilegedStartService(self)
+        except StartupError as e:
+            exitWithError(str(e))
 
     def startService(self) -> None:
         try:

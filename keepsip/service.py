@@ -21,6 +21,7 @@ from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
 from keepsip.config.settings import Config
+from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
@@ -54,6 +55,9 @@ from keepsip.transport.udp import SIPDatagramProtocol
 
 log = Logger()
 
+#: The Reason header of the BYEs that end a call whose 2xx was not ACKed.
+ACK_TIMEOUT_REASON = 'SIP;cause=408;text="ACK timeout"'
+
 #: How often expired registrar bindings are purged (seconds).
 REGISTRAR_PURGE_INTERVAL = 30.0
 
@@ -72,13 +76,24 @@ class ForwardingTransactionUser:
     @param currentUser: returns the L{ITransactionUser}.
     """
 
-    def __init__(self, currentUser: Callable[[], ITransactionUser]) -> None:
+    def __init__(
+        self,
+        currentUser: Callable[[], ITransactionUser],
+        ackSeen: Callable[[Request], None] | None = None,
+    ) -> None:
+        """
+        @param ackSeen: told of every ACK matching no server transaction
+            before the user is (the ACK timer).
+        """
         self._currentUser = currentUser
+        self._ackSeen = ackSeen
 
     def requestReceived(self, request: Request, serverTransaction: Any) -> None:
         self._currentUser().requestReceived(request, serverTransaction)
 
     def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
+        if self._ackSeen is not None:
+            self._ackSeen(request)
         self._currentUser().ackReceived(request, source)
 
     def cancelReceived(
@@ -112,6 +127,7 @@ class ProxyService(service.MultiService):
     @ivar transactions: the L{TransactionLayer}.
     @ivar core: the L{ProxyCore}.
     @ivar keepalive: the L{KeepaliveManager}.
+    @ivar ackTimer: the L{AckTimer} ending calls whose 2xx is not ACKed.
     @ivar protocols: the L{SIPDatagramProtocol} of each listener, in
         C{--listen} order.
     @ivar metricsReaders: the metric readers, as C{/metrics} reads them.
@@ -131,6 +147,7 @@ class ProxyService(service.MultiService):
         transactions: TransactionLayer,
         core: ProxyCore,
         keepalive: KeepaliveManager,
+        ackTimer: AckTimer,
         protocols: list[SIPDatagramProtocol],
         listeners: list[UDPListener],
         metricsReaders: list[Reader],
@@ -148,6 +165,7 @@ class ProxyService(service.MultiService):
         self.transactions = transactions
         self.core = core
         self.keepalive = keepalive
+        self.ackTimer = ackTimer
         self.protocols = protocols
         self.metricsReaders = metricsReaders
         accounting.setServiceParent(self)
@@ -234,6 +252,7 @@ class ProxyService(service.MultiService):
         return None
 
     def stopService(self) -> Any:
+        self.ackTimer.stop()
         self.endAllDialogs(EndCause.SHUTDOWN)
         d = service.MultiService.stopService(self)
         self.transactions.stop()
@@ -325,10 +344,24 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         assert user is not None, "a message arrived before the proxy core was built"
         return user
 
+    ackTimer = AckTimer(
+        reactor,
+        64 * config.timerT1,
+        lambda dialog, cause, endedAt: terminator.end(
+            dialog,
+            cause,
+            "caller",
+            endedAt,
+            reactor.seconds(),
+            reasonText="the 2xx was never acknowledged",
+            reasonHeader=ACK_TIMEOUT_REASON,
+        ),
+    )
+    tracker.addObserver(ackTimer)
     transactions = TransactionLayer(
         reactor,
         selector.send,
-        ForwardingTransactionUser(transactionUser),
+        ForwardingTransactionUser(transactionUser, ackTimer.ackReceived),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
     )
     core = ProxyCore(
@@ -403,6 +436,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         transactions=transactions,
         core=core,
         keepalive=keepalive,
+        ackTimer=ackTimer,
         protocols=protocols,
         listeners=listeners,
         metricsReaders=readers,

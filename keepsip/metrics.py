@@ -394,6 +394,19 @@ def accountingMetrics(accounting: Any) -> Reader:
                 "Failed or timed-out sends to an accounting backend (each is retried).",
                 [((("backend", d.key),), d.failures) for d in deliveries],
             ),
+            Metric(
+                "keepsip_accounting_write_errors_total",
+                "counter",
+                "Failed writes of an accounting backend's spool (disk full): the records "
+                "were held in memory instead.",
+                [((("backend", d.key),), d.spoolErrors) for d in deliveries],
+            ),
+            Metric(
+                "keepsip_accounting_outage",
+                "gauge",
+                "1 while an accounting backend fails or its spool cannot be written.",
+                [((("backend", d.key),), int(d.inOutage)) for d in deliveries],
+            ),
         ]
 
     return read

@@ -12,6 +12,7 @@ import socket
 from typing import Any, Callable
 
 from twisted.application import internet, service, strports
+from twisted.internet.error import CannotListenError
 from zope.interface import implementer
 
 from keepsip.logs import Logger, setLogLevel
@@ -20,6 +21,7 @@ from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
 from keepsip.config.settings import Config
+from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
@@ -45,6 +47,7 @@ from keepsip.proxy.registrar import LocationService, Registrar
 from keepsip.sip.address import addressFamily, hostPort
 from keepsip.sip.headers import Via
 from keepsip.sip.message import Request, Response
+from keepsip.startup import StartupError, describeOSError, listenError
 from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
 from keepsip.transport.icmp import supportsReceiveErrors
 from keepsip.transport.listener import UDPListener
@@ -52,6 +55,9 @@ from keepsip.transport.selector import TransportSelector
 from keepsip.transport.udp import SIPDatagramProtocol
 
 log = Logger()
+
+#: The Reason header of the BYEs that end a call whose 2xx was not ACKed.
+ACK_TIMEOUT_REASON = 'SIP;cause=408;text="ACK timeout"'
 
 #: How often expired registrar bindings are purged (seconds).
 REGISTRAR_PURGE_INTERVAL = 30.0
@@ -71,13 +77,24 @@ class ForwardingTransactionUser:
     @param currentUser: returns the L{ITransactionUser}.
     """
 
-    def __init__(self, currentUser: Callable[[], ITransactionUser]) -> None:
+    def __init__(
+        self,
+        currentUser: Callable[[], ITransactionUser],
+        ackSeen: Callable[[Request], None] | None = None,
+    ) -> None:
+        """
+        @param ackSeen: told of every ACK matching no server transaction
+            before the user is (the ACK timer).
+        """
         self._currentUser = currentUser
+        self._ackSeen = ackSeen
 
     def requestReceived(self, request: Request, serverTransaction: Any) -> None:
         self._currentUser().requestReceived(request, serverTransaction)
 
     def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
+        if self._ackSeen is not None:
+            self._ackSeen(request)
         self._currentUser().ackReceived(request, source)
 
     def cancelReceived(
@@ -111,6 +128,7 @@ class ProxyService(service.MultiService):
     @ivar transactions: the L{TransactionLayer}.
     @ivar core: the L{ProxyCore}.
     @ivar keepalive: the L{KeepaliveManager}.
+    @ivar ackTimer: the L{AckTimer} ending calls whose 2xx is not ACKed.
     @ivar protocols: the L{SIPDatagramProtocol} of each listener, in
         C{--listen} order.
     @ivar metricsReaders: the metric readers, as C{/metrics} reads them.
@@ -130,6 +148,7 @@ class ProxyService(service.MultiService):
         transactions: TransactionLayer,
         core: ProxyCore,
         keepalive: KeepaliveManager,
+        ackTimer: AckTimer,
         protocols: list[SIPDatagramProtocol],
         listeners: list[UDPListener],
         metricsReaders: list[Reader],
@@ -147,6 +166,7 @@ class ProxyService(service.MultiService):
         self.transactions = transactions
         self.core = core
         self.keepalive = keepalive
+        self.ackTimer = ackTimer
         self.protocols = protocols
         self.metricsReaders = metricsReaders
         accounting.setServiceParent(self)
@@ -183,9 +203,57 @@ class ProxyService(service.MultiService):
             listen=", ".join(str(a) for a in self.config.listen),
             advertise=self.identity.sentBy,
         )
-        service.MultiService.startService(self)
+        service.Service.startService(self)
+        started: list[service.IService] = []
+        for child in self:
+            try:
+                child.startService()
+            except Exception as e:
+                error = self._startupError(child, e)
+                if error is None:
+                    raise
+                # Undo what did start, so no port or timer outlives the error.
+                for other in reversed(started):
+                    other.stopService()
+                service.Service.stopService(self)
+                raise error from e
+            started.append(child)
+
+    def privilegedStartService(self) -> None:
+        """
+        As L{startService}, for the children that bind their ports here
+        (twistd calls this first: the metrics endpoint listens in it).
+
+        @raise StartupError: naming the option whose port cannot be bound.
+        """
+        for child in self:
+            try:
+                child.privilegedStartService()
+            except Exception as e:
+                error = self._startupError(child, e)
+                if error is None:
+                    raise
+                raise error from e
+
+    def _startupError(self, child: service.IService, error: Exception) -> StartupError | None:
+        """
+        The one-line L{StartupError} for a child that failed to start, naming
+        the option behind it, or L{None} if C{error} is not about a resource
+        an option names (a bug: let its traceback show).
+        """
+        if isinstance(error, StartupError):
+            return error
+        name = child.name or ""
+        if isinstance(error, CannotListenError):
+            if name == "metrics":
+                return listenError("metrics", self.config.metrics, error)
+            return listenError("listen", name, error)
+        if isinstance(error, OSError) and child is self.accounting:
+            return StartupError("accounting-spool", describeOSError(error))
+        return None
 
     def stopService(self) -> Any:
+        self.ackTimer.stop()
         self.endAllDialogs(EndCause.SHUTDOWN)
         d = service.MultiService.stopService(self)
         self.transactions.stop()
@@ -253,6 +321,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         interimInterval=config.interimInterval or None,
         interimOnKeepalive=config.interimOnKeepalive,
         commitDelay=config.accountingCommitDelay,
+        stopTimeout=config.shutdownTimeout,
     )
     accounting.setName("accounting")
     store = MemoryDialogStore()
@@ -276,10 +345,24 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         assert user is not None, "a message arrived before the proxy core was built"
         return user
 
+    ackTimer = AckTimer(
+        reactor,
+        64 * config.timerT1,
+        lambda dialog, cause, endedAt: terminator.end(
+            dialog,
+            cause,
+            "caller",
+            endedAt,
+            reactor.seconds(),
+            reasonText="the 2xx was never acknowledged",
+            reasonHeader=ACK_TIMEOUT_REASON,
+        ),
+    )
+    tracker.addObserver(ackTimer)
     transactions = TransactionLayer(
         reactor,
         selector.send,
-        ForwardingTransactionUser(transactionUser),
+        ForwardingTransactionUser(transactionUser, ackTimer.ackReceived),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
     )
     core = ProxyCore(
@@ -355,6 +438,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         transactions=transactions,
         core=core,
         keepalive=keepalive,
+        ackTimer=ackTimer,
         protocols=protocols,
         listeners=listeners,
         metricsReaders=readers,

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.service import MultiService
+from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
 from keepsip.config.load import buildConfig, loadToml
 from keepsip.config.options import OPTIONS, Option
 from keepsip.config.parsers import ConfigError
 from keepsip.config.settings import Config
+from keepsip.startup import StartupError, exitWithError
 
 
 class Options(usage.Options):
@@ -48,6 +49,21 @@ class Options(usage.Options):
         #: Raw values given on the command line, by option name.
         self._commandLine: dict[str, Any] = {}
         self["config"] = None
+
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Parse and validate. Standalone (tests, tools) a wrong option raises
+        L{usage.UsageError}; under C{twistd} (a parent options object) it
+        ends the process with one line naming the option and a hint to
+        C{--help} (L{exitWithError}) instead of twistd's whole usage text.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            if self.parent is None:
+                raise
+            # Logging has not begun yet: the line goes to stderr only.
+            exitWithError(str(e), log=False)
 
     def opt_config(self, path: str) -> None:
         """
@@ -139,7 +155,34 @@ def makeService(options: Options) -> MultiService:
 
     service = _makeService(options.config, reactor)
     tuneGarbageCollector()
-    return service
+    return ExitOnStartupError(service)
+
+
+class ExitOnStartupError(MultiService):
+    """
+    The process's root service: starts keepsip's service and, if a resource
+    it needs cannot be used (L{StartupError}), ends the process with that one
+    line (L{exitWithError}) instead of a traceback.
+
+    @ivar proxy: the service it starts.
+    """
+
+    def __init__(self, proxy: IService) -> None:
+        MultiService.__init__(self)
+        self.proxy = proxy
+        proxy.setServiceParent(self)
+
+    def privilegedStartService(self) -> None:
+        try:
+            MultiService.privilegedStartService(self)
+        except StartupError as e:
+            exitWithError(str(e))
+
+    def startService(self) -> None:
+        try:
+            MultiService.startService(self)
+        except StartupError as e:
+            exitWithError(str(e))
 
 
 #: Collections of the middle generation between two full collections

@@ -11,9 +11,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from keepsip.accounting import jsonl as jsonlModule
 from keepsip.accounting.jsonl import BackendClosed, JsonLinesBackend
 from keepsip.interfaces import IAccountingBackend
+from keepsip.startup import StartupError
 
 
 def readLines(path: str) -> list[dict]:
@@ -25,6 +25,7 @@ class JsonLinesTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.path = os.path.join(self.mktemp(), "sub", "cdr.jsonl")
+        os.makedirs(os.path.dirname(self.path))
         self.syncs: list[int] = []
         realFsync = os.fsync
 
@@ -32,7 +33,7 @@ class JsonLinesTests(SynchronousTestCase):
             self.syncs.append(fd)
             realFsync(fd)
 
-        self.patch(jsonlModule.os, "fsync", fsync)
+        self.patch(os, "fsync", fsync)
 
     def test_interface(self) -> None:
         """
@@ -43,7 +44,7 @@ class JsonLinesTests(SynchronousTestCase):
     def test_appendsLines(self) -> None:
         """
         Records are appended one JSON object per line, to a file created
-        with its directory, after what was there.
+        if missing, after what was there.
         """
         backend = JsonLinesBackend(self.clock, self.path)
         self.successResultOf(backend.ready())
@@ -102,7 +103,7 @@ class JsonLinesTests(SynchronousTestCase):
             atSync.append([d.called for d in ds])
             realFsync(fd)
 
-        self.patch(jsonlModule.os, "fsync", fsync)
+        self.patch(os, "fsync", fsync)
         self.clock.advance(0)
         self.assertEqual(atSync, [[False] * 5])
         self.assertEqual([d.called for d in ds], [True] * 5)
@@ -113,12 +114,14 @@ class JsonLinesTests(SynchronousTestCase):
         sendRecords writes the given lines as they are, in order, with one
         write, and one Deferred fires after the turn's single fsync.
         """
-        backend = JsonLinesBackend(self.clock, self.path)
-        backend.ready()
         writes: list[bytes] = []
-        handle = backend._file
-        realWrite = handle.write
-        self.patch(handle, "write", lambda data: (writes.append(data), realWrite(data))[1])
+
+        def write(fd: int, data: memoryview) -> int:
+            writes.append(bytes(data))
+            return os.write(fd, data)
+
+        backend = JsonLinesBackend(self.clock, self.path, writer=write)
+        backend.ready()
         records = [{"n": n} for n in range(3)]
         lines = [b'{"n":%d}\n' % n for n in range(3)]
         d = backend.sendRecords(records, lines)
@@ -145,7 +148,7 @@ class JsonLinesTests(SynchronousTestCase):
         def broken(fd: int) -> None:
             raise OSError(5, "I/O error")
 
-        patched = self.patch(jsonlModule.os, "fsync", broken)
+        patched = self.patch(os, "fsync", broken)
         ds = [backend.sendRecord({"n": n}) for n in range(2)]
         self.clock.advance(0)
         for d in ds:
@@ -233,17 +236,22 @@ class JsonLinesTests(SynchronousTestCase):
 
     def test_unwritable(self) -> None:
         """
-        ready() and sendRecord() fail with the OSError when the file cannot
-        be opened; a later record succeeds once it can.
+        ready() fails with a StartupError naming the file when it cannot be
+        opened, sendRecord() with the OSError; a later record succeeds once
+        it can.
         """
         blocker = self.mktemp()
         with open(blocker, "w"):
             pass
         path = os.path.join(blocker, "cdr.jsonl")  # a file as directory
         backend = JsonLinesBackend(self.clock, path)
-        self.failureResultOf(backend.ready(), OSError)
+        failure = self.failureResultOf(backend.ready(), StartupError)
+        self.assertEqual(
+            str(failure.value), f"--accounting: jsonl: path={path}: not a directory"
+        )
         self.failureResultOf(backend.sendRecord({"n": 1}), OSError)
         os.remove(blocker)
+        os.mkdir(blocker)
         d = backend.sendRecord({"n": 2})
         self.clock.advance(0)
         self.successResultOf(d)

@@ -141,6 +141,8 @@ FAMILIES = {
     "keepsip_accounting_backlog_records": "gauge",
     "keepsip_accounting_records_sent_total": "counter",
     "keepsip_accounting_send_failures_total": "counter",
+    "keepsip_accounting_write_errors_total": "counter",
+    "keepsip_accounting_outage": "gauge",
 }
 
 
@@ -471,6 +473,10 @@ class ProxyMetricsTests(SynchronousTestCase):
         self.assertEqual(
             value(sent, "keepsip_accounting_send_failures_total", backend=self.backend), 0
         )
+        self.assertEqual(
+            value(sent, "keepsip_accounting_write_errors_total", backend=self.backend), 0
+        )
+        self.assertEqual(value(sent, "keepsip_accounting_outage", backend=self.backend), 0)
 
 
 class ResourceTests(SynchronousTestCase):

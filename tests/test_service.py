@@ -24,7 +24,7 @@ from keepsip.service import makeService
 from keepsip.sip.address import hostPort
 from keepsip.transport.listener import UDPListener
 
-from keepsip.testing import ALICE, BOB, SDP, answer, invite
+from keepsip.testing import ALICE, BOB, SDP, ack, answer, invite
 
 from ._proxy import ProxyHarness, keepAliveThenFallSilent, startReapers, stopReapers
 
@@ -65,6 +65,7 @@ class AccountingWiringTests(SynchronousTestCase):
         self.proxy.receive(invite(), ALICE)
         [atBob] = self.proxy.sentTo(BOB)
         self.proxy.receive(answer(atBob, 200, "OK", body=SDP), BOB)
+        self.proxy.receive(ack(), ALICE)
         self.proxy.sent()
         return atBob
 
@@ -229,7 +230,7 @@ class WholeServiceTests(TestCase):
                 self.mktemp(),
             ]
         )
-        proxy = tap.makeService(options)
+        proxy = tap.makeService(options).proxy
         proxy.startService()
         [listener] = [s for s in proxy if isinstance(s, UDPListener)]
         port = listener.listening.getHost().port

@@ -83,6 +83,7 @@ EVERY_OPTION_CLI = [
     "--no-interim-on-keepalive",
     "--log-level", "debug",
     "--metrics", "tcp:9460:interface=127.0.0.1",
+    "--shutdown-timeout", "3.5",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = """
@@ -114,6 +115,7 @@ interim-interval = 60
 interim-on-keepalive = false
 log-level = "debug"
 metrics = "tcp:9460:interface=127.0.0.1"
+shutdown-timeout = 3.5
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -149,6 +151,7 @@ EVERY_OPTION_CONFIG = Config(
     interimOnKeepalive=False,
     logLevel="debug",
     metrics="tcp:9460:interface=127.0.0.1",
+    shutdownTimeout=3.5,
 )
 
 
@@ -410,7 +413,7 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
         """
         C{makeService} calls C{keepsip.service.makeService(config, reactor)}
         with the parsed configuration and the global reactor, and returns
-        its service.
+        its service inside an L{tap.ExitOnStartupError}.
         """
         calls: list[tuple[Any, Any]] = []
         service = Service()
@@ -435,7 +438,10 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
         self.patch(tap, "tuneGarbageCollector", lambda: tuned.append(True))
 
         options = self.parse("--listen", "udp:127.0.0.1:0")
-        self.assertIs(tap.makeService(options), service)
+        root = tap.makeService(options)
+        self.assertIsInstance(root, tap.ExitOnStartupError)
+        self.assertIs(root.proxy, service)
+        self.assertEqual(list(root), [service])
         from twisted.internet import reactor
 
         self.assertEqual(calls, [(options.config, reactor)])

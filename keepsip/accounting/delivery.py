@@ -22,6 +22,12 @@ Delivery, per backend:
   - a call never waits for any of this: observer methods return at once and
     log instead of raising.
 
+Outages are logged twice, not per record: when a backend first fails (or
+the spool first cannot be written, e.g. the disk is full), and when it works
+again, with how long it lasted and how many sends or writes failed meanwhile
+(L{BackendDelivery.failures}, L{BackendDelivery.spoolErrors},
+L{BackendDelivery.inOutage} for metrics).
+
 Delivery is at least once: a crash between a backend's acceptance and the
 spool noting it (the spool writes its acknowledged offset only now and then)
 replays that record; its C{record_id} is the same, so the duplicate is
@@ -42,6 +48,7 @@ from twisted.python.failure import Failure
 from keepsip.accounting.spool import Spool
 from keepsip.interfaces import IAccountingBackend
 from keepsip.logs import Logger
+from keepsip.startup import StartupError
 
 _log = Logger()
 
@@ -79,6 +86,8 @@ class BackendDelivery:
     @ivar spool: its L{Spool}.
     @ivar sent: records acknowledged by the backend since start.
     @ivar failures: failed or timed-out sends since start.
+    @ivar spoolErrors: failed spool writes since start (records then held
+        in memory only).
     """
 
     def __init__(
@@ -102,6 +111,14 @@ class BackendDelivery:
         self.batchSize = batchSize
         self.sent = 0
         self.failures = 0
+        self.spoolErrors = 0
+        #: When the current backend outage / spool outage began (clock
+        #: seconds), and the failures counted since.
+        self._backendDownSince: float | None = None
+        self._backendDownFailures = 0
+        self._spoolDownSince: float | None = None
+        self._spoolDownErrors = 0
+        self._spoolDownHeld = 0
         self._sendMany: Callable[..., Any] | None = getattr(backend, "sendRecords", None)
         self._delay = retryInitial
         self._unspooled: list[tuple[dict[str, Any], bytes]] = []
@@ -111,6 +128,8 @@ class BackendDelivery:
         self._stopping = False
         self._pumping = False
         self._inflight: Deferred | None = None
+        #: While stopping: fires when delivery is done or its time is up.
+        self._drained: Deferred | None = None
         self._retryCall: IDelayedCall | None = None
 
     @property
@@ -120,16 +139,31 @@ class BackendDelivery:
         """
         return len(self.spool) + len(self._unspooled)
 
+    @property
+    def inOutage(self) -> bool:
+        """
+        Whether the backend is failing or the spool cannot be written.
+        """
+        return self._backendDownSince is not None or self._spoolDownSince is not None
+
     def start(self) -> int:
         """
         Load the spool, then wait for the backend to be ready and deliver.
 
         @return: the number of records recovered from the spool.
+        @raise OSError: if the spool cannot be read or opened.
+        @raise StartupError: if the backend's C{ready()} failed at once with
+            one (it names an option whose resource is unusable).
         """
         recovered = self.spool.load()
+        ready = maybeDeferred(self.backend.ready)
+        fatal: list[Failure] = []
+        ready.addErrback(lambda f: fatal.append(f) if f.check(StartupError) else f)
+        if fatal:
+            fatal[0].raiseException()
         self._started = True
         self._spoolUnspooled()
-        maybeDeferred(self.backend.ready).addCallbacks(self._becameReady, self._notReady)
+        ready.addCallbacks(self._becameReady, self._notReady)
         return recovered
 
     def _becameReady(self, _: object) -> None:
@@ -169,17 +203,36 @@ class BackendDelivery:
             return
         try:
             self.spool.appendMany(batch)
-        except OSError:
+        except OSError as e:
             # The spool is the safety net; without it the records can still
             # reach a live backend, but only from memory.
-            _log.failure(
-                "Could not spool {count} records (first {recordID}) for backend {backend}",
-                count=len(batch),
-                recordID=batch[0][0].get("record_id"),
-                backend=self.key,
-            )
+            self.spoolErrors += 1
+            self._spoolDownErrors += 1
+            self._spoolDownHeld += len(batch)
+            if self._spoolDownSince is None:
+                self._spoolDownSince = self.clock.seconds()
+                _log.error(
+                    "Cannot write spool {path} for accounting backend {backend}: {error}; "
+                    "holding records in memory until it can be written",
+                    path=self.spool.path,
+                    backend=self.key,
+                    error=e,
+                )
             for record, line in batch:
                 self.spool.hold(record, line)
+            return
+        if self._spoolDownSince is not None:
+            _log.info(
+                "Spool {path} for accounting backend {backend} written again after "
+                "{seconds:.1f}s: {errors} writes failed, {held} records were held in memory",
+                path=self.spool.path,
+                backend=self.key,
+                seconds=self.clock.seconds() - self._spoolDownSince,
+                errors=self._spoolDownErrors,
+                held=self._spoolDownHeld,
+            )
+            self._spoolDownSince = None
+            self._spoolDownErrors = self._spoolDownHeld = 0
 
     def _pump(self) -> None:
         if self._pumping:
@@ -227,6 +280,7 @@ class BackendDelivery:
                     self._inflight = d
         finally:
             self._pumping = False
+        self._checkDrained()
 
     def _send(self, method: Callable[..., Any], *args: Any) -> Deferred:
         inner = maybeDeferred(method, *args)
@@ -247,22 +301,47 @@ class BackendDelivery:
     def _handle(self, result: object, count: int) -> None:
         if isinstance(result, Failure):
             self.failures += 1
-            _log.warn(
-                "Accounting backend {backend} failed to take record {recordID} "
-                "({backlog} waiting); retrying in {delay}s: {error}",
-                backend=self.key,
-                recordID=(self.spool.head() or {}).get("record_id"),
-                backlog=self.backlog,
-                delay=self._delay,
-                error=result.getErrorMessage(),
-            )
-            if not self._stopping:
+            self._backendDownFailures += 1
+            if self._backendDownSince is None:
+                self._backendDownSince = self.clock.seconds()
+                _log.warn(
+                    "Accounting backend {backend} failed to take record {recordID} "
+                    "({backlog} waiting); retrying every {delay}s to {retryMax}s until "
+                    "it does: {error}",
+                    backend=self.key,
+                    recordID=(self.spool.head() or {}).get("record_id"),
+                    backlog=self.backlog,
+                    delay=self._delay,
+                    retryMax=self.retryMax,
+                    error=result.getErrorMessage(),
+                )
+            else:
+                _log.debug(
+                    "Accounting backend {backend} still failing: {error}",
+                    backend=self.key,
+                    error=result.getErrorMessage(),
+                )
+            if self._drained is not None:
+                # Shutting down: no retries; the rest stays spooled.
+                self._stopping = True
+            elif not self._stopping:
                 self._retryCall = self.clock.callLater(self._delay, self._retry)
             self._delay = min(self._delay * 2, self.retryMax)
             return
         self.sent += count
         self._delay = self.retryInitial
         self.spool.acknowledge(count)
+        if self._backendDownSince is not None:
+            _log.info(
+                "Accounting backend {backend} takes records again after {seconds:.1f}s: "
+                "{failures} sends failed meanwhile, {backlog} records waiting",
+                backend=self.key,
+                seconds=self.clock.seconds() - self._backendDownSince,
+                failures=self._backendDownFailures,
+                backlog=self.backlog,
+            )
+            self._backendDownSince = None
+            self._backendDownFailures = 0
 
     def _retry(self) -> None:
         self._retryCall = None
@@ -270,30 +349,62 @@ class BackendDelivery:
 
     def stop(self, timeout: float) -> Deferred:
         """
-        Stop sending: wait at most C{timeout} seconds for the record in
-        flight, save the spool's state, close the backend (again waiting at
-        most C{timeout}). Unsent records stay in the spool for the next start.
+        Deliver what is waiting, for at most C{timeout} seconds, then stop
+        sending, save the spool's state and close the backend (waiting at
+        most what is left of C{timeout}, and at least a second). A backend
+        that is failing is not retried meanwhile. What was not acknowledged
+        stays in the spool for the next start.
 
         @return: L{Deferred} firing with L{None}; it never fails.
         """
-        self._stopping = True
+        deadline = self.clock.seconds() + timeout
+        if self._started:
+            self._spoolUnspooled()
         if self._retryCall is not None:
             self._retryCall.cancel()
             self._retryCall = None
-        if self._started:
-            self._spoolUnspooled()
-        inflight = (
-            succeed(None)
-            if self._inflight is None
-            else _bounded(self._inflight, timeout, self.clock)
-        )
+            self._stopping = True
+        drained: Deferred = Deferred()
+        self._drained = drained
+        if not self._ready:
+            self._stopping = True
+        self._pump()
+        self._checkDrained()
+        timer = self.clock.callLater(timeout, self._finishDrain)
 
         def closeSpool(_: object) -> Deferred:
+            if timer.active():
+                timer.cancel()
+            self._stopping = True
+            left = self.backlog
+            if left:
+                _log.warn(
+                    "{count} records for accounting backend {backend} stay in its spool "
+                    "until the next start",
+                    count=left,
+                    backend=self.key,
+                )
             self.spool.close()
             closing = maybeDeferred(self.backend.close)
             closing.addErrback(
                 lambda f: _log.failure("Closing accounting backend {backend}", f, backend=self.key)
             )
-            return _bounded(closing, timeout, self.clock)
+            return _bounded(closing, max(deadline - self.clock.seconds(), 1.0), self.clock)
 
-        return inflight.addCallback(closeSpool)
+        return drained.addCallback(closeSpool)
+
+    def _checkDrained(self) -> None:
+        """
+        While stopping: end the drain once nothing is in flight and either
+        nothing is left or sending has stopped (a failure).
+        """
+        if self._drained is None or self._inflight is not None or self._pumping:
+            return
+        if self._stopping or not self.spool.head():
+            self._finishDrain()
+
+    def _finishDrain(self) -> None:
+        drained, self._drained = self._drained, None
+        self._stopping = True
+        if drained is not None:
+            drained.callback(None)

@@ -14,10 +14,16 @@ C{--accounting jsonl:path=FILE[,fsync=always|never|interval][,interval=S]}
     disk.
 
 The file is opened in append mode by L{JsonLinesBackend.ready} (or the first
-record) and reopened by L{JsonLinesBackend.reopen}, which the accounting
+record); its directory must exist (a missing one is a start-up error, not
+created: a typo in the path should not scatter records). It is reopened by L{JsonLinesBackend.reopen}, which the accounting
 tracker calls on SIGHUP: rotate with C{logrotate}'s default C{create} mode
 and C{postrotate kill -HUP <pid>}. Writes are blocking and happen in the
 reactor thread, like Twisted's own log files.
+
+Every write is a whole record or nothing (L{keepsip.accounting.appendfile}):
+when the disk fills up, the torn part of a record is cut off again and the
+record fails, so the accounting tracker retries it whole once there is
+space; a torn last line left by a crash is cut when the file is opened.
 
 Besides L{JsonLinesBackend.sendRecord}, L{JsonLinesBackend.sendRecords}
 takes several records with their encoded lines (the accounting tracker's
@@ -26,9 +32,8 @@ batches, already encoded for its spool) and writes them with one C{write}.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -37,8 +42,10 @@ from twisted.python.failure import Failure
 from keepsip.logs import Logger
 from zope.interface import implementer
 
+from keepsip.accounting.appendfile import AppendFile, Writer
 from keepsip.accounting.spool import encodeRecord
 from keepsip.interfaces import IAccountingBackend
+from keepsip.startup import StartupError, describeOSError
 
 _log = Logger()
 
@@ -69,7 +76,12 @@ class JsonLinesBackend:
         path: str,
         fsync: str = "always",
         interval: float = 1.0,
+        writer: Writer | None = None,
     ) -> None:
+        """
+        @param writer: writes octets to a descriptor (L{os.write} by
+            default; tests pass one that fills the disk).
+        """
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"jsonl: fsync: expected always, never or interval, got {fsync!r}")
         if interval <= 0:
@@ -78,32 +90,34 @@ class JsonLinesBackend:
         self.path = path
         self.fsync = fsync
         self.interval = interval
-        self._file: BinaryIO | None = None
+        self._file: AppendFile | None = None
+        self._writer = writer
         self._dirty = False
         self._closed = False
         self._syncer: LoopingCall | None = None
         self._waiting: list[Deferred] = []
         self._syncCall: IDelayedCall | None = None
 
-    def _open(self) -> BinaryIO:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        self._file = open(self.path, "ab")
-        return self._file
+    def _open(self) -> AppendFile:
+        handle = AppendFile(self.path, self._writer)
+        handle.open()
+        self._file = handle
+        return handle
 
     def ready(self) -> Deferred:
         """
         Open the file (creating it) and, under C{fsync=interval}, start the
         periodic fsync.
 
-        @return: L{Deferred} firing with L{None}, or failing with the
-            L{OSError} that prevented opening the file.
+        @return: L{Deferred} firing with L{None}, or failing with a
+            L{StartupError} naming the file that cannot be opened (a missing
+            directory, a directory in its place, no permission).
         """
         try:
             if self._file is None:
                 self._open()
-        except OSError:
-            return fail()
+        except OSError as e:
+            return fail(StartupError("accounting", f"jsonl: path={describeOSError(e)}"))
         if self.fsync == "interval" and self._syncer is None:
             self._syncer = LoopingCall(self.sync)
             self._syncer.clock = self.reactor
@@ -143,8 +157,7 @@ class JsonLinesBackend:
             return fail(BackendClosed(self.path))
         try:
             handle = self._file if self._file is not None else self._open()
-            handle.write(data)
-            handle.flush()
+            handle.append(data)
         except OSError:
             self._discard()
             return fail()
@@ -171,7 +184,7 @@ class JsonLinesBackend:
         try:
             if self._file is None:
                 raise OSError(f"{self.path} was closed before its records were synced")
-            os.fsync(self._file.fileno())
+            self._file.sync()
         except OSError:
             failure = Failure()
             _log.warn(
@@ -192,7 +205,7 @@ class JsonLinesBackend:
             self._syncWaiting()
         if self._dirty and self._file is not None:
             try:
-                os.fsync(self._file.fileno())
+                self._file.sync()
                 self._dirty = False
             except OSError as e:
                 _log.warn("fsync of {path} failed: {error}", path=self.path, error=e)
@@ -203,10 +216,7 @@ class JsonLinesBackend:
             self._syncWaiting()
         handle, self._file = self._file, None
         if handle is not None:
-            try:
-                handle.close()
-            except OSError:
-                pass
+            handle.close()
 
     def reopen(self) -> None:
         """

@@ -28,6 +28,10 @@ copying, and the file stays near C{2 * compactSize} plus the backlog). The
 offset file is removed, durably, before the spool file changes, so a crash
 in between replays rather than skips.
 
+Every write is whole records or nothing (L{keepsip.accounting.appendfile}):
+a write cut short by a full disk is truncated back before it fails, so a
+later write never lands after a torn line.
+
 Not done: the unacknowledged records are also held in memory (record and
 line), so a very long outage of a backend costs memory in proportion to its
 backlog.
@@ -40,10 +44,11 @@ import os
 import re
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, BinaryIO
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
+from keepsip.accounting.appendfile import AppendFile, Writer
 from keepsip.accounting.wire import wireSafe
 from keepsip.logs import Logger
 
@@ -109,7 +114,13 @@ class Spool:
     checkpointInterval = 1.0
     compactSize = 1 << 20
 
-    def __init__(self, directory: str, key: str, clock: IReactorTime | None = None) -> None:
+    def __init__(
+        self,
+        directory: str,
+        key: str,
+        clock: IReactorTime | None = None,
+        writer: Writer | None = None,
+    ) -> None:
         """
         @param directory: the spool directory (created if missing).
         @param key: the backend's stable key (see
@@ -117,6 +128,8 @@ class Spool:
         @param clock: the clock for L{checkpointInterval}; without one, the
             offset is written every C{checkpointEvery} acknowledgements and
             on close only.
+        @param writer: writes octets to a descriptor (L{os.write} by
+            default; tests pass one that fills the disk).
         """
         self.directory = directory
         self.key = key
@@ -124,7 +137,7 @@ class Spool:
         base = os.path.join(directory, spoolFileKey(key))
         self.path = base + ".spool"
         self.ackPath = base + ".acked"
-        self._file: BinaryIO | None = None
+        self._file = AppendFile(self.path, writer)
         self._pending: deque[_Entry] = deque()
         self._ackedOffset = 0
         self._writtenOffset = 0
@@ -196,7 +209,7 @@ class Spool:
                 continue
             pending.append((record, line, len(line)))
         self._endOffset = complete
-        self._file = open(self.path, "ab")  # noqa: SIM115 (kept open)
+        self._file.open()
         return len(pending)
 
     def append(self, record: dict[str, Any], line: bytes | None = None) -> None:
@@ -225,35 +238,27 @@ class Spool:
         if not entries:
             return
         data = b"".join(line for _, line in entries)
-        if self._file is None:
+        if not self._file.isOpen:
             os.makedirs(self.directory, exist_ok=True)
-            self._file = open(self.path, "ab")  # noqa: SIM115 (kept open)
+        # Whole batch or nothing: a write cut short is truncated back.
+        before = self._file.size
+        self._file.append(data)
         try:
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self._file.sync()
         except OSError:
-            # The file may now end with part of the batch, and the buffered
-            # writer may still hold the rest: start over from a fresh handle
-            # positioned at the real end of the file.
-            self._reopenAfterError()
+            # Not durable: take the batch out again, so the file holds
+            # exactly the records counted here (if even that fails they stay,
+            # to be replayed after a restart: duplicates, never losses).
+            try:
+                self._file.truncate(before)
+            except OSError:
+                pass
+            self._endOffset = self._file.size
             raise
         pending = self._pending
         for record, line in entries:
             pending.append((record, line, len(line)))
-        self._endOffset += len(data)
-
-    def _reopenAfterError(self) -> None:
-        handle, self._file = self._file, None
-        if handle is not None:
-            try:
-                handle.close()
-            except OSError:
-                pass
-        try:
-            self._endOffset = os.path.getsize(self.path)
-        except OSError:
-            pass
+        self._endOffset = self._file.size
 
     def hold(self, record: dict[str, Any], line: bytes | None = None) -> None:
         """
@@ -294,7 +299,7 @@ class Spool:
         self._sinceCheckpoint += count
         if (
             self._ackedOffset >= self.compactSize
-            and self._file is not None
+            and self._file.isOpen
             and (
                 not pending
                 or (
@@ -361,10 +366,8 @@ class Spool:
             if self._pending:
                 self._rewriteTail()
             else:
-                assert self._file is not None
                 self._file.truncate(0)
-                self._file.flush()
-                os.fsync(self._file.fileno())
+                self._file.sync()
                 self._endOffset = 0
         except OSError as e:
             _log.warn("Could not compact spool {path}: {error}", path=self.path, error=e)
@@ -385,12 +388,10 @@ class Spool:
             fresh.write(data)
             fresh.flush()
             os.fsync(fresh.fileno())
-        assert self._file is not None
         self._file.close()
-        self._file = None
         os.replace(temporary, self.path)
         _fsyncDirectory(self.directory)
-        self._file = open(self.path, "ab")  # noqa: SIM115 (kept open)
+        self._file.open()
         self._pending = deque(
             (record, line, len(line) if length else 0) for record, line, length in self._pending
         )
@@ -402,6 +403,4 @@ class Spool:
         it if called later.
         """
         self._checkpoint()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._file.close()

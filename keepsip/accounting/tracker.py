@@ -72,8 +72,10 @@ class AccountingTracker(DialogObserver, Service):
         @param sendTimeout: seconds before a send counts as failed.
         @param retryInitial: first retry delay after a failure, doubled on
             each further failure up to C{retryMax}.
-        @param stopTimeout: how long C{stopService} waits for a backend's
-            record in flight and for its close.
+        @param stopTimeout: how long C{stopService} goes on delivering the
+            records waiting for each backend (then closes it, waiting at
+            most what is left of that time, and at least a second); the
+            rest stays spooled (C{--shutdown-timeout}).
         @param commitDelay: seconds after the first record of a batch before
             the batch is spooled (one write and one fsync per backend) and
             sent; 0 (the default) means at the end of the current reactor
@@ -134,7 +136,8 @@ class AccountingTracker(DialogObserver, Service):
     def stopService(self) -> Deferred:
         """
         Cancel interim timers, commit the records not yet spooled, stop every
-        delivery (bounded by C{stopTimeout}), close the backends and restore
+        delivery after delivering what waits (bounded by C{stopTimeout}),
+        close the backends and restore
         the SIGHUP handler.
 
         @return: L{Deferred} firing when done; it never fails.

@@ -81,6 +81,8 @@ def loadToml(path: str) -> dict[str, Any]:
         raise ConfigError("config", f"cannot read {path!r}: {e.strerror}")
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("config", f"cannot parse {path!r}: {e}")
+    except UnicodeDecodeError as e:
+        raise ConfigError("config", f"cannot parse {path!r}: not UTF-8 text (octet {e.start})")
     for key in table:
         if key in TABLES:
             if not isinstance(table[key], dict):

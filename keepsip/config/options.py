@@ -394,6 +394,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="ENDPOINT",
         example="tcp:9460:interface=127.0.0.1",
     ),
+    Option(
+        "shutdown-timeout",
+        nonNegativeFloat,
+        "10",
+        "Seconds keepsip may take, once told to stop, to deliver the records still "
+        "waiting (the stop records of the calls it ends) before it exits; what is "
+        "left stays in the spool for the next start.",
+        kind="float",
+        metavar="SECONDS",
+    ),
 )
 
 #: TOML tables that are not command-line options.

@@ -58,6 +58,7 @@ class Config:
     interimOnKeepalive: bool = True
     logLevel: str = "info"
     metrics: str = ""
+    shutdownTimeout: float = 10.0
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

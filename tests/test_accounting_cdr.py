@@ -157,6 +157,18 @@ class StopRecordTests(SynchronousTestCase):
             ("0.10", "0.60", "1.20", "1.90"),
         )
 
+    def test_startIsAsOfTheAnswer(self) -> None:
+        """
+        A start record made some milliseconds after the answer (a loaded
+        reactor) still says 0 ms and 0 octets: it is as of the answer, while
+        its record time is when it was made.
+        """
+        dialog = makeDialog(talk=60.0)
+        record = self.builder.build(dialog, "start", now=dialog.answeredAt + 0.007)
+        self.assertEqual(record["duration_ms"], 0)
+        self.assertEqual(record["volume_bytes"], 0)
+        self.assertEqual(record["record_epoch"], dialog.answeredAt + 0.007)
+
     def test_everyEndCause(self) -> None:
         """
         Every cause of the closed vocabulary makes a stop record carrying

@@ -289,7 +289,9 @@ class RecordBuilder:
             detail = dict(detail if detail is not None else dialog.endDetail)
         else:
             endedAt = None
-            until = now
+            # A start record is "as of the answer" (duration 0, docs/cdr.md),
+            # however late in the reactor turn it is made.
+            until = dialog.answeredAt if kind == START and answered else now
             cause = None
             detail = None
         if answered and until is not None:

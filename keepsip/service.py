@@ -15,6 +15,11 @@ from twisted.application import internet, service, strports
 from zope.interface import implementer
 
 from keepsip.logs import Logger, setLogLevel
+from keepsip.media import makeMediaRelay
+from keepsip.media.anchor import MediaAnchor
+from keepsip.media.service import MediaService
+from keepsip.media.sessions import IPV4_OVERHEAD, IPV6_OVERHEAD, MediaSessions
+from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
 
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
@@ -33,6 +38,7 @@ from keepsip.metrics import (
     accountingMetrics,
     dialogMetrics,
     keepaliveMetrics,
+    mediaMetrics,
     metricsSite,
     registrarMetrics,
     transactionMetrics,
@@ -133,6 +139,7 @@ class ProxyService(service.MultiService):
         listeners: list[UDPListener],
         metricsReaders: list[Reader],
         metrics: service.Service | None,
+        media: MediaService | None = None,
     ) -> None:
         service.MultiService.__init__(self)
         self.config = config
@@ -149,6 +156,9 @@ class ProxyService(service.MultiService):
         self.protocols = protocols
         self.metricsReaders = metricsReaders
         accounting.setServiceParent(self)
+        self.media = media
+        if media is not None:
+            media.setServiceParent(self)
         for name, reaper in (
             ("keepalive-reaper", keepalive.reaper),
             ("max-duration-reaper", keepalive.maxReaper),
@@ -256,6 +266,15 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
     accounting.setName("accounting")
     store = MemoryDialogStore()
     tracker = DialogTracker(reactor, store, identity.recordRoute)
+    relay = makeMediaRelay(
+        config.mediaRelay, reactor, config.rtpAddress or config.advertise[0], config.rtpPorts
+    )
+    mediaSessions = None
+    if relay is not None:
+        # Before accounting: a call's final counters go into its stop record.
+        overhead = IPV6_OVERHEAD if ":" in config.rtpAddress else IPV4_OVERHEAD
+        mediaSessions = MediaSessions(relay, overhead)
+        tracker.addObserver(mediaSessions)
     tracker.addObserver(accounting)
     endCauses = EndCauseCounter()
     tracker.addObserver(endCauses)
@@ -290,6 +309,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         registrar=registrar,
         tracker=tracker,
         resolve=getattr(reactor, "resolve", None),
+        media=MediaAnchor(relay, store, mediaSessions, reactor) if mediaSessions else None,
     )
     # The terminator gets only what ending a call needs: client
     # transactions for its BYEs, keepsip's sent-by, a resolver.
@@ -306,6 +326,25 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         t2=config.timerT2,
     )
     tracker.addObserver(keepalive)
+    media = None
+    if relay is not None:
+        assert mediaSessions is not None and core.media is not None
+        timeouts = MediaTimeouts(
+            reactor,
+            store,
+            mediaSessions,
+            Terminator(
+                MediaEndDetail(tracker),
+                transactions.request,
+                identity.sentBy,
+                getattr(reactor, "resolve", None),
+            ),
+            config.mediaTimeout,
+            config.holdTimeout,
+            config.reaperTick,
+        )
+        tracker.addObserver(timeouts)
+        media = MediaService(relay, mediaSessions, core.media, timeouts)
     # The transaction user: keepalives are absorbed or refused in front of
     # the core, everything else is delegated to it.
     user = KeepaliveTransactionUser(core, keepalive, identity.sentBy)
@@ -336,6 +375,8 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         registrarMetrics(location),
         accountingMetrics(accounting),
     ]
+    if media is not None:
+        readers.append(mediaMetrics(media))
     metrics = None
     if config.metrics:
         metrics = strports.service(config.metrics, metricsSite(readers, reactor), reactor=reactor)
@@ -357,4 +398,5 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         listeners=listeners,
         metricsReaders=readers,
         metrics=metrics,
+        media=media,
     )

@@ -83,6 +83,11 @@ EVERY_OPTION_CLI = [
     "--no-interim-on-keepalive",
     "--log-level", "debug",
     "--metrics", "tcp:9460:interface=127.0.0.1",
+    "--media-relay", "builtin",
+    "--rtp-address", "::1",
+    "--rtp-ports", "20000-20099",
+    "--media-timeout", "3",
+    "--hold-timeout", "0",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = """
@@ -114,6 +119,11 @@ interim-interval = 60
 interim-on-keepalive = false
 log-level = "debug"
 metrics = "tcp:9460:interface=127.0.0.1"
+media-relay = "builtin"
+rtp-address = "::1"
+rtp-ports = "20000-20099"
+media-timeout = 3
+hold-timeout = 0
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -149,6 +159,11 @@ EVERY_OPTION_CONFIG = Config(
     interimOnKeepalive=False,
     logLevel="debug",
     metrics="tcp:9460:interface=127.0.0.1",
+    mediaRelay="builtin",
+    rtpAddress="::1",
+    rtpPorts=(20000, 20099),
+    mediaTimeout=3.0,
+    holdTimeout=0.0,
 )
 
 

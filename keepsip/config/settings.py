@@ -57,6 +57,11 @@ class Config:
     interimOnKeepalive: bool = True
     logLevel: str = "info"
     metrics: str = ""
+    mediaRelay: str = "none"
+    rtpAddress: str = ""
+    rtpPorts: tuple[int, int] = (30000, 39999)
+    mediaTimeout: float = 60.0
+    holdTimeout: float = 3600.0
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

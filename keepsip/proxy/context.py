@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from keepsip.logs import Logger
@@ -40,6 +41,10 @@ class ResponseContext:
         self.cancelled = False
         self.isInvite = request.method == "INVITE"
         self._timerC: Any = None
+        # The last response waiting for the media relay: later ones wait
+        # behind it, so responses are relayed in the order they came.
+        self._rewriting: Deferred[None] | None = None
+        self._queued = 0
 
     def addBranch(self, clientTransaction: Any) -> None:
         self.branches.append(clientTransaction)
@@ -157,6 +162,44 @@ class ResponseContext:
         return best
 
     def _relay(self, response: Response, source: tuple[str, int] | None = None) -> None:
+        """
+        Relay C{response} upstream, after the media relay (if any) has
+        rewritten its SDP.
+        """
+        media = self.core.media
+        if media is None:
+            self._deliver(response, source)
+            return
+        if self._queued == 0:
+            rewriting = media.rewriteResponse(self.request, response)
+            if rewriting is None:
+                self._deliver(response, source)
+                return
+            if rewriting.called:
+                rewriting.addCallback(lambda _: self._deliver(response, source))
+                rewriting.addErrback(self._relayFailed)
+                return
+        else:
+            assert self._rewriting is not None
+            rewriting = self._rewriting.addCallback(
+                lambda _: media.rewriteResponse(self.request, response)
+            )
+        self._rewriting = rewriting
+        self._queued += 1
+
+        def finished(result: object) -> None:
+            self._queued -= 1
+            if self._queued == 0:
+                self._rewriting = None
+
+        rewriting.addCallback(lambda _: self._deliver(response, source))
+        rewriting.addErrback(self._relayFailed)
+        rewriting.addCallback(finished)
+
+    def _relayFailed(self, reason: Any) -> None:
+        log.failure("relaying a response failed", reason, callID=self.request.header("call-id"))
+
+    def _deliver(self, response: Response, source: tuple[str, int] | None = None) -> None:
         core = self.core
         if core.tracker is not None:
             if self.isInvite:

@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from keepsip.logs import Logger
+from keepsip.sip.headers import newTag
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction.interfaces import IClientTransactionUser
@@ -45,6 +46,8 @@ class ResponseContext:
         # behind it, so responses are relayed in the order they came.
         self._rewriting: Deferred[None] | None = None
         self._queued = 0
+        #: The request waits for the media relay before it is forwarded.
+        self.waitingForMedia = False
 
     def addBranch(self, clientTransaction: Any) -> None:
         self.branches.append(clientTransaction)
@@ -78,6 +81,12 @@ class ResponseContext:
         The caller sent CANCEL: cancel every pending branch (§16.10).
         """
         self.cancelled = True
+        if self.waitingForMedia and not self.finalSent:
+            # Not forwarded yet: answer at once; the core will not forward.
+            self.finalSent = True
+            self.serverTransaction.respond(
+                responseFromRequest(self.request, 487, "Request Terminated", toTag=newTag())
+            )
         self.cancelBranches()
 
     # IClientTransactionUser

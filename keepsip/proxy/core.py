@@ -282,14 +282,16 @@ class ProxyCore:
         """
         context = ResponseContext(self, request, serverTransaction)
         serverTransaction.proxyContext = context
+        context.waitingForMedia = True
 
         def done(rejection: tuple[int, str, dict[str, str]] | None) -> None:
-            if rejection is not None:
+            context.waitingForMedia = False
+            if context.cancelled:
+                # The CANCEL was answered, and the INVITE with 487.
+                self.media.requestAbandoned(request)
+            elif rejection is not None:
                 code, phrase, extra = rejection
                 self._reject(request, serverTransaction, code, phrase, extra)
-            elif context.cancelled:
-                self.media.requestAbandoned(request)
-                self._reject(request, serverTransaction, 487, "Request Terminated")
             else:
                 self._proceed(request, outgoing, serverTransaction, targets, requestHash, context)
 

@@ -351,6 +351,25 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
         """
         self.assertRaises(usage.UsageError, self.parse, "--lisen", "udp:127.0.0.1:5060")
 
+    def test_badMediaValuesNameTheOption(self) -> None:
+        """
+        A wrong media option is one usage line naming it, on the command
+        line and in the file; builtin with a host name to advertise and no
+        --rtp-address names --rtp-address.
+        """
+        for name, value in (
+            ("media-relay", "bogus"),
+            ("media-relay", "rtpengine:host=127.0.0.1"),
+            ("rtp-address", "relay.example.com"),
+            ("rtp-ports", "40000-30000"),
+            ("media-timeout", "-1"),
+            ("hold-timeout", "soon"),
+        ):
+            self.assertIn(f"--{name}", self.usageError(f"--{name}", value))
+            self.assertIn(name, self.usageError(toml=f'{name} = "{value}"\n'))
+        message = self.usageError("--media-relay", "builtin", "--advertise", "sip.example.com")
+        self.assertIn("--rtp-address", message)
+
     def test_badKeepaliveValuesNameTheOption(self) -> None:
         """
         Each keepalive option rejects a wrong value with one line naming it,

@@ -6,7 +6,7 @@ the best final response.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
@@ -88,6 +88,45 @@ class ResponseContext:
                 responseFromRequest(self.request, 487, "Request Terminated", toTag=newTag())
             )
         self.cancelBranches()
+
+    def waitForMedia(self, rewriting: Deferred[Any], proceed: Callable[[], None]) -> None:
+        """
+        The media relay is rewriting the request's SDP: C{proceed} (forward)
+        once it is done, or answer the request as C{rewriting} says
+        (C{(code, phrase, headers)}), or not at all if a CANCEL came
+        meanwhile (L{cancel} answered it).
+        """
+        self.waitingForMedia = True
+        request, serverTransaction = self.request, self.serverTransaction
+
+        def done(rejection: tuple[int, str, dict[str, str]] | None) -> None:
+            self.waitingForMedia = False
+            if self.cancelled:
+                self.core.media.requestAbandoned(request)
+            elif rejection is not None:
+                code, phrase, extra = rejection
+                response = responseFromRequest(request, code, phrase, toTag=newTag())
+                for name, value in extra.items():
+                    response.addHeader(name, value)
+                log.info(
+                    "media relay refused {method} {callID}: {code}",
+                    method=request.method,
+                    callID=request.header("call-id"),
+                    code=code,
+                )
+                serverTransaction.respond(response)
+            else:
+                proceed()
+
+        def failed(reason: Any) -> None:
+            log.failure("forwarding {callID} failed", reason, callID=request.header("call-id"))
+            last = serverTransaction.lastResponse
+            if last is None or last.code < 200:
+                serverTransaction.respond(
+                    responseFromRequest(request, 500, "Server Internal Error")
+                )
+
+        rewriting.addCallback(done).addErrback(failed)
 
     # IClientTransactionUser
 

@@ -262,48 +262,17 @@ class ProxyCore:
         media = self.media
         rewriting = media.rewriteRequest(request, outgoing) if media is not None else None
         if rewriting is not None:
-            self._afterMedia(rewriting, request, outgoing, serverTransaction, targets, requestHash)
+            # The context exists from now on, so a CANCEL meanwhile finds it.
+            context = ResponseContext(self, request, serverTransaction)
+            serverTransaction.proxyContext = context
+            context.waitForMedia(
+                rewriting,
+                lambda: self._proceed(
+                    request, outgoing, serverTransaction, targets, requestHash, context
+                ),
+            )
             return
         self._proceed(request, outgoing, serverTransaction, targets, requestHash)
-
-    def _afterMedia(
-        self,
-        rewriting: Deferred[Any],
-        request: Request,
-        outgoing: Request,
-        serverTransaction: Any,
-        targets: list[Any],
-        requestHash: str,
-    ) -> None:
-        """
-        Forward once the media relay has rewritten C{outgoing}'s SDP, or
-        answer the request as it says. The response context exists from now
-        on, so a CANCEL that comes meanwhile finds it.
-        """
-        context = ResponseContext(self, request, serverTransaction)
-        serverTransaction.proxyContext = context
-        context.waitingForMedia = True
-
-        def done(rejection: tuple[int, str, dict[str, str]] | None) -> None:
-            context.waitingForMedia = False
-            if context.cancelled:
-                # The CANCEL was answered, and the INVITE with 487.
-                self.media.requestAbandoned(request)
-            elif rejection is not None:
-                code, phrase, extra = rejection
-                self._reject(request, serverTransaction, code, phrase, extra)
-            else:
-                self._proceed(request, outgoing, serverTransaction, targets, requestHash, context)
-
-        def failed(reason: Any) -> None:
-            log.failure("forwarding {callID} failed", reason, callID=request.header("call-id"))
-            last = serverTransaction.lastResponse
-            if last is None or last.code < 200:
-                serverTransaction.respond(
-                    responseFromRequest(request, 500, "Server Internal Error")
-                )
-
-        rewriting.addCallback(done).addErrback(failed)
 
     def _proceed(
         self,

@@ -262,3 +262,41 @@ class IMediaRelay(Interface):
 
         @return: L{Deferred} firing with L{None}.
         """
+
+
+class IMediaAnchor(Interface):
+    """
+    What the proxy core asks before it forwards a message that may carry
+    SDP (L{keepsip.media.anchor.MediaAnchor}): the seam through which a
+    media relay rewrites offers and answers on their way through. With no
+    anchor the core forwards at once, as without media anchoring.
+    """
+
+    def rewriteRequest(request, outgoing):
+        """
+        C{request} (as received) is about to be forwarded as C{outgoing}
+        (keepsip's copy): rewrite C{outgoing}'s SDP for the relay.
+
+        @return: L{None} when there is nothing to do (forward now), else a
+            L{Deferred} firing with L{None} once C{outgoing}'s body is
+            rewritten, or with C{(code, phrase, headers)}: answer the request
+            so and do not forward it (C{488}, C{503} with C{Retry-After}).
+            It does not fail.
+        """
+
+    def rewriteResponse(request, response):
+        """
+        C{response} to C{request} (L{None} for a stray 2xx retransmission)
+        is about to be relayed: rewrite its SDP for the relay.
+
+        @return: L{None} when there is nothing to do, else a L{Deferred}
+            firing with L{None} once the body is rewritten or, if the relay
+            failed, left as it was (logged). It does not fail.
+        """
+
+    def requestAbandoned(request):
+        """
+        C{request}, whose rewriting was asked for, will not be forwarded
+        after all (a CANCEL came while the relay was working): free what
+        was allocated for it.
+        """

@@ -16,6 +16,11 @@ from twisted.internet.error import CannotListenError
 from zope.interface import implementer
 
 from keepsip.logs import Logger, setLogLevel
+from keepsip.media import makeMediaRelay
+from keepsip.media.anchor import MediaAnchor
+from keepsip.media.service import MediaService
+from keepsip.media.sessions import IPV4_OVERHEAD, IPV6_OVERHEAD, MediaSessions
+from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
 
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
@@ -36,6 +41,7 @@ from keepsip.metrics import (
     dialogMetrics,
     keepaliveMetrics,
     legMetrics,
+    mediaMetrics,
     metricsSite,
     registrarMetrics,
     transactionMetrics,
@@ -153,6 +159,7 @@ class ProxyService(service.MultiService):
         listeners: list[UDPListener],
         metricsReaders: list[Reader],
         metrics: service.Service | None,
+        media: MediaService | None = None,
     ) -> None:
         service.MultiService.__init__(self)
         self.config = config
@@ -170,6 +177,9 @@ class ProxyService(service.MultiService):
         self.protocols = protocols
         self.metricsReaders = metricsReaders
         accounting.setServiceParent(self)
+        self.media = media
+        if media is not None:
+            media.setServiceParent(self)
         for name, reaper in (
             ("keepalive-reaper", keepalive.reaper),
             ("max-duration-reaper", keepalive.maxReaper),
@@ -326,6 +336,15 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
     accounting.setName("accounting")
     store = MemoryDialogStore()
     tracker = DialogTracker(reactor, store, identity.recordRoute)
+    relay = makeMediaRelay(
+        config.mediaRelay, reactor, config.rtpAddress or config.advertise[0], config.rtpPorts
+    )
+    mediaSessions = None
+    if relay is not None:
+        # Before accounting: a call's final counters go into its stop record.
+        overhead = IPV6_OVERHEAD if ":" in config.rtpAddress else IPV4_OVERHEAD
+        mediaSessions = MediaSessions(relay, overhead)
+        tracker.addObserver(mediaSessions)
     tracker.addObserver(accounting)
     endCauses = EndCauseCounter()
     tracker.addObserver(endCauses)
@@ -374,6 +393,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         registrar=registrar,
         tracker=tracker,
         resolve=getattr(reactor, "resolve", None),
+        media=MediaAnchor(relay, store, mediaSessions, reactor) if mediaSessions else None,
     )
     # The terminator gets only what ending a call needs: client
     # transactions for its BYEs, keepsip's sent-by, a resolver.
@@ -390,6 +410,25 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         t2=config.timerT2,
     )
     tracker.addObserver(keepalive)
+    media = None
+    if relay is not None:
+        assert mediaSessions is not None and core.media is not None
+        timeouts = MediaTimeouts(
+            reactor,
+            store,
+            mediaSessions,
+            Terminator(
+                MediaEndDetail(tracker),
+                transactions.request,
+                identity.sentBy,
+                getattr(reactor, "resolve", None),
+            ),
+            config.mediaTimeout,
+            config.holdTimeout,
+            config.reaperTick,
+        )
+        tracker.addObserver(timeouts)
+        media = MediaService(relay, mediaSessions, core.media, timeouts)
     # The transaction user: keepalives are absorbed or refused in front of
     # the core, everything else is delegated to it.
     user = KeepaliveTransactionUser(core, keepalive, identity.sentBy)
@@ -421,6 +460,8 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         registrarMetrics(location),
         accountingMetrics(accounting),
     ]
+    if media is not None:
+        readers.append(mediaMetrics(media))
     metrics = None
     if config.metrics:
         metrics = strports.service(config.metrics, metricsSite(readers, reactor), reactor=reactor)
@@ -443,4 +484,5 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         listeners=listeners,
         metricsReaders=readers,
         metrics=metrics,
+        media=media,
     )

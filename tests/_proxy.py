@@ -31,8 +31,18 @@ class ProxyHarness:
         C{written} holds C{(bytes, address)} pairs.
     """
 
-    def __init__(self, routes: tuple[str, ...] = ("*=sip:192.0.2.20:5060",), **config: Any) -> None:
-        self.clock = Clock()
+    def __init__(
+        self,
+        routes: tuple[str, ...] = ("*=sip:192.0.2.20:5060",),
+        clock: Clock | None = None,
+        **config: Any,
+    ) -> None:
+        """
+        @param clock: the reactor keepsip runs on (e.g. a
+            L{keepsip.media.testing.FakeUDPReactor} for a media relay); a
+            new L{Clock} by default.
+        """
+        self.clock = clock if clock is not None else Clock()
         self.config = Config(
             listen=(ListenAddress("udp", PROXY[0], PROXY[1]),),
             advertise=PROXY,

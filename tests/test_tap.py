@@ -84,6 +84,11 @@ EVERY_OPTION_CLI = [
     "--log-level", "debug",
     "--metrics", "tcp:9460:interface=127.0.0.1",
     "--shutdown-timeout", "3.5",
+    "--media-relay", "builtin",
+    "--rtp-address", "::1",
+    "--rtp-ports", "20000-20099",
+    "--media-timeout", "3",
+    "--hold-timeout", "0",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = """
@@ -116,6 +121,11 @@ interim-on-keepalive = false
 log-level = "debug"
 metrics = "tcp:9460:interface=127.0.0.1"
 shutdown-timeout = 3.5
+media-relay = "builtin"
+rtp-address = "::1"
+rtp-ports = "20000-20099"
+media-timeout = 3
+hold-timeout = 0
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -152,6 +162,11 @@ EVERY_OPTION_CONFIG = Config(
     logLevel="debug",
     metrics="tcp:9460:interface=127.0.0.1",
     shutdownTimeout=3.5,
+    mediaRelay="builtin",
+    rtpAddress="::1",
+    rtpPorts=(20000, 20099),
+    mediaTimeout=3.0,
+    holdTimeout=0.0,
 )
 
 
@@ -338,6 +353,25 @@ class OptionsTests(OptionsTestsMixin, SynchronousTestCase):
         An unknown command-line option is refused by usage.Options.
         """
         self.assertRaises(usage.UsageError, self.parse, "--lisen", "udp:127.0.0.1:5060")
+
+    def test_badMediaValuesNameTheOption(self) -> None:
+        """
+        A wrong media option is one usage line naming it, on the command
+        line and in the file; builtin with a host name to advertise and no
+        --rtp-address names --rtp-address.
+        """
+        for name, value in (
+            ("media-relay", "bogus"),
+            ("media-relay", "rtpengine:host=127.0.0.1"),
+            ("rtp-address", "relay.example.com"),
+            ("rtp-ports", "40000-30000"),
+            ("media-timeout", "-1"),
+            ("hold-timeout", "soon"),
+        ):
+            self.assertIn(f"--{name}", self.usageError(f"--{name}", value))
+            self.assertIn(name, self.usageError(toml=f'{name} = "{value}"\n'))
+        message = self.usageError("--media-relay", "builtin", "--advertise", "sip.example.com")
+        self.assertIn("--rtp-address", message)
 
     def test_badKeepaliveValuesNameTheOption(self) -> None:
         """

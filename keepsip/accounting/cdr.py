@@ -11,6 +11,8 @@ reads what other layers leave in the dialog's typed fields:
     keepalive layer;
   - C{dialog.measuredBytes}: media type -> octets relayed, written by a
     media relay (see L{keepsip.accounting.volume.measuredVolume});
+  - C{dialog.measuredMedia}: packets and payload octets per media type and
+    direction, as the relay counted them (C{volume.measured} of a record);
 
 and keeps its own per-dialog state in an L{AccountingState} attachment (the
 number of interim records sent, the media segments of the call, and the
@@ -351,6 +353,21 @@ class RecordBuilder:
             },
             "media": media,
             "volume_bytes": sum(volume.values()),
-            "volume": dict(volume, source=volumeSource),
+            "volume": _volumeField(volume, volumeSource, dialog),
             "charge": charge.toDict(),
         }
+
+
+def _volumeField(volume: dict[str, int], source: str, dialog: Dialog) -> dict[str, Any]:
+    """
+    The record's C{volume}: octets per price class, their C{source}, and
+    for measured volume what the relay counted per media type and direction
+    (C{measured}).
+    """
+    field: dict[str, Any] = dict(volume, source=source)
+    if source == "measured" and dialog.measuredMedia:
+        field["measured"] = {
+            mediaType: {direction: dict(counts) for direction, counts in directions.items()}
+            for mediaType, directions in dialog.measuredMedia.items()
+        }
+    return field

@@ -166,6 +166,17 @@ def buildConfig(
             "timer-t1",
             f"must be less than --timer-t2 ({values['timerT2']}), got {values['timerT1']}",
         )
+    if values["mediaRelay"] == "builtin" and not values["rtpAddress"]:
+        from keepsip.config.parsers import rtpAddress
+
+        host = values["advertise"][0]
+        try:
+            values["rtpAddress"] = rtpAddress(host)
+        except ConfigError:
+            raise ConfigError(
+                "rtp-address",
+                f"needed with --media-relay builtin: --advertise {host!r} is not an IP address",
+            )
     tariffs = dict(fileValues.get("tariffs", {}))
     try:
         from keepsip.accounting.rating import Tariffs

@@ -27,6 +27,9 @@ from keepsip.config.parsers import (
     parseRoute,
     positiveFloat,
     positiveInt,
+    mediaRelaySpec,
+    rtpAddress,
+    rtpPortRange,
 )
 
 
@@ -401,6 +404,49 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds keepsip may take, once told to stop, to deliver the records still "
         "waiting (the stop records of the calls it ends) before it exits; what is "
         "left stays in the spool for the next start.",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "media-relay",
+        mediaRelaySpec,
+        "none",
+        "Anchor the media of calls (rewrite SDP, relay and count RTP/RTCP): none, builtin "
+        "(keepsip's own relay on --rtp-address/--rtp-ports) or "
+        "rtpengine:host=H,port=P[,timeout=S] (see docs/media.md).",
+        metavar="TYPE[:ARGS]",
+    ),
+    Option(
+        "rtp-address",
+        rtpAddress,
+        "",
+        "IP address the built-in relay binds and advertises in SDP; empty: the --advertise "
+        "address (which must then be an IP address).",
+        metavar="HOST",
+        example="192.0.2.10",
+    ),
+    Option(
+        "rtp-ports",
+        rtpPortRange,
+        "30000-39999",
+        "UDP port range of the built-in relay, LOW-HIGH: a pair (RTP even, RTCP odd) per "
+        "stream and side.",
+        metavar="LOW-HIGH",
+    ),
+    Option(
+        "media-timeout",
+        nonNegativeFloat,
+        "60",
+        "With a media relay: end a call (BYE both legs, cause media-timeout) when one end "
+        "sent no RTP or RTCP for this many seconds (0: off).",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "hold-timeout",
+        nonNegativeFloat,
+        "3600",
+        "The media timeout of an end on hold (sendonly/inactive) (0: never).",
         kind="float",
         metavar="SECONDS",
     ),

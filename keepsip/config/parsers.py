@@ -318,3 +318,45 @@ def parseMetricsEndpoint(text: str) -> str:
     if isinstance(port, int) and not 0 <= port <= 65535:
         raise ConfigError(None, f"port out of range in {text!r}")
     return text
+
+
+def mediaRelaySpec(text: str) -> str:
+    """
+    Check C{--media-relay TYPE[:ARGS]} (L{keepsip.media.makeMediaRelay}
+    without binding anything); C{--rtp-address} is checked with the other
+    options by L{keepsip.config.load.buildConfig}.
+    """
+    from twisted.internet.task import Clock
+
+    from keepsip.media import makeMediaRelay
+
+    try:
+        makeMediaRelay(text, Clock(), "127.0.0.1", (30000, 30001))
+    except ValueError as e:
+        raise ConfigError(None, str(e).removeprefix("--media-relay ")) from None
+    return text.strip()
+
+
+def rtpAddress(text: str) -> str:
+    """
+    Parse C{--rtp-address}: an IPv4 or IPv6 literal (brackets allowed), or
+    empty for the advertised address.
+    """
+    if not text:
+        return ""
+    literal = _ipLiteral(text) or _ipLiteral(f"[{text}]")
+    if literal is None:
+        raise ConfigError(None, f"expected an IPv4 or IPv6 address, got {text!r}")
+    return literal
+
+
+def rtpPortRange(text: str) -> tuple[int, int]:
+    """
+    Parse C{--rtp-ports LOW-HIGH} (L{keepsip.media.parsePortRange}).
+    """
+    from keepsip.media.ports import parsePortRange
+
+    try:
+        return parsePortRange(text)
+    except ValueError as e:
+        raise ConfigError(None, str(e).removeprefix("--rtp-ports ")) from None

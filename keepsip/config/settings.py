@@ -59,6 +59,11 @@ class Config:
     logLevel: str = "info"
     metrics: str = ""
     shutdownTimeout: float = 10.0
+    mediaRelay: str = "none"
+    rtpAddress: str = ""
+    rtpPorts: tuple[int, int] = (30000, 39999)
+    mediaTimeout: float = 60.0
+    holdTimeout: float = 3600.0
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

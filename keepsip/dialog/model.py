@@ -192,6 +192,9 @@ class Dialog:
     @ivar measuredBytes: media type -> octets a media relay relayed for the
         call (both directions, IP headers included), or L{None} if nothing
         was measured.
+    @ivar measuredMedia: what the media relay counted, by media type and
+        direction (C{"caller-to-callee"}, C{"callee-to-caller"}):
+        C{{"packets": N, "bytes": N}} with UDP payload octets, or L{None}.
     @ivar attachments: the per-dialog state of higher layers, by type (see
         L{Attachments}).
     """
@@ -215,6 +218,7 @@ class Dialog:
     ending: tuple[str, float] | None = None
     keptAlive: ProofOfLife = field(default_factory=ProofOfLife)
     measuredBytes: dict[str, int] | None = None
+    measuredMedia: dict[str, dict[str, dict[str, int]]] | None = None
     attachments: Attachments = field(default_factory=Attachments)
 
     @property

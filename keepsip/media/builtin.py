@@ -81,6 +81,10 @@ class _RelayPort(DatagramProtocol):
         from, once the first one came.
     """
 
+    # Twisted logs the start and stop of a noisy protocol: two lines per
+    # port and call.
+    noisy = False
+
     def __init__(self, seconds: Any, counters: _Direction) -> None:
         self._seconds = seconds
         self.counters = counters

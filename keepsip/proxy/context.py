@@ -6,11 +6,13 @@ the best final response.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from keepsip.logs import Logger
+from keepsip.sip.headers import newTag
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction.interfaces import IClientTransactionUser
@@ -40,6 +42,12 @@ class ResponseContext:
         self.cancelled = False
         self.isInvite = request.method == "INVITE"
         self._timerC: Any = None
+        # The last response waiting for the media relay: later ones wait
+        # behind it, so responses are relayed in the order they came.
+        self._rewriting: Deferred[None] | None = None
+        self._queued = 0
+        #: The request waits for the media relay before it is forwarded.
+        self.waitingForMedia = False
 
     def addBranch(self, clientTransaction: Any) -> None:
         self.branches.append(clientTransaction)
@@ -73,7 +81,52 @@ class ResponseContext:
         The caller sent CANCEL: cancel every pending branch (§16.10).
         """
         self.cancelled = True
+        if self.waitingForMedia and not self.finalSent:
+            # Not forwarded yet: answer at once; the core will not forward.
+            self.finalSent = True
+            self.serverTransaction.respond(
+                responseFromRequest(self.request, 487, "Request Terminated", toTag=newTag())
+            )
         self.cancelBranches()
+
+    def waitForMedia(self, rewriting: Deferred[Any], proceed: Callable[[], None]) -> None:
+        """
+        The media relay is rewriting the request's SDP: C{proceed} (forward)
+        once it is done, or answer the request as C{rewriting} says
+        (C{(code, phrase, headers)}), or not at all if a CANCEL came
+        meanwhile (L{cancel} answered it).
+        """
+        self.waitingForMedia = True
+        request, serverTransaction = self.request, self.serverTransaction
+
+        def done(rejection: tuple[int, str, dict[str, str]] | None) -> None:
+            self.waitingForMedia = False
+            if self.cancelled:
+                self.core.media.requestAbandoned(request)
+            elif rejection is not None:
+                code, phrase, extra = rejection
+                response = responseFromRequest(request, code, phrase, toTag=newTag())
+                for name, value in extra.items():
+                    response.addHeader(name, value)
+                log.info(
+                    "media relay refused {method} {callID}: {code}",
+                    method=request.method,
+                    callID=request.header("call-id"),
+                    code=code,
+                )
+                serverTransaction.respond(response)
+            else:
+                proceed()
+
+        def failed(reason: Any) -> None:
+            log.failure("forwarding {callID} failed", reason, callID=request.header("call-id"))
+            last = serverTransaction.lastResponse
+            if last is None or last.code < 200:
+                serverTransaction.respond(
+                    responseFromRequest(request, 500, "Server Internal Error")
+                )
+
+        rewriting.addCallback(done).addErrback(failed)
 
     # IClientTransactionUser
 
@@ -157,6 +210,44 @@ class ResponseContext:
         return best
 
     def _relay(self, response: Response, source: tuple[str, int] | None = None) -> None:
+        """
+        Relay C{response} upstream, after the media relay (if any) has
+        rewritten its SDP.
+        """
+        media = self.core.media
+        if media is None:
+            self._deliver(response, source)
+            return
+        if self._queued == 0:
+            rewriting = media.rewriteResponse(self.request, response)
+            if rewriting is None:
+                self._deliver(response, source)
+                return
+            if rewriting.called:
+                rewriting.addCallback(lambda _: self._deliver(response, source))
+                rewriting.addErrback(self._relayFailed)
+                return
+        else:
+            assert self._rewriting is not None
+            rewriting = self._rewriting.addCallback(
+                lambda _: media.rewriteResponse(self.request, response)
+            )
+        self._rewriting = rewriting
+        self._queued += 1
+
+        def finished(result: object) -> None:
+            self._queued -= 1
+            if self._queued == 0:
+                self._rewriting = None
+
+        rewriting.addCallback(lambda _: self._deliver(response, source))
+        rewriting.addErrback(self._relayFailed)
+        rewriting.addCallback(finished)
+
+    def _relayFailed(self, reason: Any) -> None:
+        log.failure("relaying a response failed", reason, callID=self.request.header("call-id"))
+
+    def _deliver(self, response: Response, source: tuple[str, int] | None = None) -> None:
         core = self.core
         if core.tracker is not None:
             if self.isInvite:

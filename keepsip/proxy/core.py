@@ -75,6 +75,8 @@ class ProxyCore:
     @param tracker: the L{keepsip.dialog.tracker.DialogTracker} or L{None}.
     @param resolve: C{resolve(hostname) -> Deferred[str]} for Request-URI
         hosts that are not IP literals.
+    @param media: the L{keepsip.interfaces.IMediaAnchor} that rewrites SDP
+        for a media relay, or L{None} (messages are forwarded at once).
     """
 
     timerC = TIMER_C
@@ -89,6 +91,7 @@ class ProxyCore:
         registrar: Registrar | None = None,
         tracker: Any = None,
         resolve: Callable[[str], Deferred[str]] | None = None,
+        media: Any = None,
     ) -> None:
         self.clock = clock
         self.identity = identity
@@ -98,6 +101,7 @@ class ProxyCore:
         self.registrar = registrar
         self.tracker = tracker
         self.resolve = resolve
+        self.media = media
 
     # -- ITransactionUser ------------------------------------------------
 
@@ -151,7 +155,12 @@ class ProxyCore:
             destination = responseDestination(topVia(response))
         except ValueError:
             return
-        self._sendStatelessly(response, destination)
+        media = self.media
+        rewriting = media.rewriteResponse(None, response) if media is not None else None
+        if rewriting is None:
+            self._sendStatelessly(response, destination)
+        else:
+            rewriting.addCallback(lambda _: self._sendStatelessly(response, destination))
 
     def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
         """
@@ -250,9 +259,38 @@ class ProxyCore:
             self._reject(request, serverTransaction, code, phrase)
             return
 
-        context = ResponseContext(self, request, serverTransaction)
-        # The context lives exactly as long as its server transaction.
-        serverTransaction.proxyContext = context
+        media = self.media
+        rewriting = media.rewriteRequest(request, outgoing) if media is not None else None
+        if rewriting is not None:
+            # The context exists from now on, so a CANCEL meanwhile finds it.
+            context = ResponseContext(self, request, serverTransaction)
+            serverTransaction.proxyContext = context
+            context.waitForMedia(
+                rewriting,
+                lambda: self._proceed(
+                    request, outgoing, serverTransaction, targets, requestHash, context
+                ),
+            )
+            return
+        self._proceed(request, outgoing, serverTransaction, targets, requestHash)
+
+    def _proceed(
+        self,
+        request: Request,
+        outgoing: Request,
+        serverTransaction: Any,
+        targets: list[Any],
+        requestHash: str,
+        context: ResponseContext | None = None,
+    ) -> None:
+        """
+        Tell the tracker and forward C{outgoing} to every target (§16.6).
+        """
+        isInDialog = toHeader(request).tag is not None
+        if context is None:
+            context = ResponseContext(self, request, serverTransaction)
+            # The context lives exactly as long as its server transaction.
+            serverTransaction.proxyContext = context
         if self.tracker is not None:
             if isInDialog:
                 self.tracker.inDialogRequest(request, serverTransaction.source)
@@ -399,6 +437,20 @@ class ProxyCore:
         headers.move_to_end("via", last=False)
         fwd.invalidate("via")
         host, port = uriAddress(destinationURI)
+        media = self.media
+        rewriting = media.rewriteRequest(request, fwd) if media is not None else None
+        if rewriting is not None:
+            # The answer of a late offer: forwarded once rewritten; an ACK
+            # the relay refused is dropped (its 2xx is retransmitted).
+            def rewritten(rejection: object) -> None:
+                if rejection is None:
+                    self._sendAck(fwd, host, port)
+
+            rewriting.addCallback(rewritten)
+            return
+        self._sendAck(fwd, host, port)
+
+    def _sendAck(self, fwd: Request, host: str, port: int) -> None:
         if isIPLiteral(host) or self.resolve is None:
             self._sendStatelessly(fwd, (host, port))
         else:

@@ -15,10 +15,14 @@ from typing import Any
 from keepsip.config.parsers import (
     ConfigError,
     accountingSpec,
+    anyText,
+    authSpec,
     choice,
+    digestAlgorithms,
     methodList,
     nonEmpty,
     nonNegativeFloat,
+    nonNegativeInt,
     parseAdvertise,
     parseDomain,
     parseFlag,
@@ -27,6 +31,7 @@ from keepsip.config.parsers import (
     parseRoute,
     positiveFloat,
     positiveInt,
+    trustedNetworks,
 )
 
 
@@ -204,6 +209,99 @@ OPTIONS: tuple[Option, ...] = (
         "Registration lifetime when the REGISTER gives none, in seconds (min <= default <= max).",
         kind="integer",
         metavar="SECONDS",
+    ),
+    Option(
+        "registrar-max-contacts",
+        nonNegativeInt,
+        "10",
+        "Most contacts one address-of-record may have; a REGISTER adding more gets 403 (0: no limit).",
+        kind="integer",
+        metavar="N",
+    ),
+    Option(
+        "registrar-max-source-bindings",
+        nonNegativeInt,
+        "1000",
+        "Most bindings the REGISTERs from one source address may hold; more get 403 (0: no limit).",
+        kind="integer",
+        metavar="N",
+    ),
+    Option(
+        "registrar-rate-limit",
+        nonNegativeFloat,
+        "20",
+        "REGISTERs per second accepted from one source address (burst: twice that, at least "
+        "10); more get 503 with Retry-After. Trusted peers are not limited (0: no limit).",
+        kind="float",
+        metavar="PER-SECOND",
+    ),
+    Option(
+        "auth",
+        authSpec,
+        "none",
+        "Digest authentication with a twisted.cred checker, TYPE:ARGS, e.g. "
+        "htdigest:path=FILE (see --help-auth and docs/auth.md); none: registrar and proxy "
+        "are open to anyone.",
+        metavar="TYPE:ARGS",
+        example="htdigest:path=/etc/keepsip/users.htdigest",
+    ),
+    Option(
+        "auth-realm",
+        nonEmpty,
+        None,
+        "Digest realm. Default: the first --domain (sorted), else the advertise host.",
+        metavar="REALM",
+        example="sip.example.com",
+    ),
+    Option(
+        "auth-algorithms",
+        digestAlgorithms,
+        "MD5",
+        "Digest algorithms offered, most preferred first: SHA-256, MD5 (RFC 8760).",
+        metavar="SHA-256,MD5",
+    ),
+    Option(
+        "auth-nonce-lifetime",
+        positiveFloat,
+        "300",
+        "Seconds a nonce stays fresh; an older one is answered with stale=true.",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "auth-secret",
+        anyText,
+        "",
+        "Key of the nonces' HMAC-SHA256, so several keepsip nodes accept each other's "
+        "nonces; empty: random per process.",
+        metavar="TEXT",
+    ),
+    Option(
+        "auth-from-check",
+        parseFlag,
+        True,
+        "An authenticated user may only place calls whose From user is its own user name.",
+        kind="boolean",
+        flag=True,
+    ),
+    Option(
+        "auth-challenge-rate-limit",
+        nonNegativeFloat,
+        "20",
+        "Challenges per second sent to one source address (burst: twice that, at least 10); "
+        "more requests get 503 with Retry-After (0: no limit).",
+        kind="float",
+        metavar="PER-SECOND",
+    ),
+    Option(
+        "trusted",
+        trustedNetworks,
+        [],
+        "Peers (CIDR[,CIDR...]) that are neither challenged nor rate-limited: carriers, "
+        "gateways, keepsip edges; repeatable.",
+        multiple=True,
+        metavar="CIDR[,CIDR...]",
+        example=["192.0.2.0/24", "2001:db8::1"],
     ),
     Option(
         "timer-t1",

@@ -194,6 +194,9 @@ class Dialog:
         was measured.
     @ivar attachments: the per-dialog state of higher layers, by type (see
         L{Attachments}).
+    @ivar authUser: the user whose credentials authenticated the initial
+        INVITE (the auth layer writes it, accounting reads it), or L{None}
+        when the caller was not challenged (no C{--auth}, a trusted peer).
     """
 
     callID: str
@@ -216,6 +219,7 @@ class Dialog:
     keptAlive: ProofOfLife = field(default_factory=ProofOfLife)
     measuredBytes: dict[str, int] | None = None
     attachments: Attachments = field(default_factory=Attachments)
+    authUser: str | None = None
 
     @property
     def dialogID(self) -> DialogID:

@@ -6,6 +6,7 @@ validation, and L{keepsip.tap.makeService}.
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import sys
 import types
@@ -51,6 +52,9 @@ class OptionsTestsMixin:
         return message
 
 
+#: An htdigest file for --auth.
+USERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "users.htdigest")
+
 EVERY_OPTION_CLI = [
     "--listen", "udp:127.0.0.1:5071",
     "--listen", "udp:[::1]:5072",
@@ -66,7 +70,7 @@ EVERY_OPTION_CLI = [
     "--registrar-max-contacts", "3",
     "--registrar-max-source-bindings", "50",
     "--registrar-rate-limit", "7",
-    "--auth", "memory:alice:secret",
+    "--auth", f"htdigest:path={USERS}",
     "--auth-realm", "sip.example.com",
     "--auth-algorithms", "SHA-256,MD5",
     "--auth-nonce-lifetime", "60",
@@ -99,7 +103,7 @@ EVERY_OPTION_CLI = [
     "--metrics", "tcp:9460:interface=127.0.0.1",
 ]  # fmt: skip
 
-EVERY_OPTION_TOML = """
+EVERY_OPTION_TOML = f"""
 listen = ["udp:127.0.0.1:5071", "udp:[::1]:5072"]
 advertise = "proxy.example.com:5080"
 route = ["*=sip:10.0.0.1", "49=sip:10.0.0.2:5070", "@example.org=sip:10.0.0.3"]
@@ -110,7 +114,7 @@ registrar-default-expires = 600
 registrar-max-contacts = 3
 registrar-max-source-bindings = 50
 registrar-rate-limit = 7
-auth = "memory:alice:secret"
+auth = "htdigest:path={USERS}"
 auth-realm = "sip.example.com"
 auth-algorithms = "SHA-256,MD5"
 auth-nonce-lifetime = 60
@@ -156,7 +160,7 @@ EVERY_OPTION_CONFIG = Config(
     registrarMaxContacts=3,
     registrarMaxSourceBindings=50,
     registrarRateLimit=7.0,
-    auth="memory:alice:secret",
+    auth=f"htdigest:path={USERS}",
     authRealm="sip.example.com",
     authAlgorithms=("SHA-256", "MD5"),
     authNonceLifetime=60.0,

@@ -5,7 +5,10 @@ L{twisted.cred.strcred.makeChecker}.
 A checker type is a L{twisted.cred.strcred.ICheckerFactory} provider in a
 module of the L{keepsip.plugins} package (operators add their own, like the
 accounting backends); Twisted's own factories (C{memory:}, C{file:}) are
-found too. A checker qualifies if it accepts digest credentials: it lists
+found too, of which only C{file:} (a file of C{user:password} lines) fits:
+Twisted's C{memory:} keys its users by L{str} where every other checker,
+keepsip's credentials included, uses L{bytes} user names, so it never
+matches. A checker qualifies if it accepts digest credentials: it lists
 C{IUsernameDigestHash} (it stores HA1 values) or C{IUsernameHashedPassword}
 (it knows passwords) among its C{credentialInterfaces}.
 
@@ -41,6 +44,9 @@ from zope.interface import implementer
 from keepsip.logs import Logger
 
 log = Logger()
+
+#: The Twisted checker types (C{twisted.plugins}) keepsip offers.
+TWISTED_TYPES = frozenset({"file"})
 
 #: The credentials interfaces a checker must accept (one of them).
 DIGEST_INTERFACES = (IUsernameDigestHash, IUsernameHashedPassword)
@@ -127,8 +133,7 @@ class CheckerFactory:
 def availableCheckers() -> dict[str, Any]:
     """
     The checker factories keepsip can use: keepsip's plugins first, then
-    Twisted's (C{twisted.plugins}); only those accepting digest
-    credentials.
+    Twisted's L{TWISTED_TYPES}; only those accepting digest credentials.
 
     @return: TYPE -> L{ICheckerFactory} provider.
     """
@@ -139,7 +144,7 @@ def availableCheckers() -> dict[str, Any]:
     for package in (keepsip.plugins, twisted.plugins):
         for factory in getPlugins(ICheckerFactory, package):
             name = factory.authType
-            if name in found:
+            if name in found or (package is twisted.plugins and name not in TWISTED_TYPES):
                 continue
             interfaces = tuple(getattr(factory, "credentialInterfaces", ()))
             if any(i in interfaces for i in DIGEST_INTERFACES):

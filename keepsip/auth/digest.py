@@ -96,7 +96,9 @@ class DigestCredentials:
     """
     One digest response, checked against an HA1 or a password.
 
-    @ivar username: the C{username} parameter.
+    @ivar user: the C{username} parameter (C{username}, the attribute
+        C{twisted.cred} checkers read, is the same as UTF-8 L{bytes}, as
+        Twisted's own checkers key their users).
     @ivar realm: the C{realm} parameter.
     @ivar algorithm: C{MD5} or C{SHA-256} (see L{ALGORITHMS}).
     @ivar method: the request method (part of HA2).
@@ -109,7 +111,7 @@ class DigestCredentials:
     @ivar cnonce: the C{cnonce} parameter (C{""} without qop).
     """
 
-    username: str
+    user: str
     realm: str
     algorithm: str
     method: str
@@ -160,6 +162,13 @@ class DigestCredentials:
             params["nonce"], response, "auth", int(ncText, 16), ncText, cnonce,
         )
 
+    @property
+    def username(self) -> bytes:
+        """
+        The user name as C{twisted.cred} expects it: UTF-8 L{bytes}.
+        """
+        return self.user.encode("utf-8", "surrogateescape")
+
     def expected(self, ha1Hex: str) -> str:
         """
         The response a client knowing C{ha1Hex} computes.
@@ -193,7 +202,7 @@ class DigestCredentials:
             password = password.decode("utf-8", "surrogateescape")
         if not isinstance(password, str):
             return False
-        return self.checkHash(ha1(self.algorithm, self.username, self.realm, password))
+        return self.checkHash(ha1(self.algorithm, self.user, self.realm, password))
 
 
 class UnknownAlgorithm(MalformedCredentials):

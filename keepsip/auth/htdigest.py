@@ -100,13 +100,16 @@ class HtdigestChecker:
 
     def requestAvatarId(self, credentials: Any) -> Any:
         """
-        @return: a Deferred firing with the user name, or failing with
+        @return: a Deferred firing with the user name (L{str}), or failing with
             L{UnauthorizedLogin}.
         """
-        key = (credentials.username, credentials.realm, getattr(credentials, "algorithm", "MD5"))
+        username = credentials.username
+        if isinstance(username, bytes):
+            username = username.decode("utf-8", "surrogateescape")
+        key = (username, credentials.realm, getattr(credentials, "algorithm", "MD5"))
         stored = self._table.get(key)
         if stored is not None and credentials.checkHash(stored):
-            return succeed(credentials.username)
+            return succeed(username)
         return fail(UnauthorizedLogin())
 
 

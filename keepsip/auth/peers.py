@@ -64,12 +64,12 @@ class TrustedPeers:
             address = ipaddress.ip_address(stripBrackets(host))
         except ValueError:
             return False
+        mapped = getattr(address, "ipv4_mapped", None)
+        if mapped is not None:
+            address = mapped
         if address in self._hosts:
             return True
-        mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None and mapped in self._hosts:
-            return True
-        return any(address in network or mapped in network for network in self._networks)
+        return any(address in network for network in self._networks)
 
 
 __all__ = ["TrustedPeers", "parseNetworks"]

@@ -317,7 +317,7 @@ class AuthTransactionUser(DialogObserver):
                 "auth: {verdict} nonce from {peer} for {user}",
                 verdict=verdict,
                 peer=serverTransaction.source,
-                user=credentials.username,
+                user=credentials.user,
             )
             self._challenge(request, serverTransaction, registrar)
             return

@@ -147,12 +147,15 @@ class AuthTransactionUser(DialogObserver):
                 method=request.method,
                 callID=request.header("call-id"),
             )
-            self._answer(serverTransaction, responseFromRequest(request, 500, "Server Internal Error"))
+            response = responseFromRequest(request, 500, "Server Internal Error")
+            self._answer(serverTransaction, response)
 
     def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
         self.inner.ackReceived(request, source)
 
-    def cancelReceived(self, cancel: Request, serverTransaction: Any, inviteTransaction: Any) -> None:
+    def cancelReceived(
+        self, cancel: Request, serverTransaction: Any, inviteTransaction: Any
+    ) -> None:
         self.inner.cancelReceived(cancel, serverTransaction, inviteTransaction)
 
     def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
@@ -229,7 +232,8 @@ class AuthTransactionUser(DialogObserver):
         method = request.method
         if method == "REGISTER" and self.registrations is not None:
             if not self.registrations.allow(host):
-                self._refuse(request, serverTransaction, 503, "Service Unavailable (too many REGISTERs)")
+                phrase = "Service Unavailable (too many REGISTERs)"
+                self._refuse(request, serverTransaction, 503, phrase)
                 return
         if self.checker is None:
             self._delegate(request, serverTransaction)
@@ -300,7 +304,8 @@ class AuthTransactionUser(DialogObserver):
             self._challenge(request, serverTransaction, registrar)
             return
         except MalformedCredentials:
-            self._refuse(request, serverTransaction, 400, f"Bad Request (malformed {header.title()})")
+            phrase = f"Bad Request (malformed {header.title()})"
+            self._refuse(request, serverTransaction, 400, phrase)
             return
         if credentials is None:
             self._challenge(request, serverTransaction, registrar)
@@ -324,7 +329,9 @@ class AuthTransactionUser(DialogObserver):
 
         def checked(user: Any) -> None:
             if not isinstance(user, str):
-                user = user.decode("utf-8", "surrogateescape") if isinstance(user, bytes) else str(user)
+                if isinstance(user, bytes):
+                    user = user.decode("utf-8", "surrogateescape")
+                user = str(user)
             if verdict == STALE:
                 self._challenge(request, serverTransaction, registrar, stale=True)
                 return
@@ -370,7 +377,8 @@ class AuthTransactionUser(DialogObserver):
             return
         if request.method == "REGISTER":
             if getattr(to.uri, "user", None) != user:
-                self._refuse(request, serverTransaction, 403, "Forbidden (not your address-of-record)")
+                phrase = "Forbidden (not your address-of-record)"
+                self._refuse(request, serverTransaction, 403, phrase)
                 return
         elif binding is not None:
             dialog, leg = binding
@@ -418,7 +426,8 @@ class AuthTransactionUser(DialogObserver):
     ) -> None:
         host = serverTransaction.source[0]
         if self.challenges is not None and not self.challenges.allow(host):
-            self._refuse(request, serverTransaction, 503, "Service Unavailable (too many challenges)")
+            phrase = "Service Unavailable (too many challenges)"
+            self._refuse(request, serverTransaction, 503, phrase)
             return
         nonces = self.nonces
         assert nonces is not None

@@ -214,7 +214,7 @@ OPTIONS: tuple[Option, ...] = (
         "registrar-max-contacts",
         nonNegativeInt,
         "10",
-        "Most contacts one address-of-record may have; a REGISTER adding more gets 403 (0: no limit).",
+        "Most contacts one address-of-record may have; more get 403 (0: no limit).",
         kind="integer",
         metavar="N",
     ),
@@ -272,8 +272,7 @@ OPTIONS: tuple[Option, ...] = (
         "auth-secret",
         anyText,
         "",
-        "Key of the nonces' HMAC-SHA256, so several keepsip nodes accept each other's "
-        "nonces; empty: random per process.",
+        "Key of the nonces' HMAC-SHA256 (several nodes: the same key); empty: random per process.",
         metavar="TEXT",
     ),
     Option(
@@ -288,8 +287,7 @@ OPTIONS: tuple[Option, ...] = (
         "auth-challenge-rate-limit",
         nonNegativeFloat,
         "20",
-        "Challenges per second sent to one source address (burst: twice that, at least 10); "
-        "more requests get 503 with Retry-After (0: no limit).",
+        "Challenges per second to one source address (burst: 2x, min 10); then 503 (0: no limit).",
         kind="float",
         metavar="PER-SECOND",
     ),
@@ -297,8 +295,7 @@ OPTIONS: tuple[Option, ...] = (
         "trusted",
         trustedNetworks,
         [],
-        "Peers (CIDR[,CIDR...]) that are neither challenged nor rate-limited: carriers, "
-        "gateways, keepsip edges; repeatable.",
+        "Peers (CIDR[,CIDR...]) neither challenged nor rate-limited (carriers); repeatable.",
         multiple=True,
         metavar="CIDR[,CIDR...]",
         example=["192.0.2.0/24", "2001:db8::1"],

@@ -292,6 +292,19 @@ class ChallengeTests(AuthTestCase):
         assert transaction.lastResponse is not None
         self.assertEqual(transaction.lastResponse.code, 407)
 
+    def test_otherRealmKept(self) -> None:
+        """
+        When keepsip's credentials pass, another realm's Proxy-Authorization
+        is forwarded unchanged and keepsip's is removed.
+        """
+        first = self.send(request())
+        [offer] = [c for c in self.challengeOf(first, "proxy-authenticate") if "MD5" in c]
+        ours = answerChallenge(offer, "alice", "wonderland", "INVITE", "sip:bob@sip.test")
+        theirs = answerChallenge(offer, "alice", "x", "INVITE", "sip:bob@sip.test", realm="far")
+        headers = (f"Proxy-Authorization: {theirs}", f"Proxy-Authorization: {ours}")
+        self.assertIsNone(self.send(request(headers=headers)).lastResponse)
+        self.assertEqual(self.passed()[0].headers["proxy-authorization"], [theirs])
+
     def test_malformed(self) -> None:
         """
         Malformed credentials for keepsip get 400, never a traceback.

@@ -29,6 +29,7 @@ ALGORITHMS: dict[str, str] = {"MD5": "md5", "SHA-256": "sha256"}
 _PARAM = re.compile(r"\s*([A-Za-z][A-Za-z0-9\-_]*)\s*=\s*(.*?)\s*\Z", re.S)
 _NC = re.compile(r"[0-9a-fA-F]{8}\Z")
 _HEX = re.compile(r"[0-9a-f]+\Z")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 
 
 class MalformedCredentials(ValueError):
@@ -55,7 +56,8 @@ def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
 
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.S)
+        inner = value[1:-1]
+        return _QUOTED_PAIR.sub(r"\1", inner) if "\\" in inner else inner
     if '"' in value:
         raise MalformedCredentials(f"bad quoting in {value!r}")
     return value

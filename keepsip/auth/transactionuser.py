@@ -282,7 +282,7 @@ class AuthTransactionUser(DialogObserver):
         """
         realm = self.settings.realm
         for value in request.headers.get(header, ()):
-            if value.strip()[:6].lower() != "digest":
+            if value.lstrip()[:6].lower() != "digest":
                 continue
             credentials = DigestCredentials.fromHeader(value, request.method)
             if credentials.realm == realm:
@@ -401,6 +401,11 @@ class AuthTransactionUser(DialogObserver):
         values = request.headers.get(header)
         if not values:
             return
+        if len(values) == 1:
+            # The one value is the one that authenticated the request.
+            del request.headers[header]
+            request.invalidate(header)
+            return
         realm = self.settings.realm
         kept = []
         for value in values:
@@ -410,10 +415,7 @@ class AuthTransactionUser(DialogObserver):
             except MalformedCredentials:
                 pass
             kept.append(value)
-        if kept:
-            request.headers[header] = kept
-        else:
-            del request.headers[header]
+        request.headers[header] = kept
         request.invalidate(header)
 
     def _challenge(

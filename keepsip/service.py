@@ -25,6 +25,8 @@ from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
+from keepsip.auth.service import makeAuthentication
+from keepsip.auth.transactionuser import AuthTransactionUser
 from keepsip.config.settings import Config
 from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
@@ -355,12 +357,14 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         minExpires=config.registrarMinExpires,
         maxExpires=config.registrarMaxExpires,
         defaultExpires=config.registrarDefaultExpires,
+        maxContacts=config.registrarMaxContacts,
+        maxPerSource=config.registrarMaxSourceBindings,
     )
 
     selector = TransportSelector()
-    user: KeepaliveTransactionUser | None = None
+    user: AuthTransactionUser | None = None
 
-    def transactionUser() -> KeepaliveTransactionUser:
+    def transactionUser() -> AuthTransactionUser:
         assert user is not None, "a message arrived before the proxy core was built"
         return user
 
@@ -431,7 +435,11 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         media = MediaService(relay, mediaSessions, core.media, timeouts)
     # The transaction user: keepalives are absorbed or refused in front of
     # the core, everything else is delegated to it.
-    user = KeepaliveTransactionUser(core, keepalive, identity.sentBy)
+    # Authentication and per-source limits in front of that (docs/auth.md).
+    user, authService = makeAuthentication(
+        config, reactor, identity, store, KeepaliveTransactionUser(core, keepalive, identity.sentBy)
+    )
+    tracker.addObserver(user)
 
     def isMyVia(via: Via) -> bool:
         return identity.isMe(via.host, via.port)
@@ -467,7 +475,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         metrics = strports.service(config.metrics, metricsSite(readers, reactor), reactor=reactor)
         metrics.setName("metrics")
 
-    return ProxyService(
+    proxy = ProxyService(
         config,
         reactor,
         identity=identity,
@@ -486,3 +494,5 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         metrics=metrics,
         media=media,
     )
+    authService.setServiceParent(proxy)
+    return proxy

@@ -82,6 +82,17 @@ class Options(usage.Options):
         sys.stdout.write(helpText())
         raise SystemExit(0)
 
+    def opt_help_auth(self) -> None:
+        """
+        List the credentials checker types for --auth and their arguments, and exit.
+        """
+        import sys
+
+        from keepsip.auth.checkers import helpText
+
+        sys.stdout.write(helpText())
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         """
         Merge the TOML file (if any) under the command line, validate every

@@ -244,6 +244,16 @@ class StopRecordTests(SynchronousTestCase):
         record = self.builder.build(makeDialog(), "stop", now=T0 + 70)
         self.assertEqual(record["keepalive"], {"count": 0, "last_time": None, "last_epoch": None})
 
+    def test_authUser(self) -> None:
+        """
+        caller.auth_user names the user that authenticated the call, null
+        when nobody did.
+        """
+        self.assertIsNone(self.builder.build(makeDialog(), "stop", now=T0 + 70)["caller"]["auth_user"])
+        dialog = makeDialog()
+        dialog.authUser = "alice"
+        self.assertEqual(self.builder.build(dialog, "stop", now=T0 + 70)["caller"]["auth_user"], "alice")
+
     def test_measuredVolume(self) -> None:
         """
         Bytes measured by a media relay replace the estimate.

@@ -322,3 +322,72 @@ class RegistrarTests(SynchronousTestCase):
         """
         self.handle(register(f"<{PHONE}>", to="<sip:alice@EXAMPLE.com:5060;transport=udp>"))
         self.assertEqual(self.location.lookup(AOR, self.clock.seconds()), [PHONE])
+
+
+class LimitTests(SynchronousTestCase):
+    """
+    The registrar's limits: contacts per address-of-record and bindings per
+    source host.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.location = LocationService()
+        self.registrar = Registrar(self.clock, self.location, maxContacts=2, maxPerSource=3)
+
+    def test_maxContacts(self) -> None:
+        """
+        A REGISTER that would give an AOR more than maxContacts contacts gets
+        403 and changes nothing; refreshing, replacing (after a removal) and
+        expired bindings do not count.
+        """
+        source = ("192.0.2.10", 5060)
+        ok = self.registrar.handleRegister(register(f"<{PHONE}>", f"<{LAPTOP}>"), source)
+        self.assertEqual(ok.code, 200)
+        third = register("<sip:alice@192.0.2.12>", cseq=2)
+        refused = self.registrar.handleRegister(third, source)
+        self.assertEqual((refused.code, refused.phrase), (403, "Forbidden (too many contacts)"))
+        self.assertEqual(len(self.location), 2)
+        refresh = self.registrar.handleRegister(register(f"<{PHONE}>", cseq=3), source)
+        self.assertEqual(refresh.code, 200)
+        swap = register(f"<{PHONE}>;expires=0", "<sip:alice@192.0.2.12>", cseq=4)
+        self.assertEqual(self.registrar.handleRegister(swap, source).code, 200)
+        self.clock.advance(3601)
+        again = register("<sip:alice@192.0.2.13>", cseq=5)
+        self.assertEqual(self.registrar.handleRegister(again, source).code, 200)
+
+    def test_perSource(self) -> None:
+        """
+        One source host cannot hold more than maxPerSource bindings over
+        all AORs (a flood registering many users); other hosts can, and
+        bindings that are removed or expire free the share.
+        """
+        flood = ("198.51.100.66", 40000)
+        codes = []
+        for n in range(5):
+            request = register(
+                f"<sip:u{n}@198.51.100.66>", to=f"<sip:u{n}@example.com>", callID=f"f{n}"
+            )
+            codes.append(self.registrar.handleRegister(request, (flood[0], 40000 + n)).code)
+        self.assertEqual(codes, [200, 200, 200, 403, 403])
+        self.assertEqual(self.location.fromSource(flood[0]), 3)
+        other = register(f"<{PHONE}>")
+        self.assertEqual(self.registrar.handleRegister(other, ("192.0.2.10", 5060)).code, 200)
+        remove = register(
+            "<sip:u0@198.51.100.66>;expires=0", to="<sip:u0@example.com>", callID="f0", cseq=2
+        )
+        self.assertEqual(self.registrar.handleRegister(remove, flood).code, 200)
+        self.assertEqual(self.location.fromSource(flood[0]), 2)
+        self.clock.advance(3601)
+        self.location.purgeExpired(self.clock.seconds())
+        self.assertEqual(self.location.fromSource(flood[0]), 0)
+
+    def test_noLimits(self) -> None:
+        """
+        0 means no limit, and a REGISTER of unknown source is counted for
+        nobody.
+        """
+        registrar = Registrar(self.clock, self.location)
+        contacts = [f"<sip:alice@192.0.2.{n}>" for n in range(20)]
+        self.assertEqual(registrar.handleRegister(register(*contacts)).code, 200)
+        self.assertEqual(len(self.location), 20)

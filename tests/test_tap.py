@@ -5,6 +5,9 @@ validation, and L{keepsip.tap.makeService}.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+
 import sys
 import types
 from typing import Any
@@ -49,6 +52,9 @@ class OptionsTestsMixin:
         return message
 
 
+#: An htdigest file for --auth.
+USERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "users.htdigest")
+
 EVERY_OPTION_CLI = [
     "--listen", "udp:127.0.0.1:5071",
     "--listen", "udp:[::1]:5072",
@@ -61,6 +67,18 @@ EVERY_OPTION_CLI = [
     "--registrar-min-expires", "30",
     "--registrar-max-expires", "7200",
     "--registrar-default-expires", "600",
+    "--registrar-max-contacts", "3",
+    "--registrar-max-source-bindings", "50",
+    "--registrar-rate-limit", "7",
+    "--auth", f"htdigest:path={USERS}",
+    "--auth-realm", "sip.example.com",
+    "--auth-algorithms", "SHA-256,MD5",
+    "--auth-nonce-lifetime", "60",
+    "--auth-secret", "s3cret",
+    "--no-auth-from-check",
+    "--auth-challenge-rate-limit", "4",
+    "--trusted", "192.0.2.0/24,2001:db8::1",
+    "--trusted", "10.1.2.3",
     "--timer-t1", "0.25",
     "--timer-t2", "2",
     "--timer-t4", "3.5",
@@ -91,7 +109,7 @@ EVERY_OPTION_CLI = [
     "--hold-timeout", "0",
 ]  # fmt: skip
 
-EVERY_OPTION_TOML = """
+EVERY_OPTION_TOML = f"""
 listen = ["udp:127.0.0.1:5071", "udp:[::1]:5072"]
 advertise = "proxy.example.com:5080"
 route = ["*=sip:10.0.0.1", "49=sip:10.0.0.2:5070", "@example.org=sip:10.0.0.3"]
@@ -99,6 +117,17 @@ domain = ["example.com", "sip.example.com"]
 registrar-min-expires = 30
 registrar-max-expires = 7200
 registrar-default-expires = 600
+registrar-max-contacts = 3
+registrar-max-source-bindings = 50
+registrar-rate-limit = 7
+auth = "htdigest:path={USERS}"
+auth-realm = "sip.example.com"
+auth-algorithms = "SHA-256,MD5"
+auth-nonce-lifetime = 60
+auth-secret = "s3cret"
+auth-from-check = false
+auth-challenge-rate-limit = 4
+trusted = ["192.0.2.0/24,2001:db8::1", "10.1.2.3"]
 timer-t1 = 0.25
 timer-t2 = 2
 timer-t4 = 3.5
@@ -140,6 +169,20 @@ EVERY_OPTION_CONFIG = Config(
     registrarMinExpires=30,
     registrarMaxExpires=7200,
     registrarDefaultExpires=600,
+    registrarMaxContacts=3,
+    registrarMaxSourceBindings=50,
+    registrarRateLimit=7.0,
+    auth=f"htdigest:path={USERS}",
+    authRealm="sip.example.com",
+    authAlgorithms=("SHA-256", "MD5"),
+    authNonceLifetime=60.0,
+    authSecret="s3cret",
+    authFromCheck=False,
+    authChallengeRateLimit=4.0,
+    trusted=(
+        (ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("2001:db8::1")),
+        (ipaddress.ip_network("10.1.2.3"),),
+    ),
     timerT1=0.25,
     timerT2=2.0,
     timerT4=3.5,

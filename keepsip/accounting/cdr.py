@@ -323,6 +323,7 @@ class RecordBuilder:
                 "uri": caller.uri,
                 "address": _address(caller.source),
                 "contact": caller.remoteTarget,
+                "auth_user": dialog.authUser,
             },
             "callee": {
                 "uri": callee.uri,

@@ -193,4 +193,11 @@ def buildConfig(
         makeBackends(values["accounting"], Clock())
     except ValueError as e:
         raise ConfigError("accounting", str(e))
+    try:
+        from keepsip.auth.checkers import makeChecker
+
+        # Reads the credentials: an unreadable file is a start-up error.
+        makeChecker(values["auth"])
+    except ValueError as e:
+        raise ConfigError("auth", str(e))
     return Config(configFile=configFile, tariffs=tariffs, **values)

@@ -12,6 +12,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
+from typing import Any
 
 from keepsip.config.values import ListenAddress, Route
 
@@ -360,3 +361,63 @@ def rtpPortRange(text: str) -> tuple[int, int]:
         return parsePortRange(text)
     except ValueError as e:
         raise ConfigError(None, str(e).removeprefix("--rtp-ports ")) from None
+
+
+def nonNegativeInt(text: str) -> int:
+    """
+    Parse an integer of 0 or more.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(None, f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise ConfigError(None, f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def anyText(text: str) -> str:
+    """
+    Accept any text, the empty one too.
+    """
+    return text
+
+
+def authSpec(text: str) -> str:
+    """
+    Check the shape of an C{--auth} value, C{none} or C{TYPE:ARGS} (the
+    checker itself is made, and its arguments checked, in
+    L{keepsip.config.load.buildConfig}).
+
+    @return: C{text} unchanged.
+    """
+    authType = text.partition(":")[0].strip()
+    if not authType or not authType.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(None, f"expected none or TYPE:ARGS, got {text!r}")
+    return text
+
+
+def digestAlgorithms(text: str) -> tuple[str, ...]:
+    """
+    Parse a comma-separated list of digest algorithms, most preferred
+    first: C{SHA-256}, C{MD5} (any case).
+    """
+    known = {"MD5": "MD5", "SHA-256": "SHA-256", "SHA256": "SHA-256"}
+    names = [name.strip().upper() for name in text.split(",") if name.strip()]
+    if not names or any(name not in known for name in names):
+        raise ConfigError(None, f"expected a comma-separated list of SHA-256, MD5, got {text!r}")
+    return tuple(dict.fromkeys(known[name] for name in names))
+
+
+def trustedNetworks(text: str) -> tuple[Any, ...]:
+    """
+    Parse C{CIDR[,CIDR...]} (a bare address is one host).
+
+    @return: the C{ipaddress} networks.
+    """
+    from keepsip.auth.peers import parseNetworks
+
+    try:
+        return parseNetworks(text)
+    except ValueError as e:
+        raise ConfigError(None, str(e))

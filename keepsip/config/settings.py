@@ -37,6 +37,18 @@ class Config:
     registrarMinExpires: int = 60
     registrarMaxExpires: int = 3600
     registrarDefaultExpires: int = 3600
+    registrarMaxContacts: int = 10
+    registrarMaxSourceBindings: int = 1000
+    registrarRateLimit: float = 20.0
+    auth: str = "none"
+    authRealm: str | None = None
+    authAlgorithms: tuple[str, ...] = ("MD5",)
+    authNonceLifetime: float = 300.0
+    authSecret: str = ""
+    authFromCheck: bool = True
+    authChallengeRateLimit: float = 20.0
+    #: One tuple of C{ipaddress} networks per C{--trusted} value.
+    trusted: tuple[tuple[Any, ...], ...] = ()
     timerT1: float = 0.5
     timerT2: float = 4.0
     timerT4: float = 5.0

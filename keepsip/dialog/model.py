@@ -197,6 +197,9 @@ class Dialog:
         C{{"packets": N, "bytes": N}} with UDP payload octets, or L{None}.
     @ivar attachments: the per-dialog state of higher layers, by type (see
         L{Attachments}).
+    @ivar authUser: the user whose credentials authenticated the initial
+        INVITE (the auth layer writes it, accounting reads it), or L{None}
+        when the caller was not challenged (no C{--auth}, a trusted peer).
     """
 
     callID: str
@@ -220,6 +223,7 @@ class Dialog:
     measuredBytes: dict[str, int] | None = None
     measuredMedia: dict[str, dict[str, dict[str, int]]] | None = None
     attachments: Attachments = field(default_factory=Attachments)
+    authUser: str | None = None
 
     @property
     def dialogID(self) -> DialogID:

@@ -482,7 +482,7 @@ class ProxyCore:
         if self.registrar is None:
             self._reject(request, serverTransaction, 404, "Not Found")
             return
-        response = self.registrar.handleRegister(request)
+        response = self.registrar.handleRegister(request, serverTransaction.source)
         if response.code >= 200 and toHeader(response).tag is None:
             values = response.headers.get("to")
             if values:

@@ -41,36 +41,70 @@ class Binding:
     expiresAt: float
     callID: str
     cseq: int
+    #: The host the REGISTER came from, or L{None} if not known.
+    source: str | None = None
 
 
 @implementer(ILocationService)
 class LocationService:
     """
-    In-memory bindings from address-of-record to contacts.
+    In-memory bindings from address-of-record to contacts, counted per
+    source host (so one source's share can be capped).
     """
 
     def __init__(self) -> None:
         self._bindings: dict[str, dict[str, Binding]] = {}
         self._expiries: list[tuple[float, str, str]] = []
+        self._perSource: dict[str, int] = {}
+
+    def _count(self, source: str | None, delta: int) -> None:
+        if source is None:
+            return
+        left = self._perSource.get(source, 0) + delta
+        if left > 0:
+            self._perSource[source] = left
+        else:
+            self._perSource.pop(source, None)
+
+    def _drop(self, contacts: dict[str, Binding], contact: str) -> None:
+        binding = contacts.pop(contact, None)
+        if binding is not None:
+            self._count(binding.source, -1)
+
+    def fromSource(self, source: str) -> int:
+        """
+        How many bindings the REGISTERs from host C{source} hold.
+        """
+        return self._perSource.get(source, 0)
 
     def register(
-        self, aor: str, contact: str, expires: int, callID: str, cseq: int, now: float
+        self,
+        aor: str,
+        contact: str,
+        expires: int,
+        callID: str,
+        cseq: int,
+        now: float,
+        source: str | None = None,
     ) -> None:
         contacts = self._bindings.setdefault(aor, {})
         if expires <= 0:
-            contacts.pop(contact, None)
+            self._drop(contacts, contact)
             if not contacts:
                 del self._bindings[aor]
             return
         expiresAt = now + expires
-        contacts[contact] = Binding(contact, expiresAt, callID, cseq)
+        self._drop(contacts, contact)
+        contacts[contact] = Binding(contact, expiresAt, callID, cseq, source)
+        self._count(source, 1)
         heapq.heappush(self._expiries, (expiresAt, aor, contact))
 
     def removeAll(self, aor: str) -> None:
         """
         Remove every binding of C{aor} (C{Contact: *} with C{Expires: 0}).
         """
-        self._bindings.pop(aor, None)
+        for binding in self._bindings.pop(aor, {}).values():
+            self._count(binding.source, -1)
 
     def existing(self, aor: str, contact: str) -> Binding | None:
         return self._bindings.get(aor, {}).get(contact)
@@ -83,7 +117,7 @@ class LocationService:
         for binding in list(contacts.values()):
             left = binding.expiresAt - now
             if left <= 0:
-                del contacts[binding.contact]
+                self._drop(contacts, binding.contact)
             else:
                 live.append((binding.contact, int(left + 0.5)))
         if not contacts:
@@ -109,7 +143,7 @@ class LocationService:
             binding = contacts.get(contact)
             # A refreshed binding left a stale heap entry behind: skip it.
             if binding is not None and binding.expiresAt == expiresAt:
-                del contacts[contact]
+                self._drop(contacts, contact)
                 dropped += 1
                 if not contacts:
                     del self._bindings[aor]
@@ -125,6 +159,10 @@ class Registrar:
 
     @param clock: an L{IReactorTime}.
     @param location: the L{LocationService} to update.
+    @param maxContacts: the most contacts one address-of-record may have
+        (C{--registrar-max-contacts}); 0 for no limit.
+    @param maxPerSource: the most bindings the REGISTERs from one source
+        host may hold; 0 for no limit.
     """
 
     def __init__(
@@ -134,16 +172,25 @@ class Registrar:
         minExpires: int = 60,
         maxExpires: int = 3600,
         defaultExpires: int = 3600,
+        maxContacts: int = 0,
+        maxPerSource: int = 0,
     ) -> None:
         self.clock = clock
+        self.maxContacts = maxContacts
+        self.maxPerSource = maxPerSource
         self.location = location
         self.minExpires = minExpires
         self.maxExpires = maxExpires
         self.defaultExpires = defaultExpires
 
-    def handleRegister(self, request: Request) -> Response:
+    def handleRegister(self, request: Request, source: tuple[str, int] | None = None) -> Response:
         """
         Apply a REGISTER and return the response to send (RFC 3261 §10.3).
+        A REGISTER that would give its address-of-record more than
+        C{maxContacts} contacts, or its source host more than
+        C{maxPerSource} bindings, changes nothing and gets 403.
+
+        @param source: C{(host, port)} the REGISTER came from, if known.
         """
         from keepsip.sip.headers import contacts, cseq, toHeader
         from keepsip.sip.responses import responseFromRequest
@@ -197,9 +244,16 @@ class Registrar:
             if old is not None and old.callID == callID and old.cseq >= sequence:
                 # Out of order or replayed REGISTER (RFC 3261 §10.3 step 7).
                 return responseFromRequest(request, 500, "Server Internal Error (stale CSeq)")
-            changes.append((uri, expires))
-        for uri, expires in changes:
-            self.location.register(aor, uri, expires, callID, sequence, now)
+            changes.append((uri, expires, old))
+        refused = self._overLimits(aor, changes, source, now)
+        if refused is not None:
+            log.info(
+                "registrar: refused {aor} from {peer}: {why}", aor=aor, peer=source, why=refused
+            )
+            return responseFromRequest(request, 403, f"Forbidden ({refused})")
+        host = None if source is None else source[0]
+        for uri, expires, _ in changes:
+            self.location.register(aor, uri, expires, callID, sequence, now, host)
             log.debug(
                 "registrar: {aor} -> {contact} for {expires}s",
                 aor=aor,
@@ -207,6 +261,34 @@ class Registrar:
                 expires=expires,
             )
         return self._ok(request, aor, now)
+
+    def _overLimits(
+        self,
+        aor: str,
+        changes: list[tuple[str, int, Binding | None]],
+        source: tuple[str, int] | None,
+        now: float,
+    ) -> str | None:
+        """
+        @return: why C{changes} would break a limit, or L{None}.
+        """
+        location = self.location
+        live = len(location.bindings(aor, now))  # drops this AOR's expired ones
+        added = sum(
+            1 for uri, expires, _ in changes if expires > 0 and location.existing(aor, uri) is None
+        )
+        if not added:
+            return None
+        if self.maxContacts:
+            removed = sum(
+                1 for uri, expires, _ in changes if expires == 0 and location.existing(aor, uri)
+            )
+            if live - removed + added > self.maxContacts:
+                return "too many contacts"
+        if self.maxPerSource and source is not None:
+            if self.location.fromSource(source[0]) + added > self.maxPerSource:
+                return "too many bindings from your address"
+        return None
 
     def _ok(self, request: Request, aor: str, now: float) -> Response:
         from keepsip.sip.responses import responseFromRequest

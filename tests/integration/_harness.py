@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ class _ChildProcess:
 
         return self._protocol.whenEnded().addCallback(ended)
 
-    def stop(self, grace: float = 5.0, signalName: str = "TERM") -> Deferred[int]:
+    def stop(self, grace: float = 5.0, signalName: str | int = "TERM") -> Deferred[int]:
         """
         End the child: signal C{signalName}, then SIGKILL if it is still
         running after C{grace} seconds.
@@ -505,7 +506,8 @@ class SippProcess:
         Ask SIPp to finish (SIGUSR1: stop placing calls and quit, as pressing
         C{q}), killing it if it lingers, and collect its result.
         """
-        return self._child.stop(grace=10.0, signalName="USR1").addCallback(
+        # A number: Twisted's signalProcess knows only TERM, KILL and INT by name.
+        return self._child.stop(grace=10.0, signalName=signal.SIGUSR1).addCallback(
             lambda code: parseSippRun(self.directory, code, self._child.output())
         )
 

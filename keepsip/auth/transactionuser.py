@@ -1,0 +1,451 @@
+"""
+The authentication seam: a transaction user in front of the keepalive
+wrapper and the proxy core, in the manner of Twisted's C{ProtocolWrapper}.
+
+L{AuthTransactionUser} decides who may use keepsip before anything is
+routed:
+
+  - C{--trusted} peers pass untouched (no challenge, no rate limit);
+  - REGISTERs are rate-limited per source address (503 + Retry-After);
+  - with a checker (C{--auth TYPE:ARGS}), a REGISTER for keepsip's own
+    domain is challenged with 401 + C{WWW-Authenticate}, every other request
+    that starts a dialog or stands alone with 407 + C{Proxy-Authenticate}
+    (RFC 3261 §22), offering C{qop=auth} with each configured algorithm;
+    challenges are rate-limited per source too;
+  - a request inside a dialog keepsip knows, from the address of the leg
+    its From tag names, passes unchallenged; any other request with a To tag
+    is challenged, and a dialog's caller side must then prove to be the
+    user that set the dialog up (the dialog is bound to that identity);
+  - an authenticated user may register only its own address-of-record and,
+    with C{--auth-from-check}, call only as itself (403 otherwise);
+  - a wrong password is challenged once more (the failure count rides in
+    the nonce), then answered 403.
+
+The user that authenticated an initial INVITE is written to the dialog
+(L{keepsip.dialog.model.Dialog.authUser}) when the dialog tracker creates it
+(this object is a dialog observer), so the call record names who is billed.
+ACK and CANCEL are never challenged (RFC 3261 §22.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.cred.error import UnauthorizedLogin, UnhandledCredentials
+from twisted.internet.defer import maybeDeferred
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from keepsip.auth.digest import (
+    DigestCredentials,
+    MalformedCredentials,
+    UnknownAlgorithm,
+    challenge,
+)
+from keepsip.auth.nonces import FORGED, FRESH, REPLAYED, STALE, NonceAuthority
+from keepsip.auth.peers import TrustedPeers
+from keepsip.dialog.model import Dialog, Leg
+from keepsip.dialog.observer import DialogObserver
+from keepsip.keepalive.ratelimit import RateLimiter
+from keepsip.logs import Logger
+from keepsip.sip.address import sameAddress
+from keepsip.sip.headers import fromHeader, maxForwards, newTag, toHeader, vias
+from keepsip.sip.message import Request, Response
+from keepsip.sip.responses import responseFromRequest
+from keepsip.sip.uri import URI
+from keepsip.transaction.interfaces import ITransactionUser
+
+log = Logger()
+
+#: Wrong answers to challenges before keepsip answers 403 instead.
+MAX_FAILURES = 1
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """
+    @ivar realm: the digest realm.
+    @ivar algorithms: the algorithms offered, most preferred first.
+    @ivar fromCheck: an authenticated caller may only use its own From user.
+    @ivar registrationRate: REGISTERs per second per source address (0:
+        unlimited).
+    @ivar challengeRate: challenges per second per source address (0:
+        unlimited).
+    """
+
+    realm: str
+    algorithms: tuple[str, ...] = ("MD5",)
+    fromCheck: bool = True
+    registrationRate: float = 20.0
+    challengeRate: float = 20.0
+
+
+def _limiter(clock: Any, rate: float) -> RateLimiter | None:
+    if not rate > 0:
+        return None
+    return RateLimiter(clock, rate, max(10, int(rate * 2)))
+
+
+@implementer(ITransactionUser)
+class AuthTransactionUser(DialogObserver):
+    """
+    Challenges, authorizes and rate-limits; hands the rest to C{inner}.
+
+    @param inner: the wrapped L{ITransactionUser}.
+    @param clock: an C{IReactorTime}.
+    @param identity: the L{keepsip.proxy.identity.ProxyIdentity}.
+    @param store: the memory dialog store (its synchronous
+        C{getByDialogID}), to recognise requests inside known dialogs.
+    @param checker: an C{ICredentialsChecker} accepting
+        L{DigestCredentials}, or L{None} for no authentication.
+    @param nonces: the L{NonceAuthority} (needed with a checker).
+    @param trusted: the L{TrustedPeers}.
+    @param settings: the L{AuthSettings}.
+
+    @ivar challenged: challenges sent. @ivar authenticated: requests passed
+        with good credentials. @ivar rejected: 403s. @ivar limited: requests
+        refused by a rate limit.
+    """
+
+    def __init__(
+        self,
+        inner: ITransactionUser,
+        clock: Any,
+        identity: Any,
+        store: Any,
+        checker: Any,
+        nonces: NonceAuthority | None,
+        trusted: TrustedPeers,
+        settings: AuthSettings,
+    ) -> None:
+        self.inner: Any = inner
+        self.clock = clock
+        self.identity = identity
+        self.store = store
+        self.checker = checker
+        self.nonces = nonces
+        self.trusted = trusted
+        self.settings = settings
+        self.registrations = _limiter(clock, settings.registrationRate)
+        self.challenges = _limiter(clock, settings.challengeRate)
+        self._sentBy = identity.sentBy.lower()
+        self._pending: tuple[Request, str] | None = None
+        self.challenged = 0
+        self.authenticated = 0
+        self.rejected = 0
+        self.limited = 0
+
+    # -- ITransactionUser --------------------------------------------------
+
+    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+        try:
+            self._admit(request, serverTransaction)
+        except Exception:
+            log.failure(
+                "authentication failed on {method} {callID}",
+                method=request.method,
+                callID=request.header("call-id"),
+            )
+            response = responseFromRequest(request, 500, "Server Internal Error")
+            self._answer(serverTransaction, response)
+
+    def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
+        self.inner.ackReceived(request, source)
+
+    def cancelReceived(
+        self, cancel: Request, serverTransaction: Any, inviteTransaction: Any
+    ) -> None:
+        self.inner.cancelReceived(cancel, serverTransaction, inviteTransaction)
+
+    def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
+        self.inner.strayResponse(response, source)
+
+    def serverTimedOut(self, serverTransaction: Any) -> None:
+        self.inner.serverTimedOut(serverTransaction)
+
+    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+        self.inner.requestRetransmitted(request, serverTransaction)
+
+    # -- DialogObserver ----------------------------------------------------
+
+    def dialogCreated(self, dialog: Dialog) -> None:
+        """
+        Bind a new dialog to the user whose INVITE is being delegated.
+        """
+        pending = self._pending
+        if pending is not None and dialog.lastInvite is pending[0]:
+            dialog.authUser = pending[1]
+
+    # -- admission ---------------------------------------------------------
+
+    def _answer(self, serverTransaction: Any, response: Response) -> None:
+        last = serverTransaction.lastResponse
+        if last is None or last.code < 200:
+            serverTransaction.respond(response)
+
+    def _refuse(self, request: Request, serverTransaction: Any, code: int, phrase: str) -> None:
+        response = responseFromRequest(request, code, phrase, toTag=newTag())
+        if code == 503:
+            response.addHeader("retry-after", "1")
+            self.limited += 1
+        elif code == 403:
+            self.rejected += 1
+        log.info(
+            "auth: {code} {phrase} to {method} from {peer}",
+            code=code,
+            phrase=phrase,
+            method=request.method,
+            peer=serverTransaction.source,
+        )
+        self._answer(serverTransaction, response)
+
+    def _delegate(self, request: Request, serverTransaction: Any, user: str | None = None) -> None:
+        if user is None:
+            self.inner.requestReceived(request, serverTransaction)
+            return
+        self._pending = (request, user)
+        try:
+            self.inner.requestReceived(request, serverTransaction)
+        finally:
+            self._pending = None
+
+    def _firstPass(self, request: Request) -> bool:
+        """
+        Has C{request} not passed keepsip before (no own Via: not a spiral
+        or loop) and has it Max-Forwards left? Others go to the core as they
+        are.
+        """
+        forwards = maxForwards(request)
+        if forwards is not None and forwards <= 0:
+            return False
+        return all(f"{via.host}:{via.port}".lower() != self._sentBy for via in vias(request))
+
+    def _admit(self, request: Request, serverTransaction: Any) -> None:
+        if not self._firstPass(request):
+            self._delegate(request, serverTransaction)
+            return
+        host = serverTransaction.source[0]
+        if host in self.trusted:
+            self._delegate(request, serverTransaction)
+            return
+        method = request.method
+        if method == "REGISTER" and self.registrations is not None:
+            if not self.registrations.allow(host):
+                phrase = "Service Unavailable (too many REGISTERs)"
+                self._refuse(request, serverTransaction, 503, phrase)
+                return
+        if self.checker is None:
+            self._delegate(request, serverTransaction)
+            return
+        binding: tuple[Dialog, Leg] | None = None
+        if toHeader(request).tag is not None:
+            binding = self._knownDialog(request)
+            if binding is not None and sameAddress(binding[1].source, serverTransaction.source):
+                self._delegate(request, serverTransaction)
+                return
+        uri = request.uri
+        if not isinstance(uri, URI):
+            self._delegate(request, serverTransaction)  # the core answers 416
+            return
+        if (
+            method == "OPTIONS"
+            and not uri.user
+            and not request.headers.get("route")
+            and self.identity.isMe(uri.host, uri.port)
+        ):
+            self._delegate(request, serverTransaction)  # a ping of keepsip itself
+            return
+        registrar = method == "REGISTER" and self.identity.isOwnDomain(uri.host, uri.port)
+        self._authenticate(request, serverTransaction, registrar, binding)
+
+    def _knownDialog(self, request: Request) -> tuple[Dialog, Leg] | None:
+        try:
+            key = (
+                request.header("call-id") or "",
+                fromHeader(request).tag or "",
+                toHeader(request).tag or "",
+            )
+        except ValueError:
+            return None
+        dialog = self.store.getByDialogID(key)
+        if dialog is None:
+            return None
+        leg = dialog.legFor(key[1])
+        return None if leg is None else (dialog, leg)
+
+    def _credentials(self, request: Request, header: str) -> DigestCredentials | None:
+        """
+        The digest credentials for keepsip's realm, if any.
+
+        @raise MalformedCredentials: a value keepsip cannot read.
+        """
+        realm = self.settings.realm
+        for value in request.headers.get(header, ()):
+            if value.lstrip()[:6].lower() != "digest":
+                continue
+            credentials = DigestCredentials.fromHeader(value, request.method)
+            if credentials.realm == realm:
+                return credentials
+        return None
+
+    def _authenticate(
+        self,
+        request: Request,
+        serverTransaction: Any,
+        registrar: bool,
+        binding: tuple[Dialog, Leg] | None,
+    ) -> None:
+        header = "authorization" if registrar else "proxy-authorization"
+        try:
+            credentials = self._credentials(request, header)
+        except UnknownAlgorithm as e:
+            log.info("auth: {error} from {peer}", error=str(e), peer=serverTransaction.source)
+            self._challenge(request, serverTransaction, registrar)
+            return
+        except MalformedCredentials:
+            phrase = f"Bad Request (malformed {header.title()})"
+            self._refuse(request, serverTransaction, 400, phrase)
+            return
+        if credentials is None:
+            self._challenge(request, serverTransaction, registrar)
+            return
+        if credentials.algorithm not in self.settings.algorithms:
+            log.info("auth: algorithm {algorithm} not offered", algorithm=credentials.algorithm)
+            self._challenge(request, serverTransaction, registrar)
+            return
+        nonces = self.nonces
+        assert nonces is not None
+        verdict = nonces.verify(credentials.nonce, credentials.nc, record=False)
+        if verdict in (FORGED, REPLAYED):
+            log.info(
+                "auth: {verdict} nonce from {peer} for {user}",
+                verdict=verdict,
+                peer=serverTransaction.source,
+                user=credentials.user,
+            )
+            self._challenge(request, serverTransaction, registrar)
+            return
+
+        def checked(user: Any) -> None:
+            if not isinstance(user, str):
+                if isinstance(user, bytes):
+                    user = user.decode("utf-8", "surrogateescape")
+                user = str(user)
+            if verdict == STALE:
+                self._challenge(request, serverTransaction, registrar, stale=True)
+                return
+            if nonces.verify(credentials.nonce, credentials.nc, record=True) != FRESH:
+                self._challenge(request, serverTransaction, registrar)
+                return
+            self._authorized(request, serverTransaction, registrar, binding, user, header)
+
+        def failed(reason: Failure) -> None:
+            if reason.check(UnauthorizedLogin, UnhandledCredentials):
+                if nonces.failures(credentials.nonce) >= MAX_FAILURES:
+                    self._refuse(request, serverTransaction, 403, "Forbidden")
+                else:
+                    self._challenge(
+                        request,
+                        serverTransaction,
+                        registrar,
+                        failures=nonces.failures(credentials.nonce) + 1,
+                    )
+                return
+            log.failure("auth: the credentials checker failed", reason)
+            self._refuse(request, serverTransaction, 503, "Service Unavailable")
+
+        d = maybeDeferred(self.checker.requestAvatarId, credentials)
+        d.addCallbacks(checked, failed)
+        d.addErrback(
+            lambda f: log.failure("auth: answering {method} failed", f, method=request.method)
+        )
+
+    def _authorized(
+        self,
+        request: Request,
+        serverTransaction: Any,
+        registrar: bool,
+        binding: tuple[Dialog, Leg] | None,
+        user: str,
+        header: str,
+    ) -> None:
+        try:
+            to, sender = toHeader(request), fromHeader(request)
+        except ValueError:
+            self._refuse(request, serverTransaction, 400, "Bad Request")
+            return
+        if request.method == "REGISTER":
+            if getattr(to.uri, "user", None) != user:
+                phrase = "Forbidden (not your address-of-record)"
+                self._refuse(request, serverTransaction, 403, phrase)
+                return
+        elif binding is not None:
+            dialog, leg = binding
+            if leg is dialog.caller and dialog.authUser is not None and dialog.authUser != user:
+                self._refuse(request, serverTransaction, 403, "Forbidden (not your dialog)")
+                return
+        elif self.settings.fromCheck and getattr(sender.uri, "user", None) != user:
+            self._refuse(request, serverTransaction, 403, "Forbidden (From is not you)")
+            return
+        if not registrar:
+            self._dropOwnCredentials(request, header)
+        self.authenticated += 1
+        self._delegate(request, serverTransaction, user)
+
+    def _dropOwnCredentials(self, request: Request, header: str) -> None:
+        """
+        Remove the credentials for keepsip's realm before forwarding; others'
+        stay (RFC 3261 §22.3).
+        """
+        values = request.headers.get(header)
+        if not values:
+            return
+        if len(values) == 1:
+            # The one value is the one that authenticated the request.
+            del request.headers[header]
+            request.invalidate(header)
+            return
+        realm = self.settings.realm
+        kept = []
+        for value in values:
+            try:
+                if DigestCredentials.fromHeader(value, request.method).realm == realm:
+                    continue
+            except MalformedCredentials:
+                pass
+            kept.append(value)
+        request.headers[header] = kept
+        request.invalidate(header)
+
+    def _challenge(
+        self,
+        request: Request,
+        serverTransaction: Any,
+        registrar: bool,
+        stale: bool = False,
+        failures: int = 0,
+    ) -> None:
+        host = serverTransaction.source[0]
+        if self.challenges is not None and not self.challenges.allow(host):
+            phrase = "Service Unavailable (too many challenges)"
+            self._refuse(request, serverTransaction, 503, phrase)
+            return
+        nonces = self.nonces
+        assert nonces is not None
+        nonce = nonces.issue(failures)
+        if registrar:
+            response = responseFromRequest(request, 401, "Unauthorized", toTag=newTag())
+            header = "www-authenticate"
+        else:
+            response = responseFromRequest(
+                request, 407, "Proxy Authentication Required", toTag=newTag()
+            )
+            header = "proxy-authenticate"
+        for algorithm in self.settings.algorithms:
+            response.addHeader(header, challenge(self.settings.realm, nonce, algorithm, stale))
+        self.challenged += 1
+        self._answer(serverTransaction, response)
+
+
+__all__ = ["AuthSettings", "AuthTransactionUser", "MAX_FAILURES"]

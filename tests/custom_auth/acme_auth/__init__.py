@@ -1,0 +1,3 @@
+"""
+ACME's keepsip credentials checker (an example operator package).
+"""

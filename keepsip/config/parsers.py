@@ -318,3 +318,19 @@ def parseMetricsEndpoint(text: str) -> str:
     if isinstance(port, int) and not 0 <= port <= 65535:
         raise ConfigError(None, f"port out of range in {text!r}")
     return text
+
+
+def dialogStoreSpec(text: str) -> str:
+    """
+    Check a C{--dialog-store} value, C{TYPE:key=value,...} (and, for
+    C{sqlite}, that an existing file is a dialog store this keepsip reads).
+
+    @return: C{text} unchanged.
+    """
+    from keepsip.dialog.stores import parseDialogStoreOption
+
+    try:
+        parseDialogStoreOption(text)
+    except ValueError as e:
+        raise ConfigError(None, str(e))
+    return text

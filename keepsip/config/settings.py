@@ -58,6 +58,8 @@ class Config:
     interimOnKeepalive: bool = True
     logLevel: str = "info"
     metrics: str = ""
+    dialogStore: str = "sqlite:path=keepsip-dialogs.sqlite3"
+    onStop: str | None = None
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

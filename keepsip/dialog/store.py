@@ -20,7 +20,12 @@ from keepsip.interfaces import IDialogStore
 class MemoryDialogStore:
     """
     Dialogs in dictionaries; every Deferred has already fired.
+
+    Nothing outlives the process: L{open} hands back only the dialogs this
+    very object already holds (a service restarted in the same process).
     """
+
+    persistent = False
 
     def __init__(self) -> None:
         self._byCallKey: dict[tuple[str, str], Dialog] = {}
@@ -79,3 +84,9 @@ class MemoryDialogStore:
 
     def count(self) -> Deferred[int]:
         return succeed(len(self._byCallKey))
+
+    def open(self) -> Deferred[list[Dialog]]:
+        return succeed(self.allDialogs())
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)

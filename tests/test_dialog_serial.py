@@ -138,16 +138,45 @@ class DialogCodecTests(SynchronousTestCase):
 
     def test_malformedRefused(self):
         """
-        Not JSON, not an object, a missing field or a stored INVITE that
-        does not parse: each is a L{SchemaError}, never another exception.
+        Not JSON, not an object, a missing field or a stored INVITE that is
+        not text: each is a L{SchemaError}, never another exception.
         """
         codec = DialogCodec()
         good = json.loads(codec.encode(fullDialog()))
         missing = dict(good)
         del missing["caller"]
-        badInvite = dict(good, lastInvite="garbage")
+        badInvite = dict(good, lastInvite=12)
         for data in ("{", "[]", json.dumps({"v": "1"}), json.dumps(missing), json.dumps(badInvite)):
             self.assertRaises(SchemaError, codec.decode, data)
+
+    def test_inviteParsedWhenRead(self):
+        """
+        The stored INVITE is parsed when first read; one that does not parse
+        reads as L{None} (the call then has no INVITE to compare keepalives
+        with) instead of failing the whole start.
+        """
+        codec = DialogCodec()
+        good = json.loads(codec.encode(fullDialog()))
+        copy = codec.decode(json.dumps(good))
+        self.assertEqual(copy.lastInvite.method, "INVITE")
+        self.assertIs(copy.lastInvite, copy.lastInvite)
+        broken = codec.decode(json.dumps(dict(good, lastInvite="garbage")))
+        self.assertIsNone(broken.lastInvite)
+        replaced = codec.decode(json.dumps(good))
+        replaced.lastInvite = None
+        self.assertIsNone(replaced.lastInvite)
+
+    def test_offerKeptOnce(self):
+        """
+        An offer equal to the last INVITE's body is stored once and comes
+        back equal; a different offer is stored as it is.
+        """
+        codec = DialogCodec()
+        dialog = fullDialog()
+        dialog.lastOfferSDP = dialog.lastInvite.body
+        document = json.loads(codec.encode(dialog))
+        self.assertIsNone(document["lastOfferSDP"])
+        self.assertEqual(codec.decode(json.dumps(document)).lastOfferSDP, dialog.lastOfferSDP)
 
     def test_uniqueNames(self):
         """

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepsip.dialog.model import Dialog, Leg, ProofOfLife
+from keepsip.logs import Logger
+
+log = Logger()
 
 #: The version of the serialised dialog (and of each store's layout).
 SCHEMA_VERSION = 1
@@ -93,6 +96,43 @@ def _parseRequest(text: str) -> Any:
         raise SchemaError(f"stored INVITE does not parse: {e}") from e
 
 
+def _bodyOf(message: str) -> bytes:
+    """
+    The body of a serialised message (after the first empty line).
+    """
+    _, separator, body = message.partition("\r\n\r\n")
+    return _bytes(body) if separator else b""
+
+
+class RestoredDialog(Dialog):
+    """
+    A L{Dialog} decoded from a store: its last INVITE is parsed when first
+    read (most restored calls never need it, and parsing it is half the cost
+    of a restart), otherwise it is a L{Dialog} like any other.
+    """
+
+    @property
+    def lastInvite(self) -> Any:
+        state = self.__dict__
+        raw = state.pop("_storedInvite", None)
+        if raw is not None:
+            try:
+                state["_lastInvite"] = _parseRequest(raw)
+            except SchemaError as e:
+                log.error(
+                    "stored INVITE of {callID} unreadable: {error}",
+                    callID=self.callID,
+                    error=str(e),
+                )
+                state["_lastInvite"] = None
+        return state.get("_lastInvite")
+
+    @lastInvite.setter
+    def lastInvite(self, value: Any) -> None:
+        self.__dict__.pop("_storedInvite", None)
+        self.__dict__["_lastInvite"] = value
+
+
 class DialogCodec:
     """
     Encodes and decodes dialogs with their persistent attachments.
@@ -117,6 +157,8 @@ class DialogCodec:
             if value is not None:
                 attached[codec.name] = codec.toDict(value)
         last = dialog.lastInvite
+        lastBody = last.body if last is not None else None
+        offer = dialog.lastOfferSDP
         return {
             "v": SCHEMA_VERSION,
             "callID": dialog.callID,
@@ -129,7 +171,8 @@ class DialogCodec:
             "endedAt": dialog.endedAt,
             "detectedAt": dialog.detectedAt,
             "lastInvite": _text(last.toBytes()) if last is not None else None,
-            "lastOfferSDP": _text(dialog.lastOfferSDP),
+            # The offer is most often the last INVITE's body: kept once.
+            "lastOfferSDP": None if offer and offer == lastBody else _text(offer),
             "lastAnswerSDP": _text(dialog.lastAnswerSDP),
             "finalStatus": dialog.finalStatus,
             "endCause": dialog.endCause,
@@ -160,7 +203,8 @@ class DialogCodec:
             ending = data.get("ending")
             kept = data.get("keptAlive") or {}
             last = data.get("lastInvite")
-            dialog = Dialog(
+            offer = data.get("lastOfferSDP")
+            dialog = RestoredDialog(
                 callID=str(data["callID"]),
                 caller=_legFromDict(data["caller"]),
                 callee=_legFromDict(data["callee"]),
@@ -170,8 +214,8 @@ class DialogCodec:
                 answeredAt=data.get("answeredAt"),
                 endedAt=data.get("endedAt"),
                 detectedAt=data.get("detectedAt"),
-                lastInvite=_parseRequest(last) if last is not None else None,
-                lastOfferSDP=_bytes(data.get("lastOfferSDP") or ""),
+                lastInvite=None,
+                lastOfferSDP=b"" if offer is None else _bytes(offer),
                 lastAnswerSDP=_bytes(data.get("lastAnswerSDP") or ""),
                 finalStatus=data.get("finalStatus"),
                 endCause=data.get("endCause"),
@@ -181,6 +225,12 @@ class DialogCodec:
                 keptAlive=ProofOfLife(int(kept.get("count", 0)), kept.get("lastAt")),
                 measuredBytes=data.get("measuredBytes"),
             )
+            if last is not None:
+                if not isinstance(last, str):
+                    raise TypeError("lastInvite is not a string")
+                dialog.__dict__["_storedInvite"] = last
+                if offer is None:
+                    dialog.lastOfferSDP = _bodyOf(last)
             attached = data.get("attachments") or {}
             for codec in self.attachments:
                 if codec.name in attached:
@@ -211,4 +261,4 @@ class DialogCodec:
         return self.fromDict(document)
 
 
-__all__ = ["SCHEMA_VERSION", "AttachmentCodec", "DialogCodec", "SchemaError"]
+__all__ = ["SCHEMA_VERSION", "AttachmentCodec", "DialogCodec", "RestoredDialog", "SchemaError"]

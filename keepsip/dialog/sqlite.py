@@ -39,7 +39,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS dialogs ("
     " callid TEXT NOT NULL, callertag TEXT NOT NULL, data TEXT NOT NULL,"
-    " PRIMARY KEY (callid, callertag)) WITHOUT ROWID",
+    " PRIMARY KEY (callid, callertag))",
 )
 
 

@@ -26,6 +26,10 @@ class MemoryDialogStore:
     """
 
     persistent = False
+    #: What the persistent stores count (see L{keepsip.metrics}); always 0.
+    operations = 0
+    errors = 0
+    loaded = 0
 
     def __init__(self) -> None:
         self._byCallKey: dict[tuple[str, str], Dialog] = {}

@@ -14,10 +14,12 @@ class IDialogStore(Interface):
     """
     Where dialogs live while they are not terminated.
 
-    Every method returns a L{Deferred}; the in-memory store fires them
-    synchronously, a networked store (Redis) later. Stores keep the live
-    L{keepsip.dialog.model.Dialog} objects they are given; a networked store
-    serialises them.
+    Every method returns a L{Deferred}; the in-memory and SQLite stores fire
+    them synchronously, a networked store (Redis) later. Stores keep the live
+    L{keepsip.dialog.model.Dialog} objects they are given; a persistent store
+    also serialises them (L{keepsip.dialog.serial}). C{update} is called at
+    every change worth keeping across a restart (a state change, a
+    keepalive, an in-dialog request); a persistent store groups those writes.
     """
 
     def add(dialog):
@@ -59,6 +61,36 @@ class IDialogStore(Interface):
     def count():
         """
         @return: L{Deferred} firing with the number of stored dialogs.
+        """
+
+    persistent = Attribute(
+        "L{True} if the dialogs outlive the process (a file, Redis): a "
+        "graceful stop then keeps calls up for the next start."
+    )
+
+    def open():
+        """
+        Open the store's resources (called once, when keepsip starts) and
+        load the dialogs this keepsip owns, for the layers above to resume.
+
+        @return: L{Deferred} firing with a list of the loaded dialogs, or
+            failing with L{keepsip.dialog.serial.SchemaError} if the store is
+            corrupt or from a newer schema (keepsip must then refuse to
+            start).
+        """
+
+    def close():
+        """
+        Write what is pending and release the store's resources (called
+        once, when keepsip stops); the dialogs stay stored.
+
+        @return: L{Deferred} firing with L{None} once everything is written.
+        """
+
+    def allDialogs():
+        """
+        @return: every dialog held in memory, as a list (for a shutdown;
+            never on the message path).
         """
 
 
@@ -107,6 +139,14 @@ class IDialogObserver(Interface):
         The call ended. C{cause} is an L{keepsip.dialog.model.EndCause}
         value, C{detail} a mapping of per-leg detail. C{dialog.endedAt} is
         set. The dialog has left the store.
+        """
+
+    def dialogRestored(dialog):
+        """
+        A confirmed call set up before keepsip (re)started was loaded from a
+        persistent store: resume what the observer keeps for it (deadlines,
+        timers) from the state it finds in the dialog, without making a
+        record of the call again.
         """
 
 

@@ -254,6 +254,39 @@ def dialogMetrics(store: Any, endCauses: EndCauseCounter) -> Reader:
     return read
 
 
+def dialogStoreMetrics(store: Any) -> Reader:
+    """
+    The dialog store's writes, its failed writes and the calls it loaded at
+    start (all 0 for the memory store).
+
+    @param store: the L{keepsip.interfaces.IDialogStore}.
+    """
+
+    def read() -> list[Metric]:
+        return [
+            Metric(
+                "keepsip_dialog_store_operations_total",
+                "counter",
+                "Dialogs written to or deleted from the persistent dialog store.",
+                [((), store.operations)],
+            ),
+            Metric(
+                "keepsip_dialog_store_errors_total",
+                "counter",
+                "Failed writes of the dialog store (retried) and dialogs it could not serialise.",
+                [((), store.errors)],
+            ),
+            Metric(
+                "keepsip_dialog_store_loaded",
+                "gauge",
+                "Calls the dialog store loaded when keepsip started.",
+                [((), store.loaded)],
+            ),
+        ]
+
+    return read
+
+
 def keepaliveMetrics(keepalive: Any) -> Reader:
     """
     The keepalive manager's counters and its reapers'.

@@ -30,17 +30,22 @@ from keepsip.auth.transactionuser import AuthTransactionUser
 from keepsip.config.settings import Config
 from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
-from keepsip.dialog.store import MemoryDialogStore
+from keepsip.dialog.stores import isPersistent, makeDialogStore
 from keepsip.dialog.tracker import DialogTracker
+from keepsip.interfaces import IDialogStore
+from keepsip.keepalive.absorb import stopAnswer
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
+from keepsip.keepalive.state import KeepaliveState
 from keepsip.keepalive.reaper import ReaperService
 from keepsip.keepalive.termination import Terminator
 from keepsip.keepalive.transactionuser import KeepaliveTransactionUser
+from keepsip.persistence import dialogCodec
 from keepsip.metrics import (
     EndCauseCounter,
     Reader,
     accountingMetrics,
     dialogMetrics,
+    dialogStoreMetrics,
     keepaliveMetrics,
     legMetrics,
     mediaMetrics,
@@ -55,6 +60,7 @@ from keepsip.proxy.registrar import LocationService, Registrar
 from keepsip.sip.address import addressFamily, hostPort
 from keepsip.sip.headers import Via
 from keepsip.sip.message import Request, Response
+from keepsip.dialog.serial import SchemaError
 from keepsip.startup import StartupError, describeOSError, listenError
 from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
 from keepsip.transport.icmp import supportsReceiveErrors
@@ -66,6 +72,8 @@ log = Logger()
 
 #: The Reason header of the BYEs that end a call whose 2xx was not ACKed.
 ACK_TIMEOUT_REASON = 'SIP;cause=408;text="ACK timeout"'
+#: The Reason header of the BYEs of calls ended at a graceful stop.
+STOP_REASON = 'SIP;cause=200;text="keepsip stopped"'
 
 #: How often expired registrar bindings are purged (seconds).
 REGISTRAR_PURGE_INTERVAL = 30.0
@@ -137,6 +145,7 @@ class ProxyService(service.MultiService):
     @ivar core: the L{ProxyCore}.
     @ivar keepalive: the L{KeepaliveManager}.
     @ivar ackTimer: the L{AckTimer} ending calls whose 2xx is not ACKed.
+    @ivar loadedDialogs: calls the dialog store loaded at start (a metric).
     @ivar protocols: the L{SIPDatagramProtocol} of each listener, in
         C{--listen} order.
     @ivar metricsReaders: the metric readers, as C{/metrics} reads them.
@@ -149,7 +158,7 @@ class ProxyService(service.MultiService):
         *,
         identity: ProxyIdentity,
         accounting: AccountingTracker,
-        store: MemoryDialogStore,
+        store: IDialogStore,
         tracker: DialogTracker,
         endCauses: EndCauseCounter,
         location: LocationService,
@@ -176,6 +185,7 @@ class ProxyService(service.MultiService):
         self.core = core
         self.keepalive = keepalive
         self.ackTimer = ackTimer
+        self.loadedDialogs = 0
         self.protocols = protocols
         self.metricsReaders = metricsReaders
         accounting.setServiceParent(self)
@@ -230,6 +240,16 @@ class ProxyService(service.MultiService):
                 service.Service.stopService(self)
                 raise error from e
             started.append(child)
+        # After the children started (accounting takes the stop records of
+        # calls that ended while keepsip was down), before the reactor
+        # delivers the first datagram.
+        try:
+            self.restoreDialogs()
+        except SchemaError as e:
+            for other in reversed(started):
+                other.stopService()
+            service.Service.stopService(self)
+            raise StartupError("dialog-store", str(e)) from e
 
     def privilegedStartService(self) -> None:
         """
@@ -266,10 +286,68 @@ class ProxyService(service.MultiService):
 
     def stopService(self) -> Any:
         self.ackTimer.stop()
-        self.endAllDialogs(EndCause.SHUTDOWN)
+        self.stopCalls()
         d = service.MultiService.stopService(self)
         self.transactions.stop()
+        d.addBoth(self.closeStore)
         return d
+
+    def restoreDialogs(self) -> int:
+        """
+        Open the dialog store and resume the calls it holds (see
+        L{DialogTracker.restore}): their deadlines re-armed from their last
+        proof of life, the ones that expired while keepsip was down reaped
+        on the first reaper tick.
+
+        @return: how many calls are up after it.
+        @raise SchemaError: the store is corrupt or from a newer schema.
+        """
+        loaded: list[Any] = []
+        failures: list[Any] = []
+        self.store.open().addCallbacks(loaded.append, failures.append)
+        if failures:
+            failures[0].raiseException()
+        dialogs = loaded[0] if loaded else []
+        self.loadedDialogs = len(dialogs)
+        restored = self.tracker.restore(dialogs)
+        if dialogs:
+            log.info(
+                "dialog store: {loaded} calls loaded, {restored} resumed",
+                loaded=len(dialogs),
+                restored=restored,
+            )
+        return restored
+
+    def onStop(self) -> str:
+        """
+        What a graceful stop does with calls that are up: C{--on-stop}, or by
+        default C{keep} with a persistent store and C{end} with memory.
+        """
+        if self.config.onStop:
+            return self.config.onStop
+        return "keep" if self.store.persistent else "end"
+
+    def stopCalls(self) -> int:
+        """
+        Keep or end the calls that are up, per L{onStop}.
+
+        @return: how many calls were ended.
+        """
+        if self.onStop() == "end":
+            return self.endAllDialogs(EndCause.SHUTDOWN)
+        for dialog in self.store.allDialogs():
+            state = dialog.attachments.get(KeepaliveState)
+            if state is not None:
+                stopAnswer(state)
+        return 0
+
+    def closeStore(self, result: object) -> object:
+        """
+        Write what the dialog store has pending and close it (after the
+        stop records of the calls ended at shutdown).
+        """
+        self.store.close().addErrback(lambda f: log.failure("closing the dialog store", f))
+        return result
 
     def endAllDialogs(self, cause: str) -> int:
         """
@@ -281,6 +359,13 @@ class ProxyService(service.MultiService):
         """
         dialogs = list(self.store.allDialogs())
         for dialog in dialogs:
+            if dialog.isConfirmed:
+                # BYE to both legs first (their answers are not awaited:
+                # keepsip is going away), then the stop record.
+                self.keepalive.terminator.terminate(
+                    dialog, cause, "none", self.reactor.seconds(), self.reactor.seconds(),
+                    "keepsip stopped", STOP_REASON,
+                ).addErrback(lambda f: None)
             self.tracker.terminate(dialog, cause, {"why": "keepsip stopped"})
         if dialogs:
             log.info("ended {count} open calls: {cause}", count=len(dialogs), cause=cause)
@@ -336,7 +421,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         stopTimeout=config.shutdownTimeout,
     )
     accounting.setName("accounting")
-    store = MemoryDialogStore()
+    store = makeDialogStore(config.dialogStore, reactor, dialogCodec())
     tracker = DialogTracker(reactor, store, identity.recordRoute)
     relay = makeMediaRelay(
         config.mediaRelay, reactor, config.rtpAddress or config.advertise[0], config.rtpPorts
@@ -463,6 +548,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         transportMetrics(protocols),
         transactionMetrics(transactions),
         dialogMetrics(store, endCauses),
+        dialogStoreMetrics(store),
         keepaliveMetrics(keepalive),
         legMetrics(tracker),
         registrarMetrics(location),

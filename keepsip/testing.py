@@ -393,7 +393,8 @@ class RecordingObserver(DialogObserver):
     A dialog observer that records every event, in order, as tuples:
     C{("created", dialog)}, C{("early", dialog)}, C{("confirmed", dialog)},
     C{("updated", dialog)}, C{("keptAlive", dialog)}, C{("expired",
-    dialog)} and C{("terminated", dialog, cause, detail)}.
+    dialog)}, C{("terminated", dialog, cause, detail)} and C{("restored",
+    dialog)}.
 
     @ivar events: the events so far.
     """
@@ -421,6 +422,9 @@ class RecordingObserver(DialogObserver):
 
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, str]) -> None:
         self.events.append(("terminated", dialog, cause, detail))
+
+    def dialogRestored(self, dialog: Dialog) -> None:
+        self.events.append(("restored", dialog))
 
     def names(self) -> list[str]:
         """

@@ -47,7 +47,7 @@ class ProxyHarness:
             listen=(ListenAddress("udp", PROXY[0], PROXY[1]),),
             advertise=PROXY,
             routes=tuple(parseRoute(r) for r in routes),
-            **config,
+            **{"dialogStore": "memory", **config},
         )
         self.service: ProxyService = makeService(self.config, self.clock)
         self.transport = FakeSIPNetwork()

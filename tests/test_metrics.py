@@ -127,6 +127,9 @@ FAMILIES = {
     "keepsip_transactions": "gauge",
     "keepsip_dialogs": "gauge",
     "keepsip_dialogs_ended_total": "counter",
+    "keepsip_dialog_store_operations_total": "counter",
+    "keepsip_dialog_store_errors_total": "counter",
+    "keepsip_dialog_store_loaded": "gauge",
     "keepsip_keepalive_dialogs": "gauge",
     "keepsip_keepalives_total": "counter",
     "keepsip_keepalive_forged_total": "counter",
@@ -685,3 +688,34 @@ class MediaMetricsTests(SynchronousTestCase):
         self.assertEqual(later["keepsip_media_timeouts_total"], 1)
         self.assertEqual(later["keepsip_media_ports_in_use"], 0)
         self.assertEqual(later["keepsip_media_relayed_packets_total"], 5)
+
+
+class DialogStoreMetricsTests(SynchronousTestCase):
+    def test_counts(self) -> None:
+        """
+        The dialog store family reports the SQLite store's rows written,
+        failed writes and calls loaded at start.
+        """
+        from twisted.internet.task import Clock
+
+        from keepsip.dialog.serial import DialogCodec
+        from keepsip.dialog.sqlite import SQLiteDialogStore
+        from keepsip.metrics import dialogStoreMetrics
+        from tests._dialogstore import makeDialog
+
+        clock = Clock()
+        path = self.mktemp()
+        store = SQLiteDialogStore(path, clock, DialogCodec(), commitDelay=0)
+        store.open()
+        store.add(makeDialog("a"))
+        store.add(makeDialog("b"))
+        clock.advance(0)
+        store.close()
+        again = SQLiteDialogStore(path, clock, DialogCodec())
+        again.open()
+        self.addCleanup(again.close)
+        metrics = {m.name: m.samples for m in dialogStoreMetrics(store)()}
+        self.assertEqual(metrics["keepsip_dialog_store_operations_total"], [((), 2)])
+        self.assertEqual(metrics["keepsip_dialog_store_errors_total"], [((), 0)])
+        loaded = {m.name: m.samples for m in dialogStoreMetrics(again)()}
+        self.assertEqual(loaded["keepsip_dialog_store_loaded"], [((), 2)])

@@ -107,6 +107,8 @@ EVERY_OPTION_CLI = [
     "--rtp-ports", "20000-20099",
     "--media-timeout", "3",
     "--hold-timeout", "0",
+    "--dialog-store", "memory",
+    "--on-stop", "end",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = f"""
@@ -155,6 +157,8 @@ rtp-address = "::1"
 rtp-ports = "20000-20099"
 media-timeout = 3
 hold-timeout = 0
+dialog-store = "memory"
+on-stop = "end"
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -210,6 +214,8 @@ EVERY_OPTION_CONFIG = Config(
     rtpPorts=(20000, 20099),
     mediaTimeout=3.0,
     holdTimeout=0.0,
+    dialogStore="memory",
+    onStop="end",
 )
 
 

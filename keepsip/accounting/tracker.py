@@ -288,6 +288,14 @@ class AccountingTracker(DialogObserver, Service):
             except Exception:
                 _log.failure("Media change of call {callID}", callID=dialog.callID)
 
+    def dialogRestored(self, dialog: Dialog) -> None:
+        """
+        A call loaded at start-up: its start record was made before (never
+        twice); only the interim timer is armed again.
+        """
+        if self.interimInterval and dialog.answeredAt is not None:
+            self._armInterim(dialog)
+
     def dialogKeptAlive(self, dialog: Dialog) -> None:
         """
         A keepalive proved the call alive: make an C{interim} record if

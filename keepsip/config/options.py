@@ -19,6 +19,7 @@ from keepsip.config.parsers import (
     authSpec,
     choice,
     digestAlgorithms,
+    dialogStoreSpec,
     methodList,
     nonEmpty,
     nonNegativeFloat,
@@ -544,6 +545,25 @@ OPTIONS: tuple[Option, ...] = (
         "The media timeout of an end on hold (sendonly/inactive) (0: never).",
         kind="float",
         metavar="SECONDS",
+    ),
+    Option(
+        "dialog-store",
+        dialogStoreSpec,
+        "sqlite:path=keepsip-dialogs.sqlite3",
+        "Where calls live, TYPE:ARGS: sqlite:path=FILE[,commit-delay=SECONDS] "
+        "(survives restarts), memory (nothing survives keepsip), "
+        "redis:host=H,port=P[,db=N][,prefix=K]; see docs/state.md.",
+        metavar="TYPE:ARGS",
+    ),
+    Option(
+        "on-stop",
+        choice("keep", "end"),
+        None,
+        "What a graceful stop does with calls that are up: keep (they continue "
+        "after the next start) or end (BYE to both legs, then the stop records). "
+        "Default: keep with a persistent dialog store, end with memory.",
+        metavar="keep|end",
+        example="keep",
     ),
 )
 

@@ -421,3 +421,19 @@ def trustedNetworks(text: str) -> tuple[Any, ...]:
         return parseNetworks(text)
     except ValueError as e:
         raise ConfigError(None, str(e))
+
+
+def dialogStoreSpec(text: str) -> str:
+    """
+    Check a C{--dialog-store} value, C{TYPE:key=value,...} (and, for
+    C{sqlite}, that an existing file is a dialog store this keepsip reads).
+
+    @return: C{text} unchanged.
+    """
+    from keepsip.dialog.stores import parseDialogStoreOption
+
+    try:
+        parseDialogStoreOption(text)
+    except ValueError as e:
+        raise ConfigError(None, str(e))
+    return text

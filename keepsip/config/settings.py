@@ -76,6 +76,8 @@ class Config:
     rtpPorts: tuple[int, int] = (30000, 39999)
     mediaTimeout: float = 60.0
     holdTimeout: float = 3600.0
+    dialogStore: str = "sqlite:path=keepsip-dialogs.sqlite3"
+    onStop: str | None = None
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

@@ -56,5 +56,10 @@ class DialogObserver:
         The call ended.
         """
 
+    def dialogRestored(self, dialog: Dialog) -> None:
+        """
+        A call was loaded from a persistent store at start-up.
+        """
+
 
 __all__ = ["DialogObserver"]

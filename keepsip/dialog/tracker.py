@@ -127,9 +127,11 @@ class DialogTracker:
 
     def keptAlive(self, dialog: Dialog) -> None:
         """
-        A keepalive refreshed C{dialog}: tell the observers.
+        A keepalive refreshed C{dialog}: tell the observers, then have the
+        store keep its new proof of life (and what the observers changed).
         """
         self._notify(dialog, "dialogKeptAlive", lambda o: o.dialogKeptAlive(dialog))
+        self._logStoreFailure(self.store.update(dialog), "update")
 
     def expired(self, dialog: Dialog) -> None:
         """
@@ -373,6 +375,7 @@ class DialogTracker:
                 # answers the BYE (byeAnswered), so the record can say how.
                 who = "caller" if sender is dialog.caller else "callee"
                 dialog.ending = (who, now)
+            self._logStoreFailure(self.store.update(dialog), "update")
 
         self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
@@ -446,6 +449,38 @@ class DialogTracker:
                 self.terminate(dialog, EndCause.NO_ANSWER, {"callee": "408"})
 
         self.store.byCallKey(key).addCallback(end)
+
+    def restore(self, dialogs: list[Dialog]) -> int:
+        """
+        Resume the calls a persistent store loaded at start-up: a confirmed
+        call is handed to the observers (C{dialogRestored}) to re-arm what
+        they keep for it; a call whose BYE had passed ends now, at the time
+        of that BYE; a call not answered yet ends at once (its INVITE
+        transaction died with the previous process).
+
+        @return: how many calls are up after it.
+        """
+        restored = 0
+        for dialog in dialogs:
+            if dialog.isTerminated:
+                self._logStoreFailure(self.store.remove(dialog), "remove")
+            elif dialog.ending is not None:
+                who, endedAt = dialog.ending
+                other = "callee" if who == "caller" else "caller"
+                cause = EndCause.CALLER_BYE if who == "caller" else EndCause.CALLEE_BYE
+                self.terminate(
+                    dialog, cause, {who: "BYE", other: "unknown"}, endedAt=endedAt
+                )
+            elif not dialog.isConfirmed:
+                self.terminate(
+                    dialog,
+                    EndCause.ERROR,
+                    {"why": "keepsip restarted before the call was answered"},
+                )
+            else:
+                restored += 1
+                self._notify(dialog, "dialogRestored", lambda o: o.dialogRestored(dialog))
+        return restored
 
     def terminate(
         self,

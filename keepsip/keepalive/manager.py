@@ -180,6 +180,21 @@ class KeepaliveManager(DialogObserver):
         if settings.maxDuration:
             self.maxIndex.set(dialog.callKey, now + settings.maxDuration)
 
+    def dialogRestored(self, dialog: Dialog) -> None:
+        """
+        A call set up before keepsip started again: its deadlines resume
+        from its stored last proof of life and answer time, so a call that
+        fell silent while keepsip was down is reaped on the first tick.
+        """
+        state = dialog.attachments.setdefault(
+            KeepaliveState, lambda: KeepaliveState(window=self.settings.window)
+        )
+        if state.subject:
+            legs = "either" if dialog.sessionExpires else self.settings.legs
+            self.index.set(dialog.callKey, self._lastProof(dialog, legs) + state.window)
+        if self.settings.maxDuration and dialog.answeredAt is not None:
+            self.maxIndex.set(dialog.callKey, dialog.answeredAt + self.settings.maxDuration)
+
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, str]) -> None:
         state = dialog.attachments.get(KeepaliveState)
         if state is not None:

@@ -547,6 +547,16 @@ class KeepsipProcess:
         """
         return self._child.stop()
 
+    def kill(self) -> Deferred[int]:
+        """
+        SIGKILL at once, as a crash would end keepsip (nothing flushed,
+        nothing stopped).
+
+        @return: a Deferred firing with the exit code once it has ended.
+        """
+        self._child.signal("KILL")
+        return self._child.waitForExit()
+
 
 class _OptionsProbe(protocol.DatagramProtocol):
     """

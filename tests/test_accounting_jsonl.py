@@ -153,7 +153,7 @@ class JsonLinesTests(SynchronousTestCase):
         self.clock.advance(0)
         for d in ds:
             self.failureResultOf(d, OSError)
-        self.assertIsNone(backend._file)
+        self.assertFalse(backend.isOpen)
         patched.restore()
         d = backend.sendRecord({"n": 2})
         self.clock.advance(0)

@@ -17,6 +17,14 @@ def rec(n: int) -> dict:
     return {"record_id": f"r{n}", "type": "stop", "n": n}
 
 
+
+def savedOffset(spool: Spool) -> int:
+    """
+    The acknowledged offset as the spool's offset file holds it.
+    """
+    with open(spool.ackPath, "rb") as f:
+        return int(f.read().strip())
+
 class SpoolTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.directory = self.mktemp()
@@ -139,7 +147,7 @@ class SpoolTests(SynchronousTestCase):
                 f.write(offset)
             again = Spool(self.directory, "backend")
             self.assertEqual(again.load(), 2, offset)
-            again._file.close()
+            again.close()
 
     def test_compactWhenDrained(self) -> None:
         """
@@ -193,7 +201,7 @@ class SpoolTests(SynchronousTestCase):
         for _ in range(7):
             spool.acknowledge()
         self.assertEqual(replaces, [spool.ackPath, spool.ackPath])
-        self.assertEqual(spool._readOffset(), 6 * len(encodeRecord(rec(0))))
+        self.assertEqual(savedOffset(spool), 6 * len(encodeRecord(rec(0))))
         spool.close()
 
     def test_checkpointAfterInterval(self) -> None:
@@ -215,7 +223,7 @@ class SpoolTests(SynchronousTestCase):
         clock.advance(0.1)
         spool.acknowledge()
         self.assertEqual(spool.checkpoints, 1)
-        self.assertEqual(spool._readOffset(), os.path.getsize(spool.path))
+        self.assertEqual(savedOffset(spool), os.path.getsize(spool.path))
         self.assertEqual(clock.getDelayedCalls(), [], "no timer of its own")
         spool.close()
 

@@ -111,9 +111,7 @@ class ConformanceThroughProxyTests(SynchronousTestCase):
         """
         proxy = ProxyHarness(domains=frozenset({"example.com"}))
         proxy.receive(read(RFC4475, "cparam02.dat"), ("127.0.0.1", 5061))
-        [contact] = [
-            c for bindings in proxy.service.location._bindings.values() for c in bindings
-        ]
+        [contact] = proxy.service.location.lookup("watson@example.com", proxy.clock.seconds())
         self.assertIn("unknownparam", contact)
 
     def test_rfc5118(self):

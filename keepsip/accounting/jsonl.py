@@ -197,6 +197,14 @@ class JsonLinesBackend:
         for d in waiting:
             d.callback(None)
 
+    @property
+    def isOpen(self) -> bool:
+        """
+        Whether the file is open now (it is closed after a write error and
+        reopened by the next write).
+        """
+        return self._file is not None
+
     def sync(self) -> None:
         """
         fsync the file if anything was written since the last fsync.

@@ -280,6 +280,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         selector.send,
         ForwardingTransactionUser(transactionUser),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
+        canSend=selector.canSend,
     )
     core = ProxyCore(
         reactor,

@@ -31,8 +31,13 @@ class ProxyHarness:
         C{written} holds C{(bytes, address)} pairs.
     """
 
-    def __init__(self, routes: tuple[str, ...] = ("*=sip:192.0.2.20:5060",), **config: Any) -> None:
-        self.clock = Clock()
+    def __init__(
+        self,
+        routes: tuple[str, ...] = ("*=sip:192.0.2.20:5060",),
+        clock: Any = None,
+        **config: Any,
+    ) -> None:
+        self.clock = Clock() if clock is None else clock
         self.config = Config(
             listen=(ListenAddress("udp", PROXY[0], PROXY[1]),),
             advertise=PROXY,

@@ -398,3 +398,28 @@ class LifetimeTests(LayerTestMixin, SynchronousTestCase):
         self.assertEqual(self.layer.serverCount, 0)
         self.assertNoClients()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class UnanswerableTests(SynchronousTestCase):
+    """
+    A new request whose responses could go nowhere creates no state.
+    """
+
+    def test_dropped(self) -> None:
+        """
+        With C{canSend} refusing the response destination (here a Via
+        C{maddr} naming a host), the request reaches neither a server
+        transaction nor the user, and is counted; a sendable one does.
+        """
+        clock = Clock()
+        sender = RecordingSender(clock)
+        user = RecordingTransactionUser()
+        layer = TransactionLayer(
+            clock, sender, user, canSend=lambda address: address[0][0].isdigit()
+        )
+        layer.requestReceived(
+            makeRequest("OPTIONS", branch="z9hG4bKm1", viaParams=";maddr=evil.example"), SOURCE
+        )
+        self.assertEqual((layer.serverCount, user.names(), layer.unanswerable), (0, [], 1))
+        layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKm2"), SOURCE)
+        self.assertEqual((layer.serverCount, user.names(), layer.unanswerable), (1, ["requestReceived"], 1))

@@ -52,6 +52,13 @@ class TransactionLayer:
     @param user: the L{ITransactionUser} of server transactions (the proxy
         core).
     @param timers: T1, T2, T4.
+    @param canSend: C{canSend((host, port)) -> bool}, whether a message
+        could be sent to an address at all (L{TransportSelector.canSend
+        <keepsip.transport.selector.TransportSelector.canSend>}). A new
+        request whose responses could go nowhere (a Via C{maddr} naming a
+        host, or an address family keepsip has no socket for) is dropped
+        before any state exists. L{None}: every address can be sent to.
+    @ivar unanswerable: new requests dropped that way (a metric).
     """
 
     _log = Logger()
@@ -62,11 +69,14 @@ class TransactionLayer:
         send: Callable[[Message, Address], None],
         user: ITransactionUser,
         timers: TimerSettings = TimerSettings(),
+        canSend: Callable[[Address], bool] | None = None,
     ) -> None:
         self._clock = clock
         self._sendMessage = send
         self._user = user
         self._timers = timers
+        self._canSend = canSend
+        self.unanswerable = 0
         self._server: dict[Hashable, ServerTransaction] = {}
         self._client: dict[tuple[str, str], ClientTransaction] = {}
         self._byDestination: dict[Address, dict[ClientTransaction, None]] = {}
@@ -110,11 +120,23 @@ class TransactionLayer:
             # even when it is a retransmission of it.
             self._notify(self._user.requestRetransmitted, request, txn)
             return
+        destination = responseDestination(via, source)
+        if self._canSend is not None and not self._canSend(destination):
+            # RFC 3261 §17.2.4 would end the transaction at its first
+            # response anyway: keep no state for it at all.
+            self.unanswerable += 1
+            self._log.debug(
+                "Dropped {method} from {peer}: its responses cannot be sent to {destination}",
+                method=method,
+                peer=source,
+                destination=destination,
+            )
+            return
         txn = ServerTransaction(
             self,
             request,
             source,
-            responseDestination(via, source),
+            destination,
             isReliable(via),
             rfc2543,
         )

@@ -194,6 +194,11 @@ class SIPDatagramProtocol(DatagramProtocol):
     def _fixupVia(request: Request, source: tuple[str, int]) -> None:
         """
         RFC 3261 §18.2.1 and RFC 3581: note the source address in the top Via.
+
+        A C{received} the sender put there itself is replaced by the source
+        whenever it differs: it is the receiver's note (an IP address), and a
+        forged one (a host name, another host) would send every response
+        elsewhere.
         """
         values = request.headers.get("via")
         if not values:
@@ -201,7 +206,11 @@ class SIPDatagramProtocol(DatagramProtocol):
         via = topVia(request)
         sourceHost, sourcePort = source
         changed = False
-        if stripBrackets(via.host) != sourceHost or via.rportRequested:
+        if (
+            stripBrackets(via.host) != sourceHost
+            or via.rportRequested
+            or (via.received is not None and via.receivedAddress != sourceHost)
+        ):
             via.received = sourceHost
             changed = True
         if via.rportRequested:

@@ -869,3 +869,50 @@ class ResolvableNameTests(SynchronousTestCase):
             [isResolvableName(name) for name in names],
             [True, True, False, False, True, False, False, True, False],
         )
+
+
+class DeadPeerTests(SynchronousTestCase):
+    """
+    Issue 8 item 4: no recursion on a dead peer.
+    """
+
+    def test_icmpOnEverySend(self) -> None:
+        """
+        1,000 calls from a trunk to itself through keepsip are pending when
+        the trunk vanishes; from then on every datagram sent to it reports
+        an ICMP port unreachable synchronously, from inside the send (as
+        L{keepsip.transport.icmp.RecvErrPort.write} does when it drains a
+        pending error). Failing one call answers it to the trunk, whose
+        ICMP error fails the next call, and so on: delivering those
+        failures must not recurse (a C{RecursionError} would be logged and
+        fail this test), every call must end, and after the RFC timers no
+        transaction or dialog is left.
+        """
+        import errno
+
+        proxy = ProxyHarness(clock=HeapClock())
+        network = proxy.transport
+        protocol = proxy.service.protocols[0]
+        dead: set[tuple[str, int]] = set()
+        write = network.write
+
+        def writeOrRefuse(packet: bytes, addr=None) -> None:
+            write(packet, addr)
+            if addr in dead:
+                protocol.icmpErrorReceived(addr, errno.ECONNREFUSED)
+
+        network.write = writeOrRefuse  # type: ignore[method-assign]
+        for n in range(1000):
+            proxy.receive(invite(callID=f"dead-{n}", branch=f"z9hG4bKdead{n}"), BOB)
+        transactions = proxy.service.transactions
+        self.assertEqual(transactions.clientCount, 1000)
+        dead.add(BOB)
+        protocol.icmpErrorReceived(BOB, errno.ECONNREFUSED)
+        proxy.clock.advance(0)
+        self.assertEqual(transactions.clientCount, 0)
+        for _ in range(20):
+            proxy.clock.advance(5)
+        self.assertEqual(
+            (transactions.serverCount, transactions.clientCount, len(proxy.service.store)),
+            (0, 0, 0),
+        )

@@ -6,6 +6,7 @@ the transaction user.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Callable, Hashable
 
 from twisted.internet.interfaces import IReactorTime
@@ -76,6 +77,8 @@ class TransactionLayer:
         self._user = user
         self._timers = timers
         self._canSend = canSend
+        self._failing: deque[Address] = deque()
+        self._draining = False
         self.unanswerable = 0
         self._server: dict[Hashable, ServerTransaction] = {}
         self._client: dict[tuple[str, str], ClientTransaction] = {}
@@ -179,11 +182,29 @@ class TransactionLayer:
         The transport learnt that C{destination} is unreachable (ICMP): every
         client transaction to it still waiting for a final response ends and
         tells its user C{transportFailed}.
+
+        Iterative, never recursive: a user told of one failure answers or
+        sends, and that send may report the next ICMP error from inside it
+        (L{keepsip.transport.icmp.RecvErrPort.write} drains a pending
+        error), calling this again. Such a nested call only queues its
+        destination (and each failed transaction once); the outermost call
+        works through the queue. With a thousand calls through one vanished
+        peer, the call stack stays a few frames deep.
         """
-        bucket = self._byDestination.get(destination)
-        if bucket:
-            for txn in list(bucket):
-                txn._transportFailed()
+        self._failing.append(destination)
+        if self._draining:
+            return
+        self._draining = True
+        failing = self._failing
+        try:
+            while failing:
+                bucket = self._byDestination.get(failing.popleft())
+                if bucket:
+                    for txn in list(bucket):
+                        txn._transportFailed()
+        finally:
+            self._draining = False
+            failing.clear()
 
     # -- outgoing --------------------------------------------------------
 

@@ -106,6 +106,40 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         second = self.serverTxn(makeRequest("OPTIONS"))
         self.assertIsNot(first, second)
 
+    def test_reusedBranchOtherCall(self) -> None:
+        """
+        The same branch, sent-by and method from another call (Call-ID), a
+        later CSeq, or another From tag is not a retransmission: each is a
+        new transaction the user sees, answered on its own; the CANCEL and
+        the non-2xx ACK of each reach their own INVITE.
+        """
+        first = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKsame"))
+        others = [
+            self.serverTxn(makeRequest("INVITE", branch="z9hG4bKsame", **change))
+            for change in ({"callID": "other@x"}, {"cseqNumber": 2}, {"fromTag": "other"})
+        ]
+        self.assertEqual(len({id(t) for t in [first] + others}), 4)
+        self.assertEqual(self.user.names(), ["requestReceived"] * 4)
+        self.assertEqual(self.user.retransmissions, [])
+        cancel = makeCancel(others[0].request)
+        self.layer.requestReceived(cancel, SOURCE)
+        self.assertEqual(self.user.events[-1][3], others[0])
+        final = makeResponse(others[1].request, 486)
+        others[1].respond(final)
+        first.respond(makeResponse(first.request, 486))
+        self.layer.requestReceived(makeAck(others[1].request, final), SOURCE)
+        self.assertEqual((others[1].state, first.state), ("confirmed", "completed"))
+
+    def test_retransmissionStillAbsorbed(self) -> None:
+        """
+        A true retransmission (same branch, sent-by, method, Call-ID, CSeq
+        and From tag) is still absorbed by its transaction.
+        """
+        first = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKsame"))
+        again = makeRequest("INVITE", branch="z9hG4bKsame")
+        self.layer.requestReceived(again, SOURCE)
+        self.assertEqual(self.user.retransmissions, [(again, first)])
+
     def test_defaultPortEqualsExplicit(self) -> None:
         """
         A sent-by without port equals the same host with 5060.

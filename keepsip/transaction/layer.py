@@ -38,7 +38,10 @@ class TransactionLayer:
     Every server and client transaction of one keepsip node.
 
     Server transactions are found by the RFC 3261 §17.2.3 key C{(branch,
-    sent-by, method)} (ACK looks up INVITE), or for requests whose branch
+    sent-by, method)} (ACK and CANCEL look up INVITE) together with the
+    request's Call-ID, CSeq number and From tag: a retransmission has all of
+    them equal, and a request that reuses a branch with any of them changed
+    is a new transaction, not an echo of another call's; or for requests whose branch
     lacks the magic cookie by C{(method, Request-URI, To tag, From tag,
     Call-ID, CSeq number, top Via)}. Client transactions are found by
     C{(branch, CSeq method)} (§17.1.3). Each lookup is one dict access.
@@ -109,7 +112,21 @@ class TransactionLayer:
         if rfc2543:
             key = self._key2543(request, method, topViaValue(request), number)
         else:
-            key = (branch, sentByKey(via), "INVITE" if method == "ACK" else method)
+            # §17.2.3's key (branch, sent-by, method), and the request's
+            # identity: a branch reused by another request (another call, a
+            # later CSeq, another From tag) must not be taken for a
+            # retransmission and answered from someone else's transaction.
+            headers = request.headers
+            callID = headers.get("call-id")
+            fromValues = headers.get("from")
+            key = (
+                branch,
+                sentByKey(via),
+                "INVITE" if method == "ACK" else method,
+                callID[0] if callID else None,
+                number,
+                lenientTag(fromValues[0]) if fromValues else None,
+            )
         txn = self._server.get(key)
         if method == "ACK":
             if txn is None or not txn.isInvite:
@@ -145,7 +162,7 @@ class TransactionLayer:
         )
         self._addServerKey(txn, key)
         if method == "CANCEL":
-            inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",)
+            inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",) + key[3:]
             invite = self._server.get(inviteKey)
             if invite is not None:
                 invite.cancelled = True

@@ -45,6 +45,7 @@ from keepsip.sip.address import addressFamily, hostPort
 from keepsip.sip.headers import Via
 from keepsip.sip.message import Request, Response
 from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
+from keepsip.transaction.overload import Admission
 from keepsip.transport.icmp import supportsReceiveErrors
 from keepsip.transport.listener import UDPListener
 from keepsip.transport.selector import TransportSelector
@@ -281,6 +282,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         ForwardingTransactionUser(transactionUser),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
         canSend=selector.canSend,
+        admission=Admission(config.maxTransactions, config.maxTransactionsPerSource),
     )
     core = ProxyCore(
         reactor,

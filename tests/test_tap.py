@@ -83,6 +83,8 @@ EVERY_OPTION_CLI = [
     "--no-interim-on-keepalive",
     "--log-level", "debug",
     "--metrics", "tcp:9460:interface=127.0.0.1",
+    "--max-transactions", "500",
+    "--max-transactions-per-source", "50",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = """
@@ -114,6 +116,8 @@ interim-interval = 60
 interim-on-keepalive = false
 log-level = "debug"
 metrics = "tcp:9460:interface=127.0.0.1"
+max-transactions = 500
+max-transactions-per-source = 50
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -149,6 +153,8 @@ EVERY_OPTION_CONFIG = Config(
     interimOnKeepalive=False,
     logLevel="debug",
     metrics="tcp:9460:interface=127.0.0.1",
+    maxTransactions=500,
+    maxTransactionsPerSource=50,
 )
 
 

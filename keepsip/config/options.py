@@ -394,6 +394,24 @@ OPTIONS: tuple[Option, ...] = (
         metavar="ENDPOINT",
         example="tcp:9460:interface=127.0.0.1",
     ),
+    Option(
+        "max-transactions",
+        positiveInt,
+        "20000",
+        "Server transactions in progress at most; above it new requests (not ACK, CANCEL "
+        "or BYE) are refused statelessly with 503 and Retry-After.",
+        kind="integer",
+        metavar="COUNT",
+    ),
+    Option(
+        "max-transactions-per-source",
+        positiveInt,
+        "2000",
+        "Server transactions in progress at most from one source address; above it its new "
+        "requests (not ACK or CANCEL) are refused statelessly with 503 and Retry-After.",
+        kind="integer",
+        metavar="COUNT",
+    ),
 )
 
 #: TOML tables that are not command-line options.

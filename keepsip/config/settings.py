@@ -57,6 +57,8 @@ class Config:
     interimOnKeepalive: bool = True
     logLevel: str = "info"
     metrics: str = ""
+    maxTransactions: int = 20000
+    maxTransactionsPerSource: int = 2000
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

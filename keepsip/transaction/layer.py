@@ -24,8 +24,10 @@ from keepsip.transaction._headers import (
     topViaValue,
     uriString,
 )
+from keepsip.sip.headers import newTag
 from keepsip.transaction.client import ClientTransaction
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
+from keepsip.transaction.overload import Admission
 from keepsip.transaction.server import ServerTransaction
 from keepsip.transaction.timers import TimerSettings
 from keepsip.transport.errors import TransportError
@@ -62,8 +64,15 @@ class TransactionLayer:
         request whose responses could go nowhere (a Via C{maddr} naming a
         host, or an address family keepsip has no socket for) is dropped
         before any state exists. L{None}: every address can be sent to.
+    @param admission: the L{Admission} deciding whether a new request may
+        create a server transaction (overload control); a request it refuses
+        is answered 503 with C{Retry-After}, statelessly, before any state
+        exists. L{None}: no limit.
     @ivar unanswerable: new requests dropped that way (a metric).
     """
+
+    #: Seconds between two log events about refused requests.
+    refusalLogInterval = 10.0
 
     _log = Logger()
 
@@ -74,12 +83,17 @@ class TransactionLayer:
         user: ITransactionUser,
         timers: TimerSettings = TimerSettings(),
         canSend: Callable[[Address], bool] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._clock = clock
         self._sendMessage = send
         self._user = user
         self._timers = timers
         self._canSend = canSend
+        self.admission = admission
+        self._serverTotal = 0
+        self._refusedLogged = 0
+        self._refusalLogTime: float | None = None
         self._failing: deque[Address] = deque()
         self._draining = False
         self.unanswerable = 0
@@ -152,6 +166,13 @@ class TransactionLayer:
                 destination=destination,
             )
             return
+        admission = self.admission
+        if admission is not None:
+            refusal = admission.refusal(source[0], method)
+            if refusal is not None:
+                self._refuse(request, destination, refusal)
+                return
+            admission.opened(source[0])
         txn = ServerTransaction(
             self,
             request,
@@ -160,6 +181,7 @@ class TransactionLayer:
             isReliable(via),
             rfc2543,
         )
+        self._serverTotal += 1
         self._addServerKey(txn, key)
         if method == "CANCEL":
             inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",) + key[3:]
@@ -266,11 +288,9 @@ class TransactionLayer:
     @property
     def serverCount(self) -> int:
         """
-        Server transactions in progress (a metric). An RFC 2543 transaction
-        may be indexed under two keys, so this walks the index once: cheap
-        for a scrape, not meant for the request path.
+        Server transactions in progress (a metric).
         """
-        return len(set(map(id, self._server.values())))
+        return self._serverTotal
 
     @property
     def clientCount(self) -> int:
@@ -300,6 +320,9 @@ class TransactionLayer:
         self._server.clear()
         self._client.clear()
         self._byDestination.clear()
+        self._serverTotal = 0
+        if self.admission is not None:
+            self.admission.reset()
 
     # -- for the transactions --------------------------------------------
 
@@ -357,9 +380,44 @@ class TransactionLayer:
 
     def _removeServer(self, txn: ServerTransaction) -> None:
         server = self._server
+        removed = False
         for key in txn._keys:
             if server.get(key) is txn:
                 del server[key]
+                removed = True
+        if removed:
+            self._serverTotal -= 1
+            if self.admission is not None:
+                self.admission.closed(txn.source[0])
+
+    def _refuse(self, request: Request, destination: Address, reason: str) -> None:
+        """
+        Overload: answer C{request} 503 with C{Retry-After}, statelessly,
+        and log how many were refused at most every L{refusalLogInterval}
+        seconds (never once per packet).
+        """
+        admission = self.admission
+        assert admission is not None
+        response = responseFromRequest(request, 503, "Service Unavailable", toTag=newTag())
+        response.addHeader("retry-after", str(admission.retryAfter))
+        try:
+            self._sendMessage(response, destination)
+        except TransportError:
+            pass
+        refused = admission.refusedGlobal + admission.refusedSource
+        now = self._clock.seconds()
+        last = self._refusalLogTime
+        if last is None or now - last >= self.refusalLogInterval:
+            self._log.warn(
+                "Overload: refused {count} new requests ({reason} limit, e.g. from"
+                " {peer}); {total} server transactions in progress",
+                count=refused - self._refusedLogged,
+                reason=reason,
+                peer=destination,
+                total=admission.total,
+            )
+            self._refusalLogTime = now
+            self._refusedLogged = refused
 
     def _removeClient(self, txn: ClientTransaction) -> None:
         if self._client.get(txn._key) is txn:

@@ -457,3 +457,26 @@ class UnanswerableTests(SynchronousTestCase):
         self.assertEqual((layer.serverCount, user.names(), layer.unanswerable), (0, [], 1))
         layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKm2"), SOURCE)
         self.assertEqual((layer.serverCount, user.names(), layer.unanswerable), (1, ["requestReceived"], 1))
+
+
+class ServerTransportErrorTests(LayerTestMixin, SynchronousTestCase):
+    """
+    An ICMP error for the destination of a server transaction's responses.
+    """
+
+    def test_completedEnds(self) -> None:
+        """
+        An INVITE server transaction retransmitting its non-2xx final
+        (Completed) ends when its destination is reported unreachable,
+        instead of retransmitting into the error until timer H; one still
+        waiting for its final response (Proceeding) does not.
+        """
+        completed = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKc1"))
+        completed.respond(makeResponse(completed.request, 486))
+        proceeding = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKc2", callID="c2"))
+        self.layer.transportError(completed.destination)
+        self.assertEqual((completed.state, proceeding.state), ("terminated", "proceeding"))
+        self.assertEqual(self.layer.serverCount, 1)
+        self.sender.clear()
+        self.clock.advance(10)
+        self.assertEqual(self.sender.sent, [])

@@ -28,6 +28,7 @@ from keepsip.sip.headers import newTag
 from keepsip.transaction.client import ClientTransaction
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
 from keepsip.transaction.overload import Admission
+from keepsip.transaction.scheduler import TimerQueue
 from keepsip.transaction.server import ServerTransaction
 from keepsip.transaction.timers import TimerSettings
 from keepsip.transport.errors import TransportError
@@ -94,6 +95,8 @@ class TransactionLayer:
         self._serverTotal = 0
         self._refusedLogged = 0
         self._refusalLogTime: float | None = None
+        self._retransmitting: dict[Address, dict[ServerTransaction, None]] = {}
+        self._timerQueue = TimerQueue(clock)
         self._failing: deque[Address] = deque()
         self._draining = False
         self.unanswerable = 0
@@ -237,10 +240,15 @@ class TransactionLayer:
         failing = self._failing
         try:
             while failing:
-                bucket = self._byDestination.get(failing.popleft())
+                destination = failing.popleft()
+                bucket = self._byDestination.get(destination)
                 if bucket:
                     for txn in list(bucket):
                         txn._transportFailed()
+                servers = self._retransmitting.get(destination)
+                if servers:
+                    for server in list(servers):
+                        server._transportFailed()
         finally:
             self._draining = False
             failing.clear()
@@ -320,6 +328,8 @@ class TransactionLayer:
         self._server.clear()
         self._client.clear()
         self._byDestination.clear()
+        self._retransmitting.clear()
+        self._timerQueue.stop()
         self._serverTotal = 0
         if self.admission is not None:
             self.admission.reset()
@@ -389,6 +399,20 @@ class TransactionLayer:
             self._serverTotal -= 1
             if self.admission is not None:
                 self.admission.closed(txn.source[0])
+
+    def _retransmittingTo(self, txn: ServerTransaction, destination: Address) -> None:
+        """
+        C{txn} retransmits a final response to C{destination} until ACKed
+        (an ICMP error for it ends C{txn}).
+        """
+        self._retransmitting.setdefault(destination, {})[txn] = None
+
+    def _retransmittingDone(self, txn: ServerTransaction) -> None:
+        bucket = self._retransmitting.get(txn.destination)
+        if bucket is not None:
+            bucket.pop(txn, None)
+            if not bucket:
+                del self._retransmitting[txn.destination]
 
     def _refuse(self, request: Request, destination: Address, reason: str) -> None:
         """

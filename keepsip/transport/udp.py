@@ -243,7 +243,8 @@ class SIPDatagramProtocol(DatagramProtocol):
         keepsip sent to C{address}: every client transaction sending there
         fails at once (RFC 3261 §8.1.3.1) instead of waiting for its timer.
         """
-        log.info("ICMP error {errno} for {peer}", errno=errno, peer=address)
+        # Debug only: a vanished flooder brings one ICMP error per answer.
+        log.debug("ICMP error {errno} for {peer}", errno=errno, peer=address)
         self.controller.transportError(address)
 
     def connectionRefused(self) -> None:

@@ -18,7 +18,9 @@ per-source limit counts by address):
   - the run goes on C{--after} seconds (60) after the flood, so the 64*T1 of
     every transaction the flood created has passed.
 
-keepsip's RSS (C{VmRSS} of C{/proc/PID/status}) is sampled every second.
+keepsip's RSS (C{VmRSS} of C{/proc/PID/status}) is sampled every second
+(written to C{rss.csv} in the run's directory). C{--flood-rate 0} runs the
+legitimate calls alone, for the baseline.
 Reported: the legitimate calls' success ratio, RSS idle / peak during the
 flood / at the end, the seconds after the flood in which a legitimate call
 failed (an "outage" is such failures 30-40 s after the flood, when its
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         floodStart = floodEnd = None
         while time.monotonic() - started < total:
             now = time.monotonic() - started
-            if flood is None and now >= args.warmup:
+            if flood is None and now >= args.warmup and args.flood_rate > 0:
                 floodStart = now
                 flood = subprocess.Popen(
                     [sipp, "-sf", str(Path(__file__).resolve().parent / "flood.xml"),
@@ -181,6 +183,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
             time.sleep(1)
         if floodEnd is None:
             floodEnd = args.warmup + args.flood
+        with open(workdir / "rss.csv", "w") as f:
+            f.write("seconds;rss_mb\n")
+            f.writelines(f"{t:.1f};{rss:.1f}\n" for t, rss in samples)
         metrics = scrape(metricsPort)
         legit.wait(60)
     finally:
@@ -193,7 +198,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     last = rows[-1]
     successful = int(last.get("SuccessfulCall(C)") or 0)
     failed = int(last.get("FailedCall(C)") or 0)
-    floodRows = periods(workdir / "flood.csv")
+    floodRows = periods(workdir / "flood.csv") if (workdir / "flood.csv").exists() else []
     floodSent = int(floodRows[-1].get("OutgoingCall(C)") or 0) if floodRows else 0
     # Seconds (since the flood ended) in which legitimate calls failed.
     failures: list[float] = []

@@ -237,6 +237,14 @@ def transactionMetrics(transactions: Any) -> Reader:
                     ],
                 )
             )
+            metrics.append(
+                Metric(
+                    "keepsip_overload_blocked_total",
+                    "counter",
+                    "Requests dropped unread from sources blocked for ignoring Retry-After.",
+                    [((), admission.blockedDropped)],
+                )
+            )
         metrics.append(
             Metric(
                 "keepsip_requests_unanswerable_total",

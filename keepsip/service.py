@@ -276,13 +276,14 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         assert user is not None, "a message arrived before the proxy core was built"
         return user
 
+    admission = Admission(config.maxTransactions, config.maxTransactionsPerSource, clock=reactor)
     transactions = TransactionLayer(
         reactor,
         selector.send,
         ForwardingTransactionUser(transactionUser),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
         canSend=selector.canSend,
-        admission=Admission(config.maxTransactions, config.maxTransactionsPerSource),
+        admission=admission,
     )
     core = ProxyCore(
         reactor,
@@ -325,6 +326,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
             selector,
             addressFamily(address.host) or socket.AF_INET,
             isMyVia=isMyVia,
+            blocked=admission.blocks,
         )
         protocols.append(protocol)
         listener = UDPListener(reactor, address.port, protocol, address.host, receiveErrors)

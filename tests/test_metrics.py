@@ -126,6 +126,7 @@ FAMILIES = {
     "keepsip_sip_datagrams_dropped_total": "counter",
     "keepsip_transactions": "gauge",
     "keepsip_overload_refused_total": "counter",
+    "keepsip_overload_blocked_total": "counter",
     "keepsip_requests_unanswerable_total": "counter",
     "keepsip_dialogs": "gauge",
     "keepsip_dialogs_ended_total": "counter",

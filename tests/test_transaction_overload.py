@@ -62,6 +62,37 @@ class AdmissionTests(SynchronousTestCase):
         admission.closed("a")
         self.assertEqual((admission.sources(), admission.total), (0, 0))
 
+    def test_blockAfterIgnoredRetryAfter(self) -> None:
+        """
+        A source refused more than C{blockAfter} times within a second is
+        blocked for C{retryAfter} seconds, then free again; a source refused
+        less often is never blocked; without a clock nothing is blocked.
+        """
+        from twisted.internet.task import Clock
+
+        clock = Clock()
+        admission = Admission(10, 1, retryAfter=5, clock=clock, blockAfter=3)
+        admission.opened("a")
+        admission.opened("b")
+        for _ in range(3):
+            admission.refusal("a", "INVITE")
+        self.assertFalse(admission.blocks("a"))
+        admission.refusal("a", "INVITE")
+        self.assertTrue(admission.blocks("a"))
+        clock.advance(1.5)
+        for _ in range(3):
+            admission.refusal("b", "INVITE")
+            clock.advance(0.5)
+        self.assertFalse(admission.blocks("b"))
+        clock.advance(4)
+        self.assertFalse(admission.blocks("a"))
+        self.assertEqual(admission.blockedDropped, 1)
+        unclocked = Admission(10, 1, blockAfter=1)
+        unclocked.opened("a")
+        for _ in range(5):
+            unclocked.refusal("a", "INVITE")
+        self.assertFalse(unclocked.blocks("a"))
+
     def test_limits(self) -> None:
         """
         Limits below 1 are refused.
@@ -80,7 +111,8 @@ class FloodTests(SynchronousTestCase):
 
     def test_floodFromOneSource(self) -> None:
         """
-        1,000 INVITEs from one source (to a callee that never answers): the
+        1,000 INVITEs from one source over 20 s (to a callee that never
+        answers): the
         first 100 are admitted, the other 900 get a 503 with Retry-After and
         create nothing (no transaction, no dialog, nothing forwarded); a
         retransmission of an admitted one is still absorbed (its 100 again,
@@ -90,10 +122,12 @@ class FloodTests(SynchronousTestCase):
         """
         proxy = self.proxy
         for n in range(1000):
+            # 50 a second: refused, not yet blocked (see BlockedSourceTests).
             proxy.receive(invite(callID=f"flood-{n}", branch=f"z9hG4bKflood{n}"), FLOODER)
+            proxy.clock.advance(0.02)
         sent = proxy.sent()
         refused = [m for m, a in sent if isinstance(m, Response) and m.code == 503]
-        forwarded = [m for m, a in sent if isinstance(m, Request)]
+        forwarded = {m.header("call-id") for m, a in sent if isinstance(m, Request)}
         self.assertEqual((len(refused), len(forwarded)), (900, 100))
         self.assertEqual({m.header("retry-after") for m in refused}, {"5"})
         self.assertEqual(proxy.service.transactions.serverCount, 100)
@@ -144,3 +178,33 @@ class FloodTests(SynchronousTestCase):
         metrics = {m.name: m for m in collectMetrics(proxy.service.metricsReaders)}
         samples = dict(metrics["keepsip_overload_refused_total"].samples)
         self.assertEqual(samples, {(("limit", "global"),): 0, (("limit", "source"),): 1})
+
+
+class BlockedSourceTests(SynchronousTestCase):
+    """
+    A source that ignores Retry-After is dropped unread by the transport.
+    """
+
+    def test_floodBlocked(self) -> None:
+        """
+        With 10 admitted and a block after 100 refusals a second, a source
+        sending 1,000 INVITEs within the same second gets 10 forwarded, 101
+        refused with 503 and the rest dropped without an answer (counted);
+        its ACKs, CANCELs and responses still pass; another source is not
+        affected; after Retry-After it is answered again.
+        """
+        proxy = ProxyHarness(clock=HeapClock(), maxTransactionsPerSource=10)
+        for n in range(1000):
+            proxy.receive(invite(callID=f"b-{n}", branch=f"z9hG4bKb{n}"), FLOODER)
+        sent = proxy.sent()
+        self.assertEqual(len([m for m, a in sent if isinstance(m, Request)]), 10)
+        self.assertEqual(len([m for m, a in sent if isinstance(m, Response) and m.code == 503]), 101)
+        admission = proxy.service.transactions.admission
+        self.assertEqual(admission.blockedDropped, 889)
+        proxy.receive(invite(method="CANCEL", body=b"", callID="b-0", branch="z9hG4bKb0"), FLOODER)
+        self.assertIn(200, [m.code for m in proxy.sentTo(FLOODER)])
+        proxy.receive(invite(callID="ok", branch="z9hG4bKok"), ALICE)
+        self.assertEqual([m.code for m in proxy.sentTo(ALICE)], [100])
+        proxy.clock.advance(5)
+        proxy.receive(invite(callID="later", branch="z9hG4bKlater"), FLOODER)
+        self.assertEqual([m.code for m in proxy.sentTo(FLOODER)], [503])

@@ -33,6 +33,9 @@ log = Logger()
 
 Address = tuple[str, int]
 
+#: What a blocked source may still send: responses, ACK and CANCEL.
+_NEVER_BLOCKED = (b"SIP/", b"ACK ", b"CANCEL ")
+
 
 class TransportController(Protocol):
     """
@@ -66,6 +69,9 @@ class SIPDatagramProtocol(DatagramProtocol):
         C{AF_INET6}).
     @param isMyVia: C{isMyVia(via) -> bool}: whether a response's top Via is
         keepsip's own; other responses are dropped (RFC 3261 §18.1.2).
+    @param blocked: C{blocked(host) -> bool}, asked before a request other
+        than ACK or CANCEL is parsed: L{True} drops it unread (overload
+        control, L{keepsip.transaction.overload.Admission.blocks}).
     @ivar received: datagrams received (a metric).
     @ivar dropped: datagrams dropped or answered statelessly with an error.
     """
@@ -77,7 +83,9 @@ class SIPDatagramProtocol(DatagramProtocol):
         family: socket.AddressFamily = socket.AF_INET,
         isMyVia: Callable[[Via], bool] | None = None,
         supportedExtensions: frozenset[str] = frozenset(),
+        blocked: Callable[[str], bool] | None = None,
     ) -> None:
+        self.blocked = blocked
         self.controller = controller
         self.selector = selector
         self.family = family
@@ -94,6 +102,15 @@ class SIPDatagramProtocol(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.received += 1
+        blocked = self.blocked
+        if (
+            blocked is not None
+            and not data.startswith(_NEVER_BLOCKED)
+            and blocked(addr[0])
+        ):
+            # Overload control blocked this source: dropped unread, which
+            # is what keeps a flood from costing a parse per datagram.
+            return
         source = (addr[0], addr[1])
         try:
             message = parseDatagram(data, source)
@@ -218,8 +235,9 @@ class SIPDatagramProtocol(DatagramProtocol):
             via.rportRequested = False
             changed = True
         if changed:
+            # The cached parsed top Via is C{via} itself, changed in place:
+            # it stays valid, so the layers above do not parse it again.
             values[0] = via.toString()
-            request.invalidate("via")
 
     def send(self, message: Message, address: Address) -> None:
         """

@@ -212,7 +212,7 @@ def transactionMetrics(transactions: Any) -> Reader:
     """
 
     def read() -> list[Metric]:
-        return [
+        metrics = [
             Metric(
                 "keepsip_transactions",
                 "gauge",
@@ -223,6 +223,37 @@ def transactionMetrics(transactions: Any) -> Reader:
                 ],
             ),
         ]
+        admission = getattr(transactions, "admission", None)
+        if admission is not None:
+            metrics.append(
+                Metric(
+                    "keepsip_overload_refused_total",
+                    "counter",
+                    "New requests refused with 503 by overload control, by the limit hit "
+                    "(global: --max-transactions, source: --max-transactions-per-source).",
+                    [
+                        ((("limit", "global"),), admission.refusedGlobal),
+                        ((("limit", "source"),), admission.refusedSource),
+                    ],
+                )
+            )
+            metrics.append(
+                Metric(
+                    "keepsip_overload_blocked_total",
+                    "counter",
+                    "Requests dropped unread from sources blocked for ignoring Retry-After.",
+                    [((), admission.blockedDropped)],
+                )
+            )
+        metrics.append(
+            Metric(
+                "keepsip_requests_unanswerable_total",
+                "counter",
+                "New requests dropped because no response could be sent where their Via says.",
+                [((), getattr(transactions, "unanswerable", 0))],
+            )
+        )
+        return metrics
 
     return read
 

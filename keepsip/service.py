@@ -63,6 +63,7 @@ from keepsip.sip.message import Request, Response
 from keepsip.dialog.serial import SchemaError
 from keepsip.startup import StartupError, describeOSError, listenError
 from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
+from keepsip.transaction.overload import Admission
 from keepsip.transport.icmp import supportsReceiveErrors
 from keepsip.transport.listener import UDPListener
 from keepsip.transport.selector import TransportSelector
@@ -467,11 +468,14 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         ),
     )
     tracker.addObserver(ackTimer)
+    admission = Admission(config.maxTransactions, config.maxTransactionsPerSource, clock=reactor)
     transactions = TransactionLayer(
         reactor,
         selector.send,
         ForwardingTransactionUser(transactionUser, ackTimer.ackReceived),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
+        canSend=selector.canSend,
+        admission=admission,
     )
     core = ProxyCore(
         reactor,
@@ -538,6 +542,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
             selector,
             addressFamily(address.host) or socket.AF_INET,
             isMyVia=isMyVia,
+            blocked=admission.blocks,
         )
         protocols.append(protocol)
         listener = UDPListener(reactor, address.port, protocol, address.host, receiveErrors)

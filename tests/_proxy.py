@@ -34,7 +34,7 @@ class ProxyHarness:
     def __init__(
         self,
         routes: tuple[str, ...] = ("*=sip:192.0.2.20:5060",),
-        clock: Clock | None = None,
+        clock: Any = None,
         **config: Any,
     ) -> None:
         """

@@ -14,6 +14,8 @@ from keepsip.sip.message import Request, Response
 
 from keepsip.testing import ALICE, BOB, SDP, RecordingObserver, answer, invite
 
+from keepsip.transaction.testing import HeapClock
+
 from ._proxy import ProxyHarness
 
 class ProxyTestCase(SynchronousTestCase):
@@ -612,3 +614,277 @@ class AddressFamilyTests(SynchronousTestCase):
         codes = [m.code for m in self.proxy.sentTo(ALICE) if isinstance(m, Response)]
         self.assertEqual(codes, [500])
         self.assertEqual(self.proxy.service.transactions.clientCount, 0)
+
+
+class FakeResolver:
+    """
+    A resolver standing in for C{reactor.resolve}, answering like the real
+    one does for the names the tests use: a name with an empty or over-long
+    label makes Twisted's resolver fail inside its thread (C{UnicodeError}
+    from the IDNA codec) and the Deferred it returned never fires; C{*.fail}
+    fails with C{DNSLookupError}; C{*.hang} never answers (a timeout); other
+    names resolve to an address of TEST-NET-1 (never sent to: the fake
+    network only records).
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[object] = []
+
+    def __call__(self, name: str):
+        from twisted.internet.defer import Deferred, fail, succeed
+        from twisted.internet.error import DNSLookupError
+
+        labels = name.rstrip(".").split(".")
+        if any(not label or len(label) > 63 for label in labels):
+            d: Deferred[str] = Deferred()
+            self.pending.append(d)
+            return d
+        if name.endswith(".fail"):
+            return fail(DNSLookupError(name))
+        if name.endswith(".hang"):
+            d = Deferred()
+            self.pending.append(d)
+            return d
+        return succeed("192.0.2.20")
+
+
+class SendAndResolveFailureTests(SynchronousTestCase):
+    """
+    Issue 8 item 3: no state from a datagram outlives its timers. Every
+    trigger of a send or resolve failure is fed 2,000 times through the whole
+    proxy on a clock and a fake network; after the RFC timers, every
+    transaction, dialog and pending resolution is gone, and each caller got a
+    final answer.
+    """
+
+    CALLS = 2000
+
+    def run2000(self, proxy: ProxyHarness, make, source=ALICE, answered: bool = True) -> None:
+        """
+        Feed C{make(n)} for n in range(CALLS) from C{source}; run the clock
+        past every RFC timer; check that nothing is left and (if
+        C{answered}) that each call got a final response at C{source}.
+        """
+        for n in range(self.CALLS):
+            proxy.receive(make(n), source)
+        finals: dict[str, int] = {}
+        for _ in range(60):
+            proxy.clock.advance(5)
+            for message, address in proxy.sent():
+                if isinstance(message, Response) and message.code >= 200 and address == source:
+                    finals[message.header("call-id")] = message.code
+        service = proxy.service
+        self.assertEqual(
+            (
+                service.transactions.serverCount,
+                service.transactions.clientCount,
+                len(service.store),
+                getattr(service.core, "resolving", 0),
+            ),
+            (0, 0, 0, 0),
+        )
+        if answered:
+            self.assertEqual(len(finals), self.CALLS)
+
+    def test_receivedHostName(self) -> None:
+        """
+        A Via whose C{received} parameter is a host name (sent-by equal to the
+        source, so keepsip does not stamp its own) must not send the answers
+        to that name: keepsip overwrites it with the source address, and the
+        caller gets its final answer (408: the callee never answers).
+        """
+        proxy = ProxyHarness(clock=HeapClock())
+        self.run2000(
+            proxy,
+            lambda n: invite(
+                callID=f"recv-{n}", branch=f"z9hG4bKrecv{n};received=evil.example"
+            ).replace(b";rport", b""),
+        )
+
+    def test_viaMaddrHostName(self) -> None:
+        """
+        A Via whose C{maddr} names a host: responses cannot be sent there
+        (keepsip does not resolve for responses), so the request is dropped
+        before any state exists rather than leaving a transaction nobody can
+        be answered from.
+        """
+        proxy = ProxyHarness(clock=HeapClock())
+        self.run2000(
+            proxy,
+            lambda n: invite(callID=f"maddr-{n}", branch=f"z9hG4bKmaddr{n};maddr=evil.example"),
+            answered=False,
+        )
+        self.assertEqual(proxy.transport.written, [])
+
+    def test_ipv6NextHop(self) -> None:
+        """
+        An IPv6 Request-URI host on an IPv4-only keepsip: the branch fails as
+        a 503, the caller gets 500.
+        """
+        proxy = ProxyHarness(routes=(), clock=HeapClock())
+        self.run2000(
+            proxy, lambda n: invite(callID=f"v6-{n}", branch=f"z9hG4bKv6{n}", uri="sip:bob@[2001:db8::20]:5060")
+        )
+
+    def test_emptyLabel(self) -> None:
+        """
+        A Request-URI host with an empty DNS label is never handed to the
+        resolver (whose Deferred would never fire): the branch fails as a
+        503 at once.
+        """
+        proxy = ProxyHarness(routes=(), clock=HeapClock())
+        proxy.service.core.resolve = FakeResolver()
+        self.run2000(proxy, lambda n: invite(callID=f"empty-{n}", branch=f"z9hG4bKempty{n}", uri="sip:bob@a..example"))
+
+    def test_longLabel(self) -> None:
+        """
+        A Request-URI host with a label over 63 octets, for a non-INVITE
+        (which has no timer C to end it), fails as a 503 at once.
+        """
+        proxy = ProxyHarness(routes=(), clock=HeapClock())
+        proxy.service.core.resolve = FakeResolver()
+        self.run2000(
+            proxy,
+            lambda n: invite(
+                callID=f"long-{n}", branch=f"z9hG4bKlong{n}", method="OPTIONS", body=b"", uri=f"sip:bob@{'x' * 64}.example"
+            ),
+        )
+
+    def test_resolverFailure(self) -> None:
+        """
+        A resolver failure is the branch's 503.
+        """
+        proxy = ProxyHarness(routes=(), clock=HeapClock())
+        proxy.service.core.resolve = FakeResolver()
+        self.run2000(proxy, lambda n: invite(callID=f"fail-{n}", branch=f"z9hG4bKfail{n}", uri="sip:bob@x.fail"))
+
+    def test_resolverTimeout(self) -> None:
+        """
+        A resolver that never answers is given up on after the core's
+        C{resolveTimeout}: the branch's 503, for INVITE and non-INVITE alike.
+        """
+        proxy = ProxyHarness(routes=(), clock=HeapClock())
+        proxy.service.core.resolve = FakeResolver()
+        self.run2000(
+            proxy,
+            lambda n: invite(
+                callID=f"hang-{n}", branch=f"z9hG4bKhang{n}",
+                method="OPTIONS" if n % 2 else "INVITE",
+                body=b"" if n % 2 else SDP,
+                uri="sip:bob@x.hang",
+            ),
+        )
+
+    def test_ackToUnresolvableHost(self) -> None:
+        """
+        A 2xx ACK forwarded statelessly to a host the resolver never answers
+        for leaves no pending resolution behind.
+        """
+        proxy = ProxyHarness(routes=(), clock=HeapClock())
+        proxy.service.core.resolve = FakeResolver()
+        self.run2000(
+            proxy,
+            lambda n: invite(
+                callID=f"ack-{n}", branch=f"z9hG4bKack{n}", method="ACK", body=b"", toTag="x", uri=f"sip:bob@a{n}.hang"
+            ),
+            answered=False,
+        )
+
+    def test_strayResponseToHostName(self) -> None:
+        """
+        A stray 2xx whose next Via names a host (or an IPv6 address) is
+        dropped without an error or any state.
+        """
+        proxy = ProxyHarness(clock=HeapClock())
+        stray = (
+            "SIP/2.0 200 OK\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKksgone{n}\r\n"
+            "Via: SIP/2.0/UDP {host}:5060;branch=z9hG4bKx\r\n"
+            "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: stray-{n}\r\n"
+            "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.run2000(
+            proxy,
+            lambda n: stray.format(n=n, host="evil.example" if n % 2 else "[2001:db8::1]"),
+            source=BOB,
+            answered=False,
+        )
+        self.assertEqual(proxy.transport.written, [])
+
+
+class ResolvableNameTests(SynchronousTestCase):
+    """
+    L{keepsip.proxy.routing.isResolvableName}: which names may go to the
+    resolver.
+    """
+
+    def test_names(self) -> None:
+        """
+        Labels of 1 to 63 octets, at most 253 in all, a trailing dot allowed;
+        an empty label, a 64-octet label or an over-long name is refused, as
+        is a name IDNA cannot encode.
+        """
+        from keepsip.proxy.routing import isResolvableName
+
+        names = [
+            "example.com",
+            "example.com.",
+            "a..example",
+            ".example",
+            "x" * 63 + ".example",
+            "x" * 64 + ".example",
+            ".".join(["x" * 60] * 5),
+            "\u00e9t\u00e9.example",
+            "\u00e9" * 60 + ".example",
+        ]
+        self.assertEqual(
+            [isResolvableName(name) for name in names],
+            [True, True, False, False, True, False, False, True, False],
+        )
+
+
+class DeadPeerTests(SynchronousTestCase):
+    """
+    Issue 8 item 4: no recursion on a dead peer.
+    """
+
+    def test_icmpOnEverySend(self) -> None:
+        """
+        1,000 calls from a trunk to itself through keepsip are pending when
+        the trunk vanishes; from then on every datagram sent to it reports
+        an ICMP port unreachable synchronously, from inside the send (as
+        L{keepsip.transport.icmp.RecvErrPort.write} does when it drains a
+        pending error). Failing one call answers it to the trunk, whose
+        ICMP error fails the next call, and so on: delivering those
+        failures must not recurse (a C{RecursionError} would be logged and
+        fail this test), every call must end, and after the RFC timers no
+        transaction or dialog is left.
+        """
+        import errno
+
+        proxy = ProxyHarness(clock=HeapClock())
+        network = proxy.transport
+        protocol = proxy.service.protocols[0]
+        dead: set[tuple[str, int]] = set()
+        write = network.write
+
+        def writeOrRefuse(packet: bytes, addr=None) -> None:
+            write(packet, addr)
+            if addr in dead:
+                protocol.icmpErrorReceived(addr, errno.ECONNREFUSED)
+
+        network.write = writeOrRefuse  # type: ignore[method-assign]
+        for n in range(1000):
+            proxy.receive(invite(callID=f"dead-{n}", branch=f"z9hG4bKdead{n}"), BOB)
+        transactions = proxy.service.transactions
+        self.assertEqual(transactions.clientCount, 1000)
+        dead.add(BOB)
+        protocol.icmpErrorReceived(BOB, errno.ECONNREFUSED)
+        proxy.clock.advance(0)
+        self.assertEqual(transactions.clientCount, 0)
+        for _ in range(20):
+            proxy.clock.advance(5)
+        self.assertEqual(
+            (transactions.serverCount, transactions.clientCount, len(proxy.service.store)),
+            (0, 0, 0),
+        )

@@ -109,6 +109,8 @@ EVERY_OPTION_CLI = [
     "--hold-timeout", "0",
     "--dialog-store", "memory",
     "--on-stop", "end",
+    "--max-transactions", "500",
+    "--max-transactions-per-source", "50",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = f"""
@@ -159,6 +161,8 @@ media-timeout = 3
 hold-timeout = 0
 dialog-store = "memory"
 on-stop = "end"
+max-transactions = 500
+max-transactions-per-source = 50
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -216,6 +220,8 @@ EVERY_OPTION_CONFIG = Config(
     holdTimeout=0.0,
     dialogStore="memory",
     onStop="end",
+    maxTransactions=500,
+    maxTransactionsPerSource=50,
 )
 
 

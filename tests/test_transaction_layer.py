@@ -106,6 +106,40 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         second = self.serverTxn(makeRequest("OPTIONS"))
         self.assertIsNot(first, second)
 
+    def test_reusedBranchOtherCall(self) -> None:
+        """
+        The same branch, sent-by and method from another call (Call-ID), a
+        later CSeq, or another From tag is not a retransmission: each is a
+        new transaction the user sees, answered on its own; the CANCEL and
+        the non-2xx ACK of each reach their own INVITE.
+        """
+        first = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKsame"))
+        others = [
+            self.serverTxn(makeRequest("INVITE", branch="z9hG4bKsame", **change))
+            for change in ({"callID": "other@x"}, {"cseqNumber": 2}, {"fromTag": "other"})
+        ]
+        self.assertEqual(len({id(t) for t in [first] + others}), 4)
+        self.assertEqual(self.user.names(), ["requestReceived"] * 4)
+        self.assertEqual(self.user.retransmissions, [])
+        cancel = makeCancel(others[0].request)
+        self.layer.requestReceived(cancel, SOURCE)
+        self.assertEqual(self.user.events[-1][3], others[0])
+        final = makeResponse(others[1].request, 486)
+        others[1].respond(final)
+        first.respond(makeResponse(first.request, 486))
+        self.layer.requestReceived(makeAck(others[1].request, final), SOURCE)
+        self.assertEqual((others[1].state, first.state), ("confirmed", "completed"))
+
+    def test_retransmissionStillAbsorbed(self) -> None:
+        """
+        A true retransmission (same branch, sent-by, method, Call-ID, CSeq
+        and From tag) is still absorbed by its transaction.
+        """
+        first = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKsame"))
+        again = makeRequest("INVITE", branch="z9hG4bKsame")
+        self.layer.requestReceived(again, SOURCE)
+        self.assertEqual(self.user.retransmissions, [(again, first)])
+
     def test_defaultPortEqualsExplicit(self) -> None:
         """
         A sent-by without port equals the same host with 5060.
@@ -413,3 +447,51 @@ class LifetimeTests(LayerTestMixin, SynchronousTestCase):
         self.assertEqual(self.layer.serverCount, 0)
         self.assertNoClients()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class UnanswerableTests(SynchronousTestCase):
+    """
+    A new request whose responses could go nowhere creates no state.
+    """
+
+    def test_dropped(self) -> None:
+        """
+        With C{canSend} refusing the response destination (here a Via
+        C{maddr} naming a host), the request reaches neither a server
+        transaction nor the user, and is counted; a sendable one does.
+        """
+        clock = Clock()
+        sender = RecordingSender(clock)
+        user = RecordingTransactionUser()
+        layer = TransactionLayer(
+            clock, sender, user, canSend=lambda address: address[0][0].isdigit()
+        )
+        layer.requestReceived(
+            makeRequest("OPTIONS", branch="z9hG4bKm1", viaParams=";maddr=evil.example"), SOURCE
+        )
+        self.assertEqual((layer.serverCount, user.names(), layer.unanswerable), (0, [], 1))
+        layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKm2"), SOURCE)
+        self.assertEqual((layer.serverCount, user.names(), layer.unanswerable), (1, ["requestReceived"], 1))
+
+
+class ServerTransportErrorTests(LayerTestMixin, SynchronousTestCase):
+    """
+    An ICMP error for the destination of a server transaction's responses.
+    """
+
+    def test_completedEnds(self) -> None:
+        """
+        An INVITE server transaction retransmitting its non-2xx final
+        (Completed) ends when its destination is reported unreachable,
+        instead of retransmitting into the error until timer H; one still
+        waiting for its final response (Proceeding) does not.
+        """
+        completed = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKc1"))
+        completed.respond(makeResponse(completed.request, 486))
+        proceeding = self.serverTxn(makeRequest("INVITE", branch="z9hG4bKc2", callID="c2"))
+        self.layer.transportError(completed.destination)
+        self.assertEqual((completed.state, proceeding.state), ("terminated", "proceeding"))
+        self.assertEqual(self.layer.serverCount, 1)
+        self.sender.clear()
+        self.clock.advance(10)
+        self.assertEqual(self.sender.sent, [])

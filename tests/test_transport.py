@@ -95,6 +95,17 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual((via.received, via.rportValue), ("192.0.2.10", 5072))
         self.assertEqual((self.protocol.received, self.protocol.dropped), (1, 0))
 
+    def test_forgedReceivedReplaced(self) -> None:
+        """
+        A C{received} the sender wrote itself (a host name, with sent-by
+        equal to the source so nothing else would stamp it) is replaced by
+        the source address: responses must not go where the sender says.
+        """
+        via = "SIP/2.0/UDP 192.0.2.10:5072;branch=z9hG4bKt1;received=evil.example"
+        self.protocol.datagramReceived(options(via), SOURCE)
+        [(_, request, _)] = self.controller.events
+        self.assertEqual(topVia(request).received, "192.0.2.10")
+
     def test_garbageDropped(self) -> None:
         """
         A datagram that is no SIP message is dropped: counted, nothing

@@ -32,7 +32,9 @@ class _UDPReactor(Clock):
         Clock.__init__(self)
         self.udp: list[tuple[Any, ...]] = []
 
-    def listenUDP(self, port: int, protocol: Any, interface: str = "") -> _Listening:
+    def listenUDP(
+        self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192
+    ) -> _Listening:
         listening = _Listening()
         self.udp.append((port, protocol, interface, listening))
         return listening
@@ -82,3 +84,74 @@ class ReceiveErrorsListenerTests(TestCase):
         listener.startService()
         self.assertIsInstance(listener.listening, RecvErrPort)
         return listener.stopService()
+
+
+class BigDatagramTests(TestCase):
+    """
+    Issue 8 item 7: datagrams up to 65,535 bytes arrive whole (Twisted's UDP
+    ports cut them at 8,192 bytes by default, silently).
+    """
+
+    def bigInvite(self) -> bytes:
+        from keepsip.testing import invite
+
+        body = b"v=0\r\n" + b"a=x-filler:" + b"0123456789" * 860 + b"\r\n"
+        data = invite(callID="big-1", body=body)
+        self.assertGreater(len(data), 8800)
+        return data
+
+    def receiveThrough(self, receiveErrors: bool) -> Any:
+        """
+        Send an 8.8 KB INVITE over loopback UDP to a keepsip protocol behind
+        a L{UDPListener}; fire with what its controller got.
+        """
+        import socket
+
+        from twisted.internet.defer import Deferred
+
+        from keepsip.transport.selector import TransportSelector
+        from keepsip.transport.udp import SIPDatagramProtocol
+
+        got: Deferred[Any] = Deferred()
+
+        class Controller:
+            def requestReceived(self, request: Any, source: Any) -> None:
+                got.callback(request)
+
+            def responseReceived(self, response: Any, source: Any) -> None:
+                pass
+
+            def transportError(self, destination: Any) -> None:
+                pass
+
+        protocol = SIPDatagramProtocol(Controller(), TransportSelector(), socket.AF_INET)
+        listener = UDPListener(reactor, 0, protocol, "127.0.0.1", receiveErrors=receiveErrors)
+        listener.startService()
+        self.addCleanup(listener.stopService)
+        assert listener.listening is not None
+        address = ("127.0.0.1", listener.listening.getHost().port)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sender.close)
+        data = self.bigInvite()
+        sender.sendto(data, address)
+        got.addTimeout(5, reactor)
+
+        def check(request: Any) -> None:
+            self.assertEqual(request.header("call-id"), "big-1")
+            self.assertEqual(len(request.body), int(request.header("content-length")))
+            self.assertEqual(protocol.dropped, 0)
+
+        return got.addCallback(check)
+
+    def test_recvErrPort(self) -> None:
+        """
+        Through the ICMP-aware port, the whole INVITE reaches the
+        controller, body and all.
+        """
+        return self.receiveThrough(True)
+
+    def test_plainPort(self) -> None:
+        """
+        Through the reactor's plain C{listenUDP}, too.
+        """
+        return self.receiveThrough(False)

@@ -127,3 +127,29 @@ class SelectorTests(SynchronousTestCase):
         self.assertRaises(
             TransportError, selector.send, makeRequest("OPTIONS"), ("192.0.2.7", 5060)
         )
+
+
+class CanSendTests(SynchronousTestCase):
+    """
+    L{TransportSelector.canSend} says whether an address could be sent to
+    at all, without sending.
+    """
+
+    def test_canSend(self) -> None:
+        """
+        An IPv4 address can be sent to from an IPv4-only node; an IPv6
+        address and a host name cannot.
+        """
+        selector = TransportSelector()
+        protocol = SIPDatagramProtocol(_Controller(), selector, socket.AF_INET)
+        transport = FakeDatagramTransport()
+        protocol.makeConnection(transport)
+        self.assertEqual(
+            [
+                selector.canSend(("192.0.2.7", 5060)),
+                selector.canSend(("2001:db8::1", 5060)),
+                selector.canSend(("evil.example", 5060)),
+            ],
+            [True, False, False],
+        )
+        self.assertEqual(transport.written, [])

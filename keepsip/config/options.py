@@ -565,6 +565,24 @@ OPTIONS: tuple[Option, ...] = (
         metavar="keep|end",
         example="keep",
     ),
+    Option(
+        "max-transactions",
+        positiveInt,
+        "20000",
+        "Server transactions in progress at most; above it new requests (not ACK, CANCEL "
+        "or BYE) are refused statelessly with 503 and Retry-After.",
+        kind="integer",
+        metavar="COUNT",
+    ),
+    Option(
+        "max-transactions-per-source",
+        positiveInt,
+        "2000",
+        "Server transactions in progress at most from one source address; above it its new "
+        "requests (not ACK or CANCEL) are refused statelessly with 503 and Retry-After.",
+        kind="integer",
+        metavar="COUNT",
+    ),
 )
 
 #: TOML tables that are not command-line options.

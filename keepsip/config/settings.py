@@ -78,6 +78,8 @@ class Config:
     holdTimeout: float = 3600.0
     dialogStore: str = "sqlite:path=keepsip-dialogs.sqlite3"
     onStop: str | None = None
+    maxTransactions: int = 20000
+    maxTransactionsPerSource: int = 2000
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

@@ -27,14 +27,22 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.error import DNSLookupError
 from zope.interface import implementer
 
 from keepsip.logs import Logger
 from keepsip.proxy.context import ResponseContext
 from keepsip.proxy.identity import ProxyIdentity
 from keepsip.proxy.registrar import Registrar
-from keepsip.proxy.routing import LOOP_MAGIC, isLoop, loopHash, selectTargets, uriAddress
+from keepsip.proxy.routing import (
+    LOOP_MAGIC,
+    isLoop,
+    isResolvableName,
+    loopHash,
+    selectTargets,
+    uriAddress,
+)
 from keepsip.sip.address import isIPLiteral
 from keepsip.sip.headers import maxForwards, newBranch, newTag, parseNameAddr, toHeader, topVia
 from keepsip.sip.message import Message, Request, Response
@@ -57,6 +65,10 @@ TIMER_C = 180.0
 
 DEFAULT_MAX_FORWARDS = 70
 
+#: How long a host name may take to resolve before its branch fails as a
+#: 503: the time a client transaction gets to answer (64*T1).
+RESOLVE_TIMEOUT = 32.0
+
 
 @implementer(ITransactionUser)
 class ProxyCore:
@@ -74,12 +86,18 @@ class ProxyCore:
     @param registrar: the L{keepsip.proxy.registrar.Registrar} or L{None}.
     @param tracker: the L{keepsip.dialog.tracker.DialogTracker} or L{None}.
     @param resolve: C{resolve(hostname) -> Deferred[str]} for Request-URI
-        hosts that are not IP literals.
+        hosts that are not IP literals. A name the DNS cannot hold is never
+        passed to it, and an answer not in within L{resolveTimeout} seconds
+        is given up on: either way the branch fails as a 503 (RFC 3261
+        §16.9).
     @param media: the L{keepsip.interfaces.IMediaAnchor} that rewrites SDP
         for a media relay, or L{None} (messages are forwarded at once).
+    @ivar resolving: host names being resolved now (a metric; every one
+        ends within L{resolveTimeout}).
     """
 
     timerC = TIMER_C
+    resolveTimeout = RESOLVE_TIMEOUT
 
     def __init__(
         self,
@@ -102,6 +120,7 @@ class ProxyCore:
         self.tracker = tracker
         self.resolve = resolve
         self.media = media
+        self.resolving = 0
 
     # -- ITransactionUser ------------------------------------------------
 
@@ -377,12 +396,25 @@ class ProxyCore:
 
         def start(address: str) -> None:
             context.pending -= 1
+            if context.finalSent:
+                # Another branch answered while this one resolved.
+                return
+            if context.cancelled:
+                context.finals.append(context._synthetic(487, "Request Terminated"))
+                context._maybeFinish()
+                return
             if self.identity.isMe(address, port) and not headers.get("route"):
                 # Would send to ourselves with nothing left to route on.
                 context.finals.append(context._synthetic(482, "Loop Detected"))
                 context._maybeFinish()
                 return
-            transaction = self.transactions.request(fwd, (address, port), context)
+            try:
+                transaction = self.transactions.request(fwd, (address, port), context)
+            except Exception:
+                log.failure("cannot start a branch to {peer}", peer=(address, port))
+                context.finals.append(context._synthetic(503, "Service Unavailable"))
+                context._maybeFinish()
+                return
             context.addBranch(transaction)
 
         def failed(reason: Any) -> None:
@@ -396,7 +428,30 @@ class ProxyCore:
         if isIPLiteral(host) or self.resolve is None:
             start(host)
         else:
-            maybeDeferred(self.resolve, host).addCallbacks(start, failed)
+            self._resolveHost(host).addCallbacks(start, failed)
+
+    def _resolveHost(self, host: str) -> Deferred[str]:
+        """
+        Resolve a host name (not an IP literal) through C{resolve}, refusing
+        names the DNS cannot hold and giving up after L{resolveTimeout}.
+
+        @return: a L{Deferred} firing with the address, or failing with
+            L{DNSLookupError} (a bad name), L{TimeoutError
+            <twisted.internet.defer.TimeoutError>}, or whatever C{resolve}
+            failed with. It always fires.
+        """
+        assert self.resolve is not None
+        if not isResolvableName(host):
+            return fail(DNSLookupError(f"not a DNS name: {host!r}"))
+        self.resolving += 1
+        d = maybeDeferred(self.resolve, host)
+        d.addTimeout(self.resolveTimeout, self.clock)
+
+        def done(result: Any) -> Any:
+            self.resolving -= 1
+            return result
+
+        return d.addBoth(done)
 
     def _forwardStatelessly(self, request: Request) -> None:
         """
@@ -454,7 +509,7 @@ class ProxyCore:
         if isIPLiteral(host) or self.resolve is None:
             self._sendStatelessly(fwd, (host, port))
         else:
-            maybeDeferred(self.resolve, host).addCallbacks(
+            self._resolveHost(host).addCallbacks(
                 lambda address: self._sendStatelessly(fwd, (address, port)),
                 lambda f: log.info("cannot resolve {host} for ACK", host=host),
             )

@@ -44,6 +44,27 @@ def uriAddress(uri: URI) -> tuple[str, int]:
     return stripBrackets(host), uri.port or DEFAULT_PORT
 
 
+def isResolvableName(host: str) -> bool:
+    """
+    Could C{host} (not an IP literal) be looked up in the DNS at all? Every
+    label 1 to 63 octets once IDNA-encoded, the whole name at most 253 (RFC
+    1035 §2.3.4; a trailing dot allowed). Twisted's resolver fails on any
+    other name inside its thread (C{UnicodeError} from the IDNA codec) and
+    the Deferred C{reactor.resolve} returned never fires, so such a name is
+    refused before it gets there.
+    """
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        return False
+    try:
+        encoded = name.encode("idna")
+    except UnicodeError:
+        return False
+    if len(encoded) > 253:
+        return False
+    return all(0 < len(label) <= 63 for label in encoded.split(b"."))
+
+
 def isLoop(request: Request, sentBy: str) -> bool:
     """
     §16.3 step 4: a Via of ours (C{sentBy}) whose loop hash equals this

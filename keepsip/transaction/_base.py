@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from twisted.internet.interfaces import IDelayedCall
-
 from keepsip.sip.message import Request
+from keepsip.transaction.scheduler import Timer
 
 if TYPE_CHECKING:
     from keepsip.transaction.layer import TransactionLayer
@@ -19,7 +18,8 @@ class TransactionBase:
     State and timers common to every transaction.
 
     Timers are attributes named after RFC 3261 (C{_timerA} ...), L{None} when
-    not armed. Subclasses list theirs in C{_TIMERS}.
+    not armed; they run on the layer's L{TimerQueue
+    <keepsip.transaction.scheduler.TimerQueue>}, in bounded batches. Subclasses list theirs in C{_TIMERS}.
 
     @ivar request: the request that created the transaction.
     @ivar state: the RFC state name, lower case.
@@ -43,7 +43,7 @@ class TransactionBase:
         """
         Arm timer C{name} to call C{fired} after C{delay} seconds.
         """
-        setattr(self, name, self._layer._clock.callLater(delay, self._fire, name, fired))
+        setattr(self, name, self._layer._timerQueue.callLater(delay, self._fire, name, fired))
 
     def _fire(self, name: str, fired: Callable[[], None]) -> None:
         setattr(self, name, None)
@@ -54,7 +54,7 @@ class TransactionBase:
         Cancel the timers C{names} if armed.
         """
         for name in names:
-            call: IDelayedCall | None = getattr(self, name)
+            call: Timer | None = getattr(self, name)
             if call is not None:
                 setattr(self, name, None)
                 call.cancel()

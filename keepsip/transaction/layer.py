@@ -6,6 +6,7 @@ the transaction user.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Callable, Hashable
 
 from twisted.internet.interfaces import IReactorTime
@@ -23,8 +24,11 @@ from keepsip.transaction._headers import (
     topViaValue,
     uriString,
 )
+from keepsip.sip.headers import newTag
 from keepsip.transaction.client import ClientTransaction
 from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
+from keepsip.transaction.overload import Admission
+from keepsip.transaction.scheduler import TimerQueue
 from keepsip.transaction.server import ServerTransaction
 from keepsip.transaction.timers import TimerSettings
 from keepsip.transport.errors import TransportError
@@ -37,7 +41,10 @@ class TransactionLayer:
     Every server and client transaction of one keepsip node.
 
     Server transactions are found by the RFC 3261 §17.2.3 key C{(branch,
-    sent-by, method)} (ACK looks up INVITE), or for requests whose branch
+    sent-by, method)} (ACK and CANCEL look up INVITE) together with the
+    request's Call-ID, CSeq number and From tag: a retransmission has all of
+    them equal, and a request that reuses a branch with any of them changed
+    is a new transaction, not an echo of another call's; or for requests whose branch
     lacks the magic cookie by C{(method, Request-URI, To tag, From tag,
     Call-ID, CSeq number, top Via)}. Client transactions are found by
     C{(branch, CSeq method)} (§17.1.3). Each lookup is one dict access.
@@ -52,7 +59,21 @@ class TransactionLayer:
     @param user: the L{ITransactionUser} of server transactions (the proxy
         core).
     @param timers: T1, T2, T4.
+    @param canSend: C{canSend((host, port)) -> bool}, whether a message
+        could be sent to an address at all (L{TransportSelector.canSend
+        <keepsip.transport.selector.TransportSelector.canSend>}). A new
+        request whose responses could go nowhere (a Via C{maddr} naming a
+        host, or an address family keepsip has no socket for) is dropped
+        before any state exists. L{None}: every address can be sent to.
+    @param admission: the L{Admission} deciding whether a new request may
+        create a server transaction (overload control); a request it refuses
+        is answered 503 with C{Retry-After}, statelessly, before any state
+        exists. L{None}: no limit.
+    @ivar unanswerable: new requests dropped that way (a metric).
     """
+
+    #: Seconds between two log events about refused requests.
+    refusalLogInterval = 10.0
 
     _log = Logger()
 
@@ -62,11 +83,23 @@ class TransactionLayer:
         send: Callable[[Message, Address], None],
         user: ITransactionUser,
         timers: TimerSettings = TimerSettings(),
+        canSend: Callable[[Address], bool] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._clock = clock
         self._sendMessage = send
         self._user = user
         self._timers = timers
+        self._canSend = canSend
+        self.admission = admission
+        self._serverTotal = 0
+        self._refusedLogged = 0
+        self._refusalLogTime: float | None = None
+        self._retransmitting: dict[Address, dict[ServerTransaction, None]] = {}
+        self._timerQueue = TimerQueue(clock)
+        self._failing: deque[Address] = deque()
+        self._draining = False
+        self.unanswerable = 0
         self._server: dict[Hashable, ServerTransaction] = {}
         self._client: dict[tuple[str, str], ClientTransaction] = {}
         self._byDestination: dict[Address, dict[ClientTransaction, None]] = {}
@@ -96,7 +129,21 @@ class TransactionLayer:
         if rfc2543:
             key = self._key2543(request, method, topViaValue(request), number)
         else:
-            key = (branch, sentByKey(via), "INVITE" if method == "ACK" else method)
+            # §17.2.3's key (branch, sent-by, method), and the request's
+            # identity: a branch reused by another request (another call, a
+            # later CSeq, another From tag) must not be taken for a
+            # retransmission and answered from someone else's transaction.
+            headers = request.headers
+            callID = headers.get("call-id")
+            fromValues = headers.get("from")
+            key = (
+                branch,
+                sentByKey(via),
+                "INVITE" if method == "ACK" else method,
+                callID[0] if callID else None,
+                number,
+                lenientTag(fromValues[0]) if fromValues else None,
+            )
         txn = self._server.get(key)
         if method == "ACK":
             if txn is None or not txn.isInvite:
@@ -111,17 +158,37 @@ class TransactionLayer:
             # even when it is a retransmission of it.
             self._notify(self._user.requestRetransmitted, request, txn)
             return
+        destination = responseDestination(via, source)
+        if self._canSend is not None and not self._canSend(destination):
+            # RFC 3261 §17.2.4 would end the transaction at its first
+            # response anyway: keep no state for it at all.
+            self.unanswerable += 1
+            self._log.debug(
+                "Dropped {method} from {peer}: its responses cannot be sent to {destination}",
+                method=method,
+                peer=source,
+                destination=destination,
+            )
+            return
+        admission = self.admission
+        if admission is not None:
+            refusal = admission.refusal(source[0], method)
+            if refusal is not None:
+                self._refuse(request, destination, refusal)
+                return
+            admission.opened(source[0])
         txn = ServerTransaction(
             self,
             request,
             source,
-            responseDestination(via, source),
+            destination,
             isReliable(via),
             rfc2543,
         )
+        self._serverTotal += 1
         self._addServerKey(txn, key)
         if method == "CANCEL":
-            inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",)
+            inviteKey = ("INVITE",) + key[1:] if rfc2543 else key[:2] + ("INVITE",) + key[3:]
             invite = self._server.get(inviteKey)
             if invite is not None:
                 invite.cancelled = True
@@ -158,11 +225,34 @@ class TransactionLayer:
         The transport learnt that C{destination} is unreachable (ICMP): every
         client transaction to it still waiting for a final response ends and
         tells its user C{transportFailed}.
+
+        Iterative, never recursive: a user told of one failure answers or
+        sends, and that send may report the next ICMP error from inside it
+        (L{keepsip.transport.icmp.RecvErrPort.write} drains a pending
+        error), calling this again. Such a nested call only queues its
+        destination (and each failed transaction once); the outermost call
+        works through the queue. With a thousand calls through one vanished
+        peer, the call stack stays a few frames deep.
         """
-        bucket = self._byDestination.get(destination)
-        if bucket:
-            for txn in list(bucket):
-                txn._transportFailed()
+        self._failing.append(destination)
+        if self._draining:
+            return
+        self._draining = True
+        failing = self._failing
+        try:
+            while failing:
+                destination = failing.popleft()
+                bucket = self._byDestination.get(destination)
+                if bucket:
+                    for txn in list(bucket):
+                        txn._transportFailed()
+                servers = self._retransmitting.get(destination)
+                if servers:
+                    for server in list(servers):
+                        server._transportFailed()
+        finally:
+            self._draining = False
+            failing.clear()
 
     # -- outgoing --------------------------------------------------------
 
@@ -207,11 +297,9 @@ class TransactionLayer:
     @property
     def serverCount(self) -> int:
         """
-        Server transactions in progress (a metric). An RFC 2543 transaction
-        may be indexed under two keys, so this walks the index once: cheap
-        for a scrape, not meant for the request path.
+        Server transactions in progress (a metric).
         """
-        return len(set(map(id, self._server.values())))
+        return self._serverTotal
 
     @property
     def clientCount(self) -> int:
@@ -241,6 +329,11 @@ class TransactionLayer:
         self._server.clear()
         self._client.clear()
         self._byDestination.clear()
+        self._retransmitting.clear()
+        self._timerQueue.stop()
+        self._serverTotal = 0
+        if self.admission is not None:
+            self.admission.reset()
 
     # -- for the transactions --------------------------------------------
 
@@ -298,9 +391,58 @@ class TransactionLayer:
 
     def _removeServer(self, txn: ServerTransaction) -> None:
         server = self._server
+        removed = False
         for key in txn._keys:
             if server.get(key) is txn:
                 del server[key]
+                removed = True
+        if removed:
+            self._serverTotal -= 1
+            if self.admission is not None:
+                self.admission.closed(txn.source[0])
+
+    def _retransmittingTo(self, txn: ServerTransaction, destination: Address) -> None:
+        """
+        C{txn} retransmits a final response to C{destination} until ACKed
+        (an ICMP error for it ends C{txn}).
+        """
+        self._retransmitting.setdefault(destination, {})[txn] = None
+
+    def _retransmittingDone(self, txn: ServerTransaction) -> None:
+        bucket = self._retransmitting.get(txn.destination)
+        if bucket is not None:
+            bucket.pop(txn, None)
+            if not bucket:
+                del self._retransmitting[txn.destination]
+
+    def _refuse(self, request: Request, destination: Address, reason: str) -> None:
+        """
+        Overload: answer C{request} 503 with C{Retry-After}, statelessly,
+        and log how many were refused at most every L{refusalLogInterval}
+        seconds (never once per packet).
+        """
+        admission = self.admission
+        assert admission is not None
+        response = responseFromRequest(request, 503, "Service Unavailable", toTag=newTag())
+        response.addHeader("retry-after", str(admission.retryAfter))
+        try:
+            self._sendMessage(response, destination)
+        except TransportError:
+            pass
+        refused = admission.refusedGlobal + admission.refusedSource
+        now = self._clock.seconds()
+        last = self._refusalLogTime
+        if last is None or now - last >= self.refusalLogInterval:
+            self._log.warn(
+                "Overload: refused {count} new requests ({reason} limit, e.g. from"
+                " {peer}); {total} server transactions in progress",
+                count=refused - self._refusedLogged,
+                reason=reason,
+                peer=destination,
+                total=admission.total,
+            )
+            self._refusalLogTime = now
+            self._refusedLogged = refused
 
     def _removeClient(self, txn: ClientTransaction) -> None:
         if self._client.get(txn._key) is txn:

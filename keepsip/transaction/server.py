@@ -90,6 +90,7 @@ class ServerTransaction(TransactionBase):
                     if not self.reliable:
                         self._intervalG = settings.T1
                         self._arm("_timerG", settings.T1, self._timerGFired)
+                        self._layer._retransmittingTo(self, self.destination)
                     self._arm("_timerH", settings.transactionTimeout, self._timerHFired)
                 return
             if state == "accepted" and 200 <= code < 300:
@@ -152,6 +153,7 @@ class ServerTransaction(TransactionBase):
         state = self.state
         if state == "completed":
             self._disarm("_timerG", "_timerH")
+            self._layer._retransmittingDone(self)
             self.state = "confirmed"
             if self.reliable:
                 self._terminate()
@@ -182,7 +184,18 @@ class ServerTransaction(TransactionBase):
     def _timerLFired(self) -> None:
         self._terminate()
 
+    def _transportFailed(self) -> None:
+        """
+        The destination of the responses is unreachable (ICMP). A
+        transaction retransmitting a non-2xx final response (Completed)
+        ends at once (RFC 3261 §17.2.4): nobody is there to ACK it, and
+        retransmitting into the error until timer H only feeds more ICMP.
+        """
+        if self.state == "completed":
+            self._terminate()
+
     def _terminate(self) -> None:
         self.state = "terminated"
         self._disarmAll()
+        self._layer._retransmittingDone(self)
         self._layer._removeServer(self)

@@ -64,6 +64,11 @@ _ANCILLARY_BUFFER = 512
 #: Errors read per call at most, so a flood cannot hold the reactor.
 DEFAULT_LIMIT = 256
 
+#: The largest UDP payload (65,535 less the IPv4 and UDP headers would do
+#: for IPv4; a buffer this big takes any). Twisted's ports default to 8,192
+#: and cut longer datagrams silently.
+MAX_DATAGRAM = 65535
+
 
 def enableRecvErr(sock: socket.socket) -> bool:
     """
@@ -273,7 +278,7 @@ def listenUDPWithErrors(
     port: int,
     protocol: Any,
     interface: str = "",
-    maxPacketSize: int = 8192,
+    maxPacketSize: int = MAX_DATAGRAM,
 ) -> RecvErrPort:
     """
     Like C{reactor.listenUDP}, with a L{RecvErrPort}.
@@ -290,6 +295,7 @@ def listenUDPWithErrors(
 __all__ = [
     "IPV6_RECVERR",
     "IP_RECVERR",
+    "MAX_DATAGRAM",
     "RecvErrPort",
     "drainErrorQueue",
     "enableRecvErr",

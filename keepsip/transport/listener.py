@@ -10,12 +10,13 @@ from twisted.application import service
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol
 
-from keepsip.transport.icmp import listenUDPWithErrors
+from keepsip.transport.icmp import MAX_DATAGRAM, listenUDPWithErrors
 
 
 class UDPListener(service.Service):
     """
-    A UDP port, open while the service runs.
+    A UDP port, open while the service runs, receiving datagrams of up to
+    L{MAX_DATAGRAM<keepsip.transport.icmp.MAX_DATAGRAM>} bytes whole.
 
     With C{receiveErrors}, the port is a L{keepsip.transport.icmp.RecvErrPort}
     that learns which destination an ICMP error was for (plain C{listenUDP}
@@ -55,7 +56,7 @@ class UDPListener(service.Service):
             )
         else:
             self.listening = self.reactor.listenUDP(
-                self.port, self.protocol, interface=self.interface
+                self.port, self.protocol, interface=self.interface, maxPacketSize=MAX_DATAGRAM
             )
 
     def stopService(self) -> Any:

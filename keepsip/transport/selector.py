@@ -60,6 +60,19 @@ class TransportSelector:
             raise TransportError((host, 0), f"no {name} socket to send from")
         return protocols[0]
 
+    def canSend(self, address: tuple[str, int]) -> bool:
+        """
+        Could a message be sent to C{address} at all: is its host an IP
+        address of a family keepsip has an open socket for? (The transaction
+        layer asks before it creates a server transaction whose responses
+        would have nowhere to go.)
+        """
+        try:
+            self.protocolFor(address[0])
+        except TransportError:
+            return False
+        return True
+
     def send(self, message: Message, address: tuple[str, int]) -> None:
         """
         Send C{message} to C{address} out of the socket of its family.

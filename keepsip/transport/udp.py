@@ -33,6 +33,9 @@ log = Logger()
 
 Address = tuple[str, int]
 
+#: What a blocked source may still send: responses, ACK and CANCEL.
+_NEVER_BLOCKED = (b"SIP/", b"ACK ", b"CANCEL ")
+
 
 class TransportController(Protocol):
     """
@@ -66,6 +69,9 @@ class SIPDatagramProtocol(DatagramProtocol):
         C{AF_INET6}).
     @param isMyVia: C{isMyVia(via) -> bool}: whether a response's top Via is
         keepsip's own; other responses are dropped (RFC 3261 §18.1.2).
+    @param blocked: C{blocked(host) -> bool}, asked before a request other
+        than ACK or CANCEL is parsed: L{True} drops it unread (overload
+        control, L{keepsip.transaction.overload.Admission.blocks}).
     @ivar received: datagrams received (a metric).
     @ivar dropped: datagrams dropped or answered statelessly with an error.
     """
@@ -77,7 +83,9 @@ class SIPDatagramProtocol(DatagramProtocol):
         family: socket.AddressFamily = socket.AF_INET,
         isMyVia: Callable[[Via], bool] | None = None,
         supportedExtensions: frozenset[str] = frozenset(),
+        blocked: Callable[[str], bool] | None = None,
     ) -> None:
+        self.blocked = blocked
         self.controller = controller
         self.selector = selector
         self.family = family
@@ -94,6 +102,15 @@ class SIPDatagramProtocol(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.received += 1
+        blocked = self.blocked
+        if (
+            blocked is not None
+            and not data.startswith(_NEVER_BLOCKED)
+            and blocked(addr[0])
+        ):
+            # Overload control blocked this source: dropped unread, which
+            # is what keeps a flood from costing a parse per datagram.
+            return
         source = (addr[0], addr[1])
         try:
             message = parseDatagram(data, source)
@@ -194,6 +211,11 @@ class SIPDatagramProtocol(DatagramProtocol):
     def _fixupVia(request: Request, source: tuple[str, int]) -> None:
         """
         RFC 3261 §18.2.1 and RFC 3581: note the source address in the top Via.
+
+        A C{received} the sender put there itself is replaced by the source
+        whenever it differs: it is the receiver's note (an IP address), and a
+        forged one (a host name, another host) would send every response
+        elsewhere.
         """
         values = request.headers.get("via")
         if not values:
@@ -201,7 +223,11 @@ class SIPDatagramProtocol(DatagramProtocol):
         via = topVia(request)
         sourceHost, sourcePort = source
         changed = False
-        if stripBrackets(via.host) != sourceHost or via.rportRequested:
+        if (
+            stripBrackets(via.host) != sourceHost
+            or via.rportRequested
+            or (via.received is not None and via.receivedAddress != sourceHost)
+        ):
             via.received = sourceHost
             changed = True
         if via.rportRequested:
@@ -209,8 +235,9 @@ class SIPDatagramProtocol(DatagramProtocol):
             via.rportRequested = False
             changed = True
         if changed:
+            # The cached parsed top Via is C{via} itself, changed in place:
+            # it stays valid, so the layers above do not parse it again.
             values[0] = via.toString()
-            request.invalidate("via")
 
     def send(self, message: Message, address: Address) -> None:
         """
@@ -234,7 +261,8 @@ class SIPDatagramProtocol(DatagramProtocol):
         keepsip sent to C{address}: every client transaction sending there
         fails at once (RFC 3261 §8.1.3.1) instead of waiting for its timer.
         """
-        log.info("ICMP error {errno} for {peer}", errno=errno, peer=address)
+        # Debug only: a vanished flooder brings one ICMP error per answer.
+        log.debug("ICMP error {errno} for {peer}", errno=errno, peer=address)
         self.controller.transportError(address)
 
     def connectionRefused(self) -> None:

@@ -15,13 +15,6 @@ from twisted.application import internet, service, strports
 from twisted.internet.error import CannotListenError
 from zope.interface import implementer
 
-from keepsip.logs import Logger, setLogLevel
-from keepsip.media import makeMediaRelay
-from keepsip.media.anchor import MediaAnchor
-from keepsip.media.service import MediaService
-from keepsip.media.sessions import IPV4_OVERHEAD, IPV6_OVERHEAD, MediaSessions
-from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
-
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
@@ -30,16 +23,22 @@ from keepsip.auth.transactionuser import AuthTransactionUser
 from keepsip.config.settings import Config
 from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
-from keepsip.dialog.stores import isPersistent, makeDialogStore
+from keepsip.dialog.serial import SchemaError
+from keepsip.dialog.stores import makeDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.interfaces import IDialogStore
 from keepsip.keepalive.absorb import stopAnswer
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
-from keepsip.keepalive.state import KeepaliveState
 from keepsip.keepalive.reaper import ReaperService
+from keepsip.keepalive.state import KeepaliveState
 from keepsip.keepalive.termination import Terminator
 from keepsip.keepalive.transactionuser import KeepaliveTransactionUser
-from keepsip.persistence import dialogCodec
+from keepsip.logs import Logger, setLogLevel
+from keepsip.media import makeMediaRelay
+from keepsip.media.anchor import MediaAnchor
+from keepsip.media.service import MediaService
+from keepsip.media.sessions import IPV4_OVERHEAD, IPV6_OVERHEAD, MediaSessions
+from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
 from keepsip.metrics import (
     EndCauseCounter,
     Reader,
@@ -54,15 +53,16 @@ from keepsip.metrics import (
     transactionMetrics,
     transportMetrics,
 )
+from keepsip.persistence import dialogCodec
 from keepsip.proxy.core import ProxyCore
 from keepsip.proxy.identity import ProxyIdentity
 from keepsip.proxy.registrar import LocationService, Registrar
 from keepsip.sip.address import addressFamily, hostPort
 from keepsip.sip.headers import Via
 from keepsip.sip.message import Request, Response
-from keepsip.dialog.serial import SchemaError
 from keepsip.startup import StartupError, describeOSError, listenError
 from keepsip.transaction import ITransactionUser, TimerSettings, TransactionLayer
+from keepsip.transaction.interfaces import IServerTransaction
 from keepsip.transaction.overload import Admission
 from keepsip.transport.icmp import supportsReceiveErrors
 from keepsip.transport.listener import UDPListener
@@ -106,7 +106,7 @@ class ForwardingTransactionUser:
         self._currentUser = currentUser
         self._ackSeen = ackSeen
 
-    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+    def requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
         self._currentUser().requestReceived(request, serverTransaction)
 
     def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
@@ -115,17 +115,20 @@ class ForwardingTransactionUser:
         self._currentUser().ackReceived(request, source)
 
     def cancelReceived(
-        self, request: Request, serverTransaction: Any, inviteTransaction: Any
+        self,
+        request: Request,
+        serverTransaction: IServerTransaction,
+        inviteTransaction: IServerTransaction | None,
     ) -> None:
         self._currentUser().cancelReceived(request, serverTransaction, inviteTransaction)
 
     def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
         self._currentUser().strayResponse(response, source)
 
-    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+    def requestRetransmitted(self, request: Request, serverTransaction: IServerTransaction) -> None:
         self._currentUser().requestRetransmitted(request, serverTransaction)
 
-    def serverTimedOut(self, serverTransaction: Any) -> None:
+    def serverTimedOut(self, serverTransaction: IServerTransaction) -> None:
         self._currentUser().serverTimedOut(serverTransaction)
 
 

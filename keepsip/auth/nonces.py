@@ -22,7 +22,8 @@ import hmac
 import os
 import struct
 from collections import OrderedDict
-from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
 
 #: Verdicts of L{NonceAuthority.verify}.
 FRESH = "fresh"
@@ -49,7 +50,7 @@ class NonceAuthority:
 
     def __init__(
         self,
-        clock: Any,
+        clock: IReactorTime,
         realm: str,
         lifetime: float = 300.0,
         secret: bytes | None = None,

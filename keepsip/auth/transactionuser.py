@@ -54,7 +54,7 @@ from keepsip.sip.headers import fromHeader, maxForwards, newTag, toHeader, vias
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
 from keepsip.sip.uri import URI
-from keepsip.transaction.interfaces import ITransactionUser
+from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
 
 log = Logger()
 
@@ -138,7 +138,7 @@ class AuthTransactionUser(DialogObserver):
 
     # -- ITransactionUser --------------------------------------------------
 
-    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+    def requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
         try:
             self._admit(request, serverTransaction)
         except Exception:
@@ -154,17 +154,20 @@ class AuthTransactionUser(DialogObserver):
         self.inner.ackReceived(request, source)
 
     def cancelReceived(
-        self, cancel: Request, serverTransaction: Any, inviteTransaction: Any
+        self,
+        cancel: Request,
+        serverTransaction: IServerTransaction,
+        inviteTransaction: IServerTransaction | None,
     ) -> None:
         self.inner.cancelReceived(cancel, serverTransaction, inviteTransaction)
 
     def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
         self.inner.strayResponse(response, source)
 
-    def serverTimedOut(self, serverTransaction: Any) -> None:
+    def serverTimedOut(self, serverTransaction: IServerTransaction) -> None:
         self.inner.serverTimedOut(serverTransaction)
 
-    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+    def requestRetransmitted(self, request: Request, serverTransaction: IServerTransaction) -> None:
         self.inner.requestRetransmitted(request, serverTransaction)
 
     # -- DialogObserver ----------------------------------------------------
@@ -179,12 +182,18 @@ class AuthTransactionUser(DialogObserver):
 
     # -- admission ---------------------------------------------------------
 
-    def _answer(self, serverTransaction: Any, response: Response) -> None:
+    def _answer(self, serverTransaction: IServerTransaction, response: Response) -> None:
         last = serverTransaction.lastResponse
         if last is None or last.code < 200:
             serverTransaction.respond(response)
 
-    def _refuse(self, request: Request, serverTransaction: Any, code: int, phrase: str) -> None:
+    def _refuse(
+        self,
+        request: Request,
+        serverTransaction: IServerTransaction,
+        code: int,
+        phrase: str,
+    ) -> None:
         response = responseFromRequest(request, code, phrase, toTag=newTag())
         if code == 503:
             response.addHeader("retry-after", "1")
@@ -200,7 +209,12 @@ class AuthTransactionUser(DialogObserver):
         )
         self._answer(serverTransaction, response)
 
-    def _delegate(self, request: Request, serverTransaction: Any, user: str | None = None) -> None:
+    def _delegate(
+        self,
+        request: Request,
+        serverTransaction: IServerTransaction,
+        user: str | None = None,
+    ) -> None:
         if user is None:
             self.inner.requestReceived(request, serverTransaction)
             return
@@ -221,7 +235,7 @@ class AuthTransactionUser(DialogObserver):
             return False
         return all(f"{via.host}:{via.port}".lower() != self._sentBy for via in vias(request))
 
-    def _admit(self, request: Request, serverTransaction: Any) -> None:
+    def _admit(self, request: Request, serverTransaction: IServerTransaction) -> None:
         if not self._firstPass(request):
             self._delegate(request, serverTransaction)
             return
@@ -292,7 +306,7 @@ class AuthTransactionUser(DialogObserver):
     def _authenticate(
         self,
         request: Request,
-        serverTransaction: Any,
+        serverTransaction: IServerTransaction,
         registrar: bool,
         binding: tuple[Dialog, Leg] | None,
     ) -> None:
@@ -364,7 +378,7 @@ class AuthTransactionUser(DialogObserver):
     def _authorized(
         self,
         request: Request,
-        serverTransaction: Any,
+        serverTransaction: IServerTransaction,
         registrar: bool,
         binding: tuple[Dialog, Leg] | None,
         user: str,
@@ -421,7 +435,7 @@ class AuthTransactionUser(DialogObserver):
     def _challenge(
         self,
         request: Request,
-        serverTransaction: Any,
+        serverTransaction: IServerTransaction,
         registrar: bool,
         stale: bool = False,
         failures: int = 0,

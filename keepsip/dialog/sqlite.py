@@ -22,6 +22,7 @@ import sqlite3
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog
@@ -114,7 +115,7 @@ class SQLiteDialogStore(MemoryDialogStore):
     persistent = True
 
     def __init__(
-        self, path: str, clock: Any, codec: DialogCodec, commitDelay: float = 0.005
+        self, path: str, clock: IReactorTime, codec: DialogCodec, commitDelay: float = 0.005
     ) -> None:
         MemoryDialogStore.__init__(self)
         self.path = path

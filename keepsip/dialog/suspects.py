@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
+
 from keepsip.logs import Logger
 
 Address = tuple[str, int]
@@ -43,7 +45,7 @@ class SuspectLog:
     @ivar reported: suspect requests reported (logged or not).
     """
 
-    def __init__(self, clock: Any, window: float = 60.0, maxSources: int = 1024) -> None:
+    def __init__(self, clock: IReactorTime, window: float = 60.0, maxSources: int = 1024) -> None:
         if not window > 0:
             raise ValueError(f"window must be positive, not {window!r}")
         self.clock = clock

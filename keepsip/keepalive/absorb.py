@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
 from keepsip.dialog.model import Dialog, Leg
 from keepsip.keepalive.state import KeepaliveState
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
+from keepsip.transaction.interfaces import IServerTransaction
 
 
 class AbsorbedAnswer:
@@ -26,14 +29,21 @@ class AbsorbedAnswer:
     its INVITE retransmissions.
     """
 
-    def __init__(self, clock: Any, transaction: Any, response: Response, t1: float, t2: float) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        transaction: Any,
+        response: Response,
+        t1: float,
+        t2: float,
+    ) -> None:
         self.clock = clock
         self.transaction = transaction
         self.response = response
         self.interval = t1
         self.t2 = t2
         self.giveUpAt = clock.seconds() + 64 * t1
-        self._call: Any = clock.callLater(t1, self._retransmit)
+        self._call: IDelayedCall | None = clock.callLater(t1, self._retransmit)
 
     def _retransmit(self) -> None:
         self._call = None
@@ -84,8 +94,8 @@ def stopAnswer(state: KeepaliveState) -> None:
 
 def absorb(
     state: KeepaliveState,
-    clock: Any,
-    serverTransaction: Any,
+    clock: IReactorTime,
+    serverTransaction: IServerTransaction,
     answer: Response,
     number: int,
     t1: float,

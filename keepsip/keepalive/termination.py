@@ -20,10 +20,10 @@ from keepsip.dialog.model import Dialog, Leg
 from keepsip.keepalive.bye import KEEPALIVE_TIMEOUT_REASON, buildBye, nextCSeq
 from keepsip.keepalive.causes import classifyByeOutcome, summariseEnd
 from keepsip.logs import Logger
+from keepsip.sip.address import isIPLiteral
 from keepsip.sip.headers import newBranch
 from keepsip.sip.message import Request, Response
-from keepsip.transaction.interfaces import IClientTransactionUser
-from keepsip.sip.address import isIPLiteral
+from keepsip.transaction.interfaces import IClientTransaction, IClientTransactionUser
 
 log = Logger()
 
@@ -62,14 +62,14 @@ class ByeOutcome:
         if not self.result.called:
             self.result.errback(failure)
 
-    def responseReceived(self, response: Response, clientTransaction: Any) -> None:
+    def responseReceived(self, response: Response, clientTransaction: IClientTransaction) -> None:
         if response.code >= 200:
             self.done(classifyByeOutcome(response.code, False, False))
 
-    def timedOut(self, clientTransaction: Any) -> None:
+    def timedOut(self, clientTransaction: IClientTransaction) -> None:
         self.done(classifyByeOutcome(None, True, False))
 
-    def transportFailed(self, clientTransaction: Any) -> None:
+    def transportFailed(self, clientTransaction: IClientTransaction) -> None:
         self.done(classifyByeOutcome(None, False, True))
 
 

@@ -33,8 +33,8 @@ from keepsip.keepalive.state import KeepaliveState
 from keepsip.logs import Logger
 from keepsip.sip.headers import cseq, maxForwards, newTag, toHeader, vias
 from keepsip.sip.message import Request, Response
-from keepsip.transaction.interfaces import ITransactionUser
 from keepsip.sip.responses import responseFromRequest
+from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
 
 log = Logger()
 
@@ -56,7 +56,7 @@ class KeepaliveTransactionUser:
 
     # -- ITransactionUser ---------------------------------------------------
 
-    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+    def requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
         try:
             if self._isOurs(request) and self._inspect(request, serverTransaction):
                 return
@@ -79,17 +79,20 @@ class KeepaliveTransactionUser:
             self.core.ackReceived(request, source)
 
     def cancelReceived(
-        self, cancel: Request, serverTransaction: Any, inviteTransaction: Any
+        self,
+        cancel: Request,
+        serverTransaction: IServerTransaction,
+        inviteTransaction: IServerTransaction | None,
     ) -> None:
         self.core.cancelReceived(cancel, serverTransaction, inviteTransaction)
 
     def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
         self.core.strayResponse(response, source)
 
-    def serverTimedOut(self, serverTransaction: Any) -> None:
+    def serverTimedOut(self, serverTransaction: IServerTransaction) -> None:
         self.core.serverTimedOut(serverTransaction)
 
-    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+    def requestRetransmitted(self, request: Request, serverTransaction: IServerTransaction) -> None:
         self._retransmissionReceived(request, serverTransaction)
         self.core.requestRetransmitted(request, serverTransaction)
 
@@ -110,7 +113,7 @@ class KeepaliveTransactionUser:
                 return False
         return True
 
-    def _inspect(self, request: Request, serverTransaction: Any) -> bool:
+    def _inspect(self, request: Request, serverTransaction: IServerTransaction) -> bool:
         """
         @return: L{True} if keepsip answered C{request} and it must not
             reach the core.
@@ -125,7 +128,7 @@ class KeepaliveTransactionUser:
 
     # -- the request path ------------------------------------------------
 
-    def _inDialogRequest(self, request: Request, serverTransaction: Any) -> bool:
+    def _inDialogRequest(self, request: Request, serverTransaction: IServerTransaction) -> bool:
         """
         Look at a request inside a dialog before it is routed.
 
@@ -175,7 +178,7 @@ class KeepaliveTransactionUser:
         dialog: Dialog,
         sender: Leg,
         request: Request,
-        serverTransaction: Any,
+        serverTransaction: IServerTransaction,
         state: KeepaliveState,
     ) -> bool:
         manager = self.manager
@@ -205,7 +208,11 @@ class KeepaliveTransactionUser:
             return True
         return False
 
-    def _retransmissionReceived(self, request: Request, serverTransaction: Any) -> None:
+    def _retransmissionReceived(
+        self,
+        request: Request,
+        serverTransaction: IServerTransaction,
+    ) -> None:
         """
         An INVITE absorbed by its still-living server transaction: a
         keepalive too if it equals the dialog's last INVITE.

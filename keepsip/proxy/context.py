@@ -9,13 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 from zope.interface import implementer
 
 from keepsip.logs import Logger
 from keepsip.sip.headers import newTag
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
-from keepsip.transaction.interfaces import IClientTransactionUser
+from keepsip.transaction.interfaces import (
+    IClientTransaction,
+    IClientTransactionUser,
+    IServerTransaction,
+)
 
 if TYPE_CHECKING:
     from keepsip.proxy.core import ProxyCore
@@ -30,7 +35,12 @@ class ResponseContext:
     transaction and a client transaction per branch.
     """
 
-    def __init__(self, core: "ProxyCore", request: Request, serverTransaction: Any) -> None:
+    def __init__(
+        self,
+        core: "ProxyCore",
+        request: Request,
+        serverTransaction: IServerTransaction,
+    ) -> None:
         self.core = core
         self.request = request
         self.serverTransaction = serverTransaction
@@ -41,7 +51,7 @@ class ResponseContext:
         self.finalSent = False
         self.cancelled = False
         self.isInvite = request.method == "INVITE"
-        self._timerC: Any = None
+        self._timerC: IDelayedCall | None = None
         # The last response waiting for the media relay: later ones wait
         # behind it, so responses are relayed in the order they came.
         self._rewriting: Deferred[None] | None = None
@@ -49,7 +59,7 @@ class ResponseContext:
         #: The request waits for the media relay before it is forwarded.
         self.waitingForMedia = False
 
-    def addBranch(self, clientTransaction: Any) -> None:
+    def addBranch(self, clientTransaction: IClientTransaction) -> None:
         self.branches.append(clientTransaction)
         self.pending += 1
         if self.isInvite and self._timerC is None:
@@ -130,7 +140,7 @@ class ResponseContext:
 
     # IClientTransactionUser
 
-    def responseReceived(self, response: Response, clientTransaction: Any) -> None:
+    def responseReceived(self, response: Response, clientTransaction: IClientTransaction) -> None:
         code = response.code
         # §16.7 step 3: remove keepsip's own Via.
         viaValues = response.headers.get("via")
@@ -168,13 +178,13 @@ class ResponseContext:
         self.finals.append(response)
         self._maybeFinish()
 
-    def timedOut(self, clientTransaction: Any) -> None:
+    def timedOut(self, clientTransaction: IClientTransaction) -> None:
         self.pending -= 1
         if not self.finalSent:
             self.finals.append(self._synthetic(408, "Request Timeout"))
             self._maybeFinish()
 
-    def transportFailed(self, clientTransaction: Any) -> None:
+    def transportFailed(self, clientTransaction: IClientTransaction) -> None:
         self.pending -= 1
         if not self.finalSent:
             self.finals.append(self._synthetic(503, "Service Unavailable"))

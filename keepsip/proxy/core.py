@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.error import DNSLookupError
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from keepsip.logs import Logger
@@ -48,7 +49,7 @@ from keepsip.sip.headers import maxForwards, newBranch, newTag, parseNameAddr, t
 from keepsip.sip.message import Message, Request, Response
 from keepsip.sip.responses import responseDestination, responseFromRequest
 from keepsip.sip.uri import URI, AbsoluteURI, UnparsedURI
-from keepsip.transaction.interfaces import ITransactionUser
+from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
 from keepsip.transaction.layer import TransactionLayer
 from keepsip.transport.errors import TransportError
 
@@ -101,7 +102,7 @@ class ProxyCore:
 
     def __init__(
         self,
-        clock: Any,
+        clock: IReactorTime,
         identity: ProxyIdentity,
         transactions: TransactionLayer,
         send: Callable[[Message, tuple[str, int]], None],
@@ -124,7 +125,7 @@ class ProxyCore:
 
     # -- ITransactionUser ------------------------------------------------
 
-    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+    def requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
         try:
             self._processRequest(request, serverTransaction)
         except Exception:
@@ -148,9 +149,12 @@ class ProxyCore:
         self._forwardStatelessly(request)
 
     def cancelReceived(
-        self, request: Request, serverTransaction: Any, inviteTransaction: Any
+        self,
+        request: Request,
+        serverTransaction: IServerTransaction,
+        inviteTransaction: IServerTransaction | None,
     ) -> None:
-        context = getattr(inviteTransaction, "proxyContext", None)
+        context = inviteTransaction.userContext if inviteTransaction is not None else None
         if context is None:
             # §16.10: with no response context, the CANCEL is forwarded like
             # any request; the next hop may know the INVITE.
@@ -181,12 +185,12 @@ class ProxyCore:
         else:
             rewriting.addCallback(lambda _: self._sendStatelessly(response, destination))
 
-    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
+    def requestRetransmitted(self, request: Request, serverTransaction: IServerTransaction) -> None:
         """
         The transaction layer absorbed a retransmission: nothing to do.
         """
 
-    def serverTimedOut(self, serverTransaction: Any) -> None:
+    def serverTimedOut(self, serverTransaction: IServerTransaction) -> None:
         log.debug(
             "no ACK for the final response to {callID}",
             callID=serverTransaction.request.header("call-id"),
@@ -197,7 +201,7 @@ class ProxyCore:
     def _reject(
         self,
         request: Request,
-        serverTransaction: Any,
+        serverTransaction: IServerTransaction,
         code: int,
         phrase: str,
         extra: dict[str, str] | None = None,
@@ -214,7 +218,7 @@ class ProxyCore:
         )
         serverTransaction.respond(response)
 
-    def _processRequest(self, request: Request, serverTransaction: Any) -> None:
+    def _processRequest(self, request: Request, serverTransaction: IServerTransaction) -> None:
         # The transport has validated the request (checkRequest).
         identity = self.identity
         routeValues = request.headers.get("route")
@@ -283,7 +287,7 @@ class ProxyCore:
         if rewriting is not None:
             # The context exists from now on, so a CANCEL meanwhile finds it.
             context = ResponseContext(self, request, serverTransaction)
-            serverTransaction.proxyContext = context
+            serverTransaction.userContext = context
             context.waitForMedia(
                 rewriting,
                 lambda: self._proceed(
@@ -297,7 +301,7 @@ class ProxyCore:
         self,
         request: Request,
         outgoing: Request,
-        serverTransaction: Any,
+        serverTransaction: IServerTransaction,
         targets: list[Any],
         requestHash: str,
         context: ResponseContext | None = None,
@@ -309,7 +313,7 @@ class ProxyCore:
         if context is None:
             context = ResponseContext(self, request, serverTransaction)
             # The context lives exactly as long as its server transaction.
-            serverTransaction.proxyContext = context
+            serverTransaction.userContext = context
         if self.tracker is not None:
             if isInDialog:
                 self.tracker.inDialogRequest(request, serverTransaction.source)
@@ -527,13 +531,13 @@ class ProxyCore:
 
     # -- local answers ---------------------------------------------------
 
-    def _answerOptions(self, request: Request, serverTransaction: Any) -> None:
+    def _answerOptions(self, request: Request, serverTransaction: IServerTransaction) -> None:
         response = responseFromRequest(request, 200, "OK", toTag=newTag())
         response.addHeader("allow", ALLOW)
         response.addHeader("accept", "application/sdp")
         serverTransaction.respond(response)
 
-    def _register(self, request: Request, serverTransaction: Any) -> None:
+    def _register(self, request: Request, serverTransaction: IServerTransaction) -> None:
         if self.registrar is None:
             self._reject(request, serverTransaction, 404, "Not Found")
             return

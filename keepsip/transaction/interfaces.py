@@ -126,6 +126,11 @@ class IServerTransaction(ITransaction):
     )
     lastResponse = Attribute("The last response sent, or L{None}.")
     cancelled = Attribute("L{True} once a CANCEL matched this transaction.")
+    userContext = Attribute(
+        "The transaction user's own object for this transaction, or L{None}:"
+        " the proxy core keeps its response context here, so that a CANCEL"
+        " finds it and it lives exactly as long as the transaction."
+    )
 
     def respond(response):
         """

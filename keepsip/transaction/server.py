@@ -5,11 +5,11 @@ state) and §17.2.2 (non-INVITE).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Hashable
+from typing import TYPE_CHECKING, Any, Hashable
 
-from keepsip.logs import Logger
 from zope.interface import implementer
 
+from keepsip.logs import Logger
 from keepsip.sip.message import Request, Response
 from keepsip.transaction._base import TransactionBase
 from keepsip.transaction.interfaces import IServerTransaction
@@ -56,6 +56,7 @@ class ServerTransaction(TransactionBase):
         self.destination = destination
         self.lastResponse: Response | None = None
         self.cancelled = False
+        self.userContext: Any = None
         self.state = "proceeding" if self.isInvite else "trying"
         self._rfc2543 = rfc2543
         self._keys: list[Hashable] = []

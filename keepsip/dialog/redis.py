@@ -101,7 +101,7 @@ class RedisDialogStore(MemoryDialogStore):
         deadlines: Deadlines = _noDeadlines,
         commitDelay: float = 0.005,
         timeout: float = 5.0,
-        lease: float = 30.0,
+        lease: float = 10.0,
     ) -> None:
         MemoryDialogStore.__init__(self)
         self.clock = clock

@@ -4,7 +4,7 @@ C{--dialog-store TYPE:ARGS}: which L{IDialogStore} keeps the calls.
   - C{sqlite:path=FILE[,commit-delay=SECONDS]} — the default
     (L{DEFAULT_DIALOG_STORE}); survives restarts of one keepsip;
   - C{memory} — nothing survives keepsip;
-  - C{redis:host=H,port=P[,db=N][,prefix=K]} — shared by several nodes
+  - C{redis:host=H,port=P[,db=N][,prefix=K][,lease=SECONDS]} — shared by several nodes
     (L{keepsip.dialog.redis}); if Redis answers when the option is read,
     keys of another program or a newer schema are refused then.
 
@@ -45,6 +45,13 @@ def _nonNegativeFloat(value: str) -> float:
     return number
 
 
+def _positiveFloat(value: str) -> float:
+    number = float(value)
+    if not 0 < number < float("inf"):
+        raise ValueError("must be a number > 0")
+    return number
+
+
 def _nonEmpty(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
@@ -63,6 +70,7 @@ _ARGUMENTS: dict[str, dict[str, tuple[Callable[[str], Any], bool]]] = {
         "port": (_port, True),
         "db": (_nonNegativeInt, False),
         "prefix": (_nonEmpty, False),
+        "lease": (_positiveFloat, False),
     },
 }
 
@@ -169,7 +177,7 @@ def makeDialogStore(
     codec: DialogCodec,
     deadlines: Callable[[Any], Any] | None = None,
     nodeID: str = "keepsip",
-    lease: float = 30.0,
+    lease: float = 10.0,
 ) -> IDialogStore:
     """
     Build the store C{text} names (not opened yet: its owner opens it when
@@ -191,6 +199,8 @@ def makeDialogStore(
             extra["deadlines"] = deadlines
         if "prefix" in arguments:
             extra["prefix"] = arguments["prefix"]
+        if "lease" in arguments:
+            lease = arguments["lease"]
         return RedisDialogStore(
             clock,
             codec,

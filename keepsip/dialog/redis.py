@@ -84,6 +84,8 @@ class RedisDialogStore(MemoryDialogStore):
     @ivar claimsWon: expired calls this node claimed (a metric).
     @ivar claimsLost: expired calls another node had claimed or ended, or
         that another node had seen alive (a metric).
+    @ivar reapedForOthers: expired calls claimed here that this node did not
+        hold (their node died or let them go; a metric).
     """
 
     persistent = True
@@ -120,6 +122,7 @@ class RedisDialogStore(MemoryDialogStore):
         self.loaded = 0
         self.claimsWon = 0
         self.claimsLost = 0
+        self.reapedForOthers = 0
         self._client: RedisClient | None = None
         self._pending: dict[tuple[str, str], tuple[Dialog | None, bool]] = {}
         self._flushCall: Any = None
@@ -416,6 +419,8 @@ class RedisDialogStore(MemoryDialogStore):
                     self._changed(callKey, None, False)
                     continue
                 self.claimsWon += 1
+                if self.getByCallKey(callKey) is None:
+                    self.reapedForOthers += 1
                 claimed.append((callKey, kind, float(when), dialog))
             return claimed
 

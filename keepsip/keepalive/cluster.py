@@ -154,8 +154,6 @@ class ClusterReaper(Service):
     @param tick: seconds between claims.
     @param grace: seconds past its deadline before a call is taken from its
         node (that node's own reaper ends it at the deadline if it lives).
-
-    @ivar reapedForOthers: calls ended here that another node had (a metric).
     """
 
     name = "cluster-reaper"
@@ -169,7 +167,6 @@ class ClusterReaper(Service):
         self.manager = manager
         self.tick = tick
         self.grace = grace
-        self.reapedForOthers = 0
         self._loop: LoopingCall | None = None
 
     def startService(self) -> None:
@@ -224,7 +221,6 @@ class ClusterReaper(Service):
     def _end(self, key: Any, kind: str, when: float, now: float, dialog: Dialog) -> Any:
         held = self.store.getByCallKey(key)
         if held is None:
-            self.reapedForOthers += 1
             self.store.hold(dialog)
             log.info(
                 "{callID}: expired on another node ({kind} deadline {when}); ending it here",

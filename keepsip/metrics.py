@@ -313,6 +313,22 @@ def dialogStoreMetrics(store: Any) -> Reader:
                 "Calls the dialog store loaded when keepsip started.",
                 [((), store.loaded)],
             ),
+            # Several nodes on a shared store (Redis); 0 otherwise.
+            Metric(
+                "keepsip_dialog_claims_total",
+                "counter",
+                "Expired calls this node tried to claim, by outcome (won: it ended them).",
+                [
+                    ((("outcome", "won"),), getattr(store, "claimsWon", 0)),
+                    ((("outcome", "lost"),), getattr(store, "claimsLost", 0)),
+                ],
+            ),
+            Metric(
+                "keepsip_dialog_reaped_for_other_nodes_total",
+                "counter",
+                "Expired calls ended by this node that another node had held.",
+                [((), getattr(store, "reapedForOthers", 0))],
+            ),
         ]
 
     return read

@@ -24,7 +24,8 @@ from keepsip.config.settings import Config
 from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
 from keepsip.dialog.serial import SchemaError
-from keepsip.dialog.stores import makeDialogStore
+from keepsip.dialog.stores import isPersistent, makeDialogStore
+from keepsip.keepalive.cluster import ClusterReaper, nodeName, storedDeadlines
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.interfaces import IDialogStore
 from keepsip.keepalive.absorb import stopAnswer
@@ -308,10 +309,27 @@ class ProxyService(service.MultiService):
         """
         loaded: list[Any] = []
         failures: list[Any] = []
-        self.store.open().addCallbacks(loaded.append, failures.append)
+        opened = self.store.open()
+        if not opened.called:
+            # A networked store (Redis): resume its calls when it answers.
+            opened.addCallback(self._resume).addErrback(self._storeRefused)
+            return 0
+        opened.addCallbacks(loaded.append, failures.append)
         if failures:
             failures[0].raiseException()
-        dialogs = loaded[0] if loaded else []
+        return self._resume(loaded[0] if loaded else [])
+
+    def _storeRefused(self, reason: Any) -> None:
+        """
+        The networked dialog store refused keepsip after it started (another
+        program's keys, a newer schema): say so in one line and stop.
+        """
+        log.critical("--dialog-store: {error}; stopping", error=reason.getErrorMessage())
+        stop = getattr(self.reactor, "stop", None)
+        if stop is not None and getattr(self.reactor, "running", False):
+            stop()
+
+    def _resume(self, dialogs: list[Any]) -> int:
         self.loadedDialogs = len(dialogs)
         restored = self.tracker.restore(dialogs)
         if dialogs:
@@ -425,7 +443,13 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         stopTimeout=config.shutdownTimeout,
     )
     accounting.setName("accounting")
-    store = makeDialogStore(config.dialogStore, reactor, dialogCodec())
+    store = makeDialogStore(
+        config.dialogStore,
+        reactor,
+        dialogCodec(),
+        deadlines=storedDeadlines(keepaliveSettings(config)),
+        nodeID=nodeName([(a.host, a.port) for a in config.listen]),
+    )
     tracker = DialogTracker(reactor, store, identity.recordRoute)
     relay = makeMediaRelay(
         config.mediaRelay, reactor, config.rtpAddress or config.advertise[0], config.rtpPorts
@@ -589,4 +613,9 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         media=media,
     )
     authService.setServiceParent(proxy)
+    if getattr(store, "shared", False):
+        # Several nodes: end the calls of nodes that died (docs/state.md).
+        lease = getattr(store, "lease")
+        reaper = ClusterReaper(reactor, store, tracker, keepalive, config.reaperTick, lease)
+        reaper.setServiceParent(proxy)
     return proxy

@@ -133,6 +133,8 @@ FAMILIES = {
     "keepsip_dialog_store_operations_total": "counter",
     "keepsip_dialog_store_errors_total": "counter",
     "keepsip_dialog_store_loaded": "gauge",
+    "keepsip_dialog_claims_total": "counter",
+    "keepsip_dialog_reaped_for_other_nodes_total": "counter",
     "keepsip_keepalive_dialogs": "gauge",
     "keepsip_keepalives_total": "counter",
     "keepsip_keepalive_forged_total": "counter",

@@ -552,7 +552,8 @@ OPTIONS: tuple[Option, ...] = (
         "sqlite:path=keepsip-dialogs.sqlite3",
         "Where calls live, TYPE:ARGS: sqlite:path=FILE[,commit-delay=SECONDS] "
         "(survives restarts), memory (nothing survives keepsip), "
-        "redis:host=H,port=P[,db=N][,prefix=K]; see docs/state.md.",
+        "redis:host=H,port=P[,db=N][,prefix=K][,lease=SECONDS] (shared by several "
+        "nodes); see docs/state.md.",
         metavar="TYPE:ARGS",
     ),
     Option(

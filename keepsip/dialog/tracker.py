@@ -164,6 +164,15 @@ class DialogTracker:
     def _logStoreFailure(d: Deferred[Any], what: str) -> None:
         d.addErrback(lambda f: log.failure("dialog store failed to {what}", f, what=what))
 
+    def lookup(self, dialogID: tuple[str, str, str]) -> Deferred[Dialog | None]:
+        """
+        The dialog of an in-dialog request (L{keepsip.dialog.shared.lookup}:
+        loaded from a shared store if this node does not hold it).
+        """
+        from keepsip.dialog.shared import lookup
+
+        return lookup(self, dialogID)
+
     # -- what the proxy tells us ----------------------------------------
 
     def initialInvite(self, request: Request, source: tuple[str, int]) -> Dialog | None:
@@ -328,7 +337,7 @@ class DialogTracker:
             self._logStoreFailure(self.store.update(dialog), "update")
             self._notify(dialog, "dialogUpdated", lambda o: o.dialogUpdated(dialog))
 
-        self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
+        self.lookup((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
         )
 
@@ -377,7 +386,7 @@ class DialogTracker:
                 dialog.ending = (who, now)
             self._logStoreFailure(self.store.update(dialog), "update")
 
-        self.store.byDialogID((cid, fromTag, toTag)).addCallback(update).addErrback(
+        self.lookup((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
         )
 
@@ -427,7 +436,7 @@ class DialogTracker:
             cause = EndCause.CALLER_BYE if who == "caller" else EndCause.CALLEE_BYE
             self.terminate(dialog, cause, {who: "BYE", other: str(response.code)}, endedAt=endedAt)
 
-        self.store.byDialogID(key).addCallback(end).addErrback(
+        self.lookup(key).addCallback(end).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
         )
 

@@ -144,16 +144,27 @@ class KeepaliveManager(DialogObserver):
         self.terminator = terminator
         self.index: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
         self.maxIndex: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
+        expireKeepalive: Any = self._keepaliveExpired
+        expireMax: Any = self._maxDurationExpired
+        if getattr(store, "shared", False):
+            # Several nodes: end a call only after winning its claim.
+            from keepsip.keepalive.cluster import claimFirst
+
+            tick = settings.reaperTick
+            expireKeepalive = claimFirst(
+                store, expireKeepalive, self.index, "keepalive", tick, self._forget
+            )
+            expireMax = claimFirst(store, expireMax, self.maxIndex, "max-duration", tick, self._forget)
         self.reaper = Reaper(
             clock,
             self.index,
-            self._keepaliveExpired,
+            expireKeepalive,
             settings.reaperTick,
             # Log the counts of forgeries not logged one by one when their
             # window ends, even if the forger fell silent.
             housekeeping=tracker.suspects.sweep,
         )
-        self.maxReaper = Reaper(clock, self.maxIndex, self._maxDurationExpired, settings.reaperTick)
+        self.maxReaper = Reaper(clock, self.maxIndex, expireMax, settings.reaperTick)
         burst = settings.rateBurst or max(10, int(2 * settings.rateLimit))
         self.limiter = RateLimiter(clock, settings.rateLimit, burst)
         self.keepalives = 0
@@ -294,6 +305,26 @@ class KeepaliveManager(DialogObserver):
         )
         self.tracker.expired(dialog)
         return self._end(dialog, state, EndCause.KEEPALIVE_TIMEOUT, silent, endedAt, now)
+
+    def expire(self, kind: str, key: Any, when: float, now: float) -> Deferred[None] | None:
+        """
+        End the held call C{key} whose C{kind} deadline (C{keepalive} or
+        C{max-duration}) passed: for a call claimed from the shared store
+        (L{keepsip.keepalive.cluster}).
+        """
+        if kind == "max-duration":
+            return self._maxDurationExpired(key, when, now)
+        return self._keepaliveExpired(key, when, now)
+
+    def _forget(self, key: Any) -> None:
+        """
+        Another node ends the call C{key}: stop holding it here.
+        """
+        self.index.discard(key)
+        self.maxIndex.discard(key)
+        dialog = self.store.getByCallKey(key)
+        if dialog is not None:
+            self.store.forget(dialog)
 
     def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, Leg
@@ -31,7 +32,7 @@ from keepsip.keepalive.recognition import CONFLICT, KEEPALIVE, REINVITE, classif
 from keepsip.keepalive.sessiontimer import assistSessionTimer
 from keepsip.keepalive.state import KeepaliveState
 from keepsip.logs import Logger
-from keepsip.sip.headers import cseq, maxForwards, newTag, toHeader, vias
+from keepsip.sip.headers import cseq, fromHeader, maxForwards, newTag, toHeader, vias
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
@@ -57,6 +58,31 @@ class KeepaliveTransactionUser:
     # -- ITransactionUser ---------------------------------------------------
 
     def requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
+        load = self._loadFirst(request)
+        if load is not None:
+            # A call another node holds: load it, then handle the request.
+            load.addBoth(lambda _: self._requestReceived(request, serverTransaction))
+            return
+        self._requestReceived(request, serverTransaction)
+
+    def _loadFirst(self, request: Request) -> Deferred[Any] | None:
+        """
+        With a shared dialog store, the Deferred loading the call of an
+        in-dialog request this node does not hold; otherwise L{None}.
+        """
+        manager = self.manager
+        if not getattr(manager.store, "shared", False):
+            return None
+        try:
+            toTag = toHeader(request).tag
+            key = (request.header("call-id") or "", fromHeader(request).tag or "", toTag or "")
+        except ValueError:
+            return None
+        if not toTag or manager.store.getByDialogID(key) is not None:
+            return None
+        return manager.tracker.lookup(key)
+
+    def _requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
         try:
             if self._isOurs(request) and self._inspect(request, serverTransaction):
                 return

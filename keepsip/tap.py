@@ -20,7 +20,8 @@ from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
 from keepsip.config.load import buildConfig, loadToml
-from keepsip.config.options import OPTIONS, Option
+from keepsip.config.option import Option
+from keepsip.config.options import OPTIONS
 from keepsip.config.parsers import ConfigError
 from keepsip.config.settings import Config
 from keepsip.startup import StartupError, exitWithError

@@ -14,8 +14,12 @@ The modules, lower ones first:
     <keepsip.config.values.Route>}).
   - L{keepsip.config.parsers}: one parser per kind of value, and
     L{ConfigError <keepsip.config.parsers.ConfigError>}.
+  - L{keepsip.config.option}: the L{Option <keepsip.config.option.Option>}
+    row.
+  - L{keepsip.config.table}: the rows, one module per subject.
   - L{keepsip.config.options}: the option table C{OPTIONS}, the single
-    table every other face is built from.
+    table every other face is built from, the groups of
+    L{keepsip.config.table} in order.
   - L{keepsip.config.settings}: the frozen C{Config}, one field per row,
     and the keyword arguments of the keepalive settings.
   - L{keepsip.config.load}: C{loadToml} and C{buildConfig} (merge, parse,
@@ -24,7 +28,8 @@ The modules, lower ones first:
     C{etc/keepsip.toml} (C{python -m keepsip.config --markdown | --toml}).
 
 L{keepsip.tap.Options} makes one command-line handler per row.  To add an
-option: add a row to C{OPTIONS} and a field of the same (camelCase) name to
-C{Config}; if the keepalive engine uses it, name its C{KeepaliveSettings}
-field in the row's C{keepalive}.  Everything else follows.
+option: add a row to its subject's group in L{keepsip.config.table} and a
+field of the same (camelCase) name to C{Config}; if the keepalive engine uses
+it, name its C{KeepaliveSettings} field in the row's C{keepalive}.
+Everything else follows.
 """

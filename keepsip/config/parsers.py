@@ -2,7 +2,7 @@
 The parsers of single option values, and L{ConfigError}.
 
 Each parser takes the text of one value and returns the parsed value or
-raises C{ConfigError(None, message)}; the caller (L{keepsip.config.options.Option})
+raises C{ConfigError(None, message)}; the caller (L{keepsip.config.option.Option})
 fills in the option name.
 """
 

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from keepsip.config.options import OPTIONS, Option
+from keepsip.config.option import Option
+from keepsip.config.options import OPTIONS
 
 
 def _tomlLiteral(option: Option, raw: Any) -> str:

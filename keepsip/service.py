@@ -40,20 +40,13 @@ from keepsip.media.anchor import MediaAnchor
 from keepsip.media.service import MediaService
 from keepsip.media.sessions import IPV4_OVERHEAD, IPV6_OVERHEAD, MediaSessions
 from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
-from keepsip.metrics import (
-    EndCauseCounter,
-    Reader,
-    accountingMetrics,
-    dialogMetrics,
-    dialogStoreMetrics,
-    keepaliveMetrics,
-    legMetrics,
-    mediaMetrics,
-    metricsSite,
-    registrarMetrics,
-    transactionMetrics,
-    transportMetrics,
-)
+from keepsip.metrics.accounting import accountingMetrics
+from keepsip.metrics.dialog import EndCauseCounter, dialogMetrics, dialogStoreMetrics, legMetrics
+from keepsip.metrics.exposition import Reader
+from keepsip.metrics.keepalive import keepaliveMetrics
+from keepsip.metrics.media import mediaMetrics
+from keepsip.metrics.site import metricsSite
+from keepsip.metrics.signalling import registrarMetrics, transactionMetrics, transportMetrics
 from keepsip.persistence import dialogCodec
 from keepsip.proxy.core import ProxyCore
 from keepsip.proxy.identity import ProxyIdentity

@@ -21,7 +21,7 @@ from keepsip.accounting.appendfile import AppendFile
 from keepsip.accounting.jsonl import JsonLinesBackend
 from keepsip.accounting.spool import Spool, encodeRecord
 from keepsip.accounting.tracker import AccountingTracker
-from keepsip.metrics import accountingMetrics
+from keepsip.metrics.accounting import accountingMetrics
 from tests.helpers import skipOrFail
 
 

@@ -170,7 +170,7 @@ class FloodTests(SynchronousTestCase):
         """
         Refusals are exported per limit.
         """
-        from keepsip.metrics import collectMetrics
+        from keepsip.metrics.exposition import collectMetrics
 
         proxy = self.proxy
         for n in range(101):

@@ -26,7 +26,7 @@ class MemoryDialogStore:
     """
 
     persistent = False
-    #: What the persistent stores count (see L{keepsip.metrics}); always 0.
+    #: What the persistent stores count (see L{keepsip.metrics.dialog}); always 0.
     operations = 0
     errors = 0
     loaded = 0

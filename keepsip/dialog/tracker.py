@@ -18,51 +18,22 @@ import weakref
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
-from keepsip.logs import Logger
 
 from keepsip.dialog.legs import fromLeg, mayRebind
+from keepsip.dialog.messages import (
+    contactURI,
+    isSDP,
+    sessionExpires,
+    splitRouteSets,
+    uriString,
+)
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from keepsip.dialog.suspects import SuspectLog
 from keepsip.interfaces import IDialogObserver, IDialogStore
+from keepsip.logs import Logger
 from keepsip.sip.message import Request, Response
 
 log = Logger()
-
-
-def _isSDP(message: Request | Response) -> bool:
-    contentType = message.header("content-type")
-    return bool(message.body) and contentType is not None and (
-        contentType.split(";", 1)[0].strip().lower() == "application/sdp"
-    )
-
-
-def _sessionExpires(message: Request | Response) -> int | None:
-    """
-    The delta-seconds of an RFC 4028 Session-Expires header, if any.
-    """
-    value = message.header("session-expires")
-    if not value:
-        return None
-    try:
-        seconds = int(value.split(";", 1)[0].strip())
-    except ValueError:
-        return None
-    return seconds if seconds > 0 else None
-
-
-def _uriString(uri: Any) -> str:
-    return uri.toString() if uri is not None else "*"
-
-
-def _contactURI(message: Request | Response) -> str | None:
-    from keepsip.sip.headers import contacts
-
-    try:
-        found = contacts(message)
-    except ValueError:
-        return None
-    uri = found[0].uri if found else None
-    return uri.toString() if uri is not None else None
 
 
 class DialogTracker:
@@ -192,18 +163,18 @@ class DialogTracker:
         dialog = Dialog(
             callID=cid,
             caller=Leg(
-                uri=_uriString(caller.uri),
+                uri=uriString(caller.uri),
                 tag=caller.tag,
                 cseq=number,
-                remoteTarget=_contactURI(request),
+                remoteTarget=contactURI(request),
                 source=source,
                 lastRequestAt=now,
             ),
-            callee=Leg(uri=_uriString(callee.uri)),
+            callee=Leg(uri=uriString(callee.uri)),
             requestURI=request.uri.toString(),
             invitedAt=now,
             lastInvite=request,
-            lastOfferSDP=request.body if _isSDP(request) else b"",
+            lastOfferSDP=request.body if isSDP(request) else b"",
         )
         self._logStoreFailure(self.store.add(dialog), "add")
         self._notify(dialog, "dialogCreated", lambda o: o.dialogCreated(dialog))
@@ -257,7 +228,7 @@ class DialogTracker:
             if toTag and dialog.state == DialogState.TRYING:
                 dialog.state = DialogState.EARLY
                 dialog.callee.tag = toTag
-                dialog.callee.remoteTarget = _contactURI(response)
+                dialog.callee.remoteTarget = contactURI(response)
                 self._logStoreFailure(self.store.update(dialog), "update")
                 self._notify(dialog, "dialogEarly", lambda o: o.dialogEarly(dialog))
             return
@@ -270,13 +241,13 @@ class DialogTracker:
             dialog.state = DialogState.CONFIRMED
             dialog.answeredAt = now
             dialog.callee.tag = toTag
-            dialog.callee.remoteTarget = _contactURI(response)
+            dialog.callee.remoteTarget = contactURI(response)
             dialog.callee.lastRequestAt = now
             dialog.callee.source = source
-            dialog.lastAnswerSDP = response.body if _isSDP(response) else b""
-            sessionExpires = _sessionExpires(response)
-            if sessionExpires:
-                dialog.sessionExpires = sessionExpires
+            dialog.lastAnswerSDP = response.body if isSDP(response) else b""
+            negotiated = sessionExpires(response)
+            if negotiated:
+                dialog.sessionExpires = negotiated
             self._setRouteSets(dialog, response)
             self._logStoreFailure(self.store.update(dialog), "update")
             self._notify(dialog, "dialogConfirmed", lambda o: o.dialogConfirmed(dialog))
@@ -290,24 +261,9 @@ class DialogTracker:
             self.terminate(dialog, EndCause.REJECTED, {"callee": str(code)}, endedAt=now)
 
     def _setRouteSets(self, dialog: Dialog, response: Response) -> None:
-        """
-        Split the 2xx's Record-Route around keepsip's own entry: the entries
-        above it lead to the callee (reversed, nearest first), those below it
-        to the caller.
-        """
-        recordRoutes = response.headers.get("record-route", [])
-        mine = self.recordRoute
-        position = None
-        for index, value in enumerate(recordRoutes):
-            if value == mine:
-                position = index
-                break
-        if position is None:
-            dialog.callee.routeSet = list(reversed(recordRoutes))
-            dialog.caller.routeSet = []
-            return
-        dialog.callee.routeSet = list(reversed(recordRoutes[:position]))
-        dialog.caller.routeSet = list(recordRoutes[position + 1 :])
+        dialog.callee.routeSet, dialog.caller.routeSet = splitRouteSets(
+            response.headers.get("record-route", []), self.recordRoute
+        )
 
     def _reinviteAnswered(
         self, request: Request, response: Response, cid: str, fromTag: str, toTag: str
@@ -321,17 +277,17 @@ class DialogTracker:
                 self._untrustedInvites.discard(request)
                 return
             dialog.lastInvite = request
-            dialog.lastOfferSDP = request.body if _isSDP(request) else b""
-            if _isSDP(response):
+            dialog.lastOfferSDP = request.body if isSDP(request) else b""
+            if isSDP(response):
                 dialog.lastAnswerSDP = response.body
             sender = dialog.legFor(fromTag)
             if sender is not None:
-                target = _contactURI(request)
+                target = contactURI(request)
                 if target:
                     sender.remoteTarget = target
             receiver = dialog.legFor(toTag)
             if receiver is not None:
-                target = _contactURI(response)
+                target = contactURI(response)
                 if target:
                     receiver.remoteTarget = target
             self._logStoreFailure(self.store.update(dialog), "update")

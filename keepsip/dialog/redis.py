@@ -32,6 +32,7 @@ from zope.interface import implementer
 
 from keepsip.dialog import redislayout as scripts
 from keepsip.dialog.model import Dialog, DialogID
+from keepsip.dialog.redisclaims import RedisClaims
 from keepsip.dialog.serial import SCHEMA_VERSION, DialogCodec, SchemaError
 from keepsip.dialog.store import MemoryDialogStore
 from keepsip.interfaces import IDialogStore
@@ -60,7 +61,7 @@ def _number(value: float | None) -> str:
 
 
 @implementer(IDialogStore)
-class RedisDialogStore(MemoryDialogStore):
+class RedisDialogStore(MemoryDialogStore, RedisClaims):
     """
     Dialogs in memory, written through to Redis in groups, shared by nodes.
 
@@ -329,102 +330,6 @@ class RedisDialogStore(MemoryDialogStore):
         return succeed(len(self))
 
     # -- claims ----------------------------------------------------------------
-
-    def claim(self, callKey: tuple[str, str], kind: str, now: float) -> Deferred[Any]:
-        """
-        Claim the held call C{callKey}, whose C{kind} (C{keepalive} or
-        C{max-duration}) deadline passed here, in one script.
-
-        @return: a Deferred with C{("won", None)} (end it),
-            C{("alive", deadline)} (another node saw it alive: its stored
-            deadline is later), C{("lost", None)} (another node is ending it)
-            or C{("gone", None)} (another node ended it); failing with the
-            Redis error. A call whose creation was never written is won
-            without asking Redis.
-        """
-        pending = self._pending.get(callKey)
-        if pending is not None and pending[1]:
-            self.claimsWon += 1
-            return succeed(("won", None))
-        layout = self.layout
-        d = self._execute(
-            "EVAL",
-            scripts.CLAIM,
-            4,
-            layout.dialog(callKey),
-            layout.keepalive,
-            layout.maxDuration,
-            layout.claims,
-            layout.id(callKey),
-            kind,
-            repr(float(now)),
-            repr(float(self.lease)),
-            self.nodeID,
-        )
-
-        def decided(reply: list[Any]) -> tuple[str, Any]:
-            verdict = reply[0]
-            if verdict == "won":
-                self.claimsWon += 1
-                return ("won", None)
-            self.claimsLost += 1
-            if verdict == "alive":
-                return ("alive", float(reply[1]))
-            return (verdict, None)
-
-        return d.addCallback(decided).addErrback(self._readFailed)
-
-    def claimExpired(
-        self, now: float, grace: float, limit: int = 100
-    ) -> Deferred[list[tuple[tuple[str, str], str, float, Dialog]]]:
-        """
-        Claim, in one script, the calls of any node whose deadline passed
-        more than C{grace} seconds ago, and those whose claim's lease ran
-        out.
-
-        @return: a Deferred with C{(callKey, kind, deadline, dialog)} for
-            each claimed call (the dialog decoded, not held); failing with
-            the Redis error.
-        """
-        layout = self.layout
-        d = self._execute(
-            "EVAL",
-            scripts.CLAIM_EXPIRED,
-            3,
-            layout.keepalive,
-            layout.maxDuration,
-            layout.claims,
-            repr(float(now)),
-            repr(float(grace)),
-            repr(float(self.lease)),
-            self.nodeID,
-            limit,
-            layout.dialogPrefix,
-        )
-
-        def decode(reply: list[Any]) -> list[tuple[tuple[str, str], str, float, Dialog]]:
-            claimed = []
-            for id, kind, when, data in reply or []:
-                callKey = layout.callKey(id)
-                try:
-                    dialog = self.codec.decode(data)
-                except SchemaError as e:
-                    self.errors += 1
-                    log.error(
-                        "{where}: claimed call {callID} unreadable, dropped: {error}",
-                        where=self.where,
-                        callID=callKey[0],
-                        error=str(e),
-                    )
-                    self._changed(callKey, None, False)
-                    continue
-                self.claimsWon += 1
-                if self.getByCallKey(callKey) is None:
-                    self.reapedForOthers += 1
-                claimed.append((callKey, kind, float(when), dialog))
-            return claimed
-
-        return d.addCallback(decode).addErrback(self._readFailed)
 
     # -- group commit ----------------------------------------------------------
 

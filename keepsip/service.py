@@ -556,6 +556,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         config, reactor, identity, store, KeepaliveTransactionUser(core, keepalive, identity.sentBy)
     )
     tracker.addObserver(user)
+    transactions.addAdmission(user.admission)  # its rate limits, stateless
 
     def isMyVia(via: Via) -> bool:
         return identity.isMe(via.host, via.port)

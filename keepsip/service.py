@@ -18,6 +18,7 @@ from zope.interface import implementer
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
+from keepsip.auth.metrics import authMetrics
 from keepsip.auth.service import makeAuthentication
 from keepsip.auth.transactionuser import AuthTransactionUser
 from keepsip.config.settings import Config
@@ -586,6 +587,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         legMetrics(tracker),
         registrarMetrics(location),
         accountingMetrics(accounting),
+        authMetrics(user),
     ]
     if media is not None:
         readers.append(mediaMetrics(media))

@@ -18,6 +18,7 @@ from zope.interface import implementer
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
+from keepsip.auth.metrics import authMetrics
 from keepsip.auth.service import makeAuthentication
 from keepsip.auth.transactionuser import AuthTransactionUser
 from keepsip.config.settings import Config
@@ -549,6 +550,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         config, reactor, identity, store, KeepaliveTransactionUser(core, keepalive, identity.sentBy)
     )
     tracker.addObserver(user)
+    transactions.addAdmission(user.admission)  # its rate limits, stateless
 
     def isMyVia(via: Via) -> bool:
         return identity.isMe(via.host, via.port)
@@ -578,6 +580,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         legMetrics(tracker),
         registrarMetrics(location),
         accountingMetrics(accounting),
+        authMetrics(user),
     ]
     if media is not None:
         readers.append(mediaMetrics(media))

@@ -127,6 +127,11 @@ FAMILIES = {
     "keepsip_accounting_send_failures_total": "counter",
     "keepsip_accounting_write_errors_total": "counter",
     "keepsip_accounting_outage": "gauge",
+    "keepsip_auth_challenges_total": "counter",
+    "keepsip_auth_authenticated_total": "counter",
+    "keepsip_auth_rejected_total": "counter",
+    "keepsip_auth_stale_nonces_total": "counter",
+    "keepsip_auth_rate_limited_total": "counter",
 }
 
 

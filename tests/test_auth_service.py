@@ -117,8 +117,8 @@ class BuildTests(SynchronousTestCase):
         self.assertEqual(user.settings.realm, "sip.test")
         self.assertEqual(user.settings.algorithms, ("SHA-256", "MD5"))
         self.assertIn("10.1.2.3", user.trusted)
-        self.assertIsNone(user.registrations)
-        self.assertIsNotNone(user.challenges)
+        self.assertIsNone(user.admission.registrations)
+        self.assertIsNotNone(user.admission.challenges)
         self.assertIs(service.checker, user.checker)
 
     def test_unreadableAtStart(self) -> None:

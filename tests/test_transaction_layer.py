@@ -495,3 +495,96 @@ class ServerTransportErrorTests(LayerTestMixin, SynchronousTestCase):
         self.sender.clear()
         self.clock.advance(10)
         self.assertEqual(self.sender.sent, [])
+
+
+class RefuseOptions:
+    """
+    An L{IAdmission} refusing OPTIONS, recording what it was asked.
+    """
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def refusal(self, source, request):
+        self.asked.append(request.method)
+        if request.method == "OPTIONS":
+            return (503, "Service Unavailable (test)", (("retry-after", "7"),))
+        return None
+
+
+class BrokenCheck:
+    def refusal(self, source, request):
+        raise RuntimeError("broken check")
+
+
+class AdmissionCheckTests(LayerTestMixin, SynchronousTestCase):
+    """
+    L{IAdmission} checks: asked before a server transaction exists; a
+    refusal is answered statelessly and leaves nothing behind.
+    """
+
+    def test_interface(self) -> None:
+        """
+        The recording check provides L{IAdmission} as the layer uses it.
+        """
+        from keepsip.transaction import IAdmission
+
+        self.assertTrue(verifyObject(IAdmission, RefuseOptions(), tentative=True))
+
+    def test_refusedStatelessly(self) -> None:
+        """
+        A refused request creates no server transaction and no timer,
+        reaches no user, and is answered with the check's code, phrase and
+        headers; a retransmission is asked again and gets the same response
+        (same To tag); another request is admitted.
+        """
+        check = RefuseOptions()
+        self.layer.addAdmission(check)
+        options = makeRequest("OPTIONS", branch="z9hG4bKo1")
+        self.layer.requestReceived(options, SOURCE)
+        self.layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKo1"), SOURCE)
+        self.assertEqual(self.layer.serverCount, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.user.events, [])
+        first, second = self.sender.messages()
+        self.assertEqual(first.code, 503)  # type: ignore[attr-defined]
+        self.assertEqual(first.startLine(), "SIP/2.0 503 Service Unavailable (test)")
+        self.assertEqual(first.header("retry-after"), "7")
+        self.assertEqual(first.header("to"), second.header("to"))
+        self.assertIn(";tag=", first.header("to") or "")
+        self.assertEqual(self.layer.refusedByChecks, 2)
+        self.serverTxn(makeRequest("MESSAGE", branch="z9hG4bKm1"))
+        self.assertEqual(self.layer.serverCount, 1)
+        self.assertEqual(check.asked, ["OPTIONS", "OPTIONS", "MESSAGE"])
+
+    def test_otherRequestOtherTag(self) -> None:
+        """
+        Two different refused requests get different To tags.
+        """
+        self.layer.addAdmission(RefuseOptions())
+        self.layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKo1"), SOURCE)
+        self.layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKo2", callID="x"), SOURCE)
+        first, second = self.sender.messages()
+        self.assertNotEqual(first.header("to"), second.header("to"))
+
+    def test_notAsked(self) -> None:
+        """
+        ACK, CANCEL and retransmissions of admitted transactions are not
+        asked.
+        """
+        check = RefuseOptions()
+        self.layer = TransactionLayer(self.clock, self.sender, self.user, checks=[check])
+        invite = makeRequest("INVITE")
+        self.layer.requestReceived(invite, SOURCE)
+        self.layer.requestReceived(makeRequest("INVITE"), SOURCE)
+        self.layer.requestReceived(makeCancel(invite), SOURCE)
+        self.layer.requestReceived(makeAck(invite, makeResponse(invite, 486)), SOURCE)
+        self.assertEqual(check.asked, ["INVITE"])
+
+    def test_brokenCheckAdmits(self) -> None:
+        """
+        A check that raises is logged and the request admitted.
+        """
+        self.layer.addAdmission(BrokenCheck())
+        self.serverTxn(makeRequest("MESSAGE"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

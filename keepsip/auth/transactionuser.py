@@ -6,12 +6,15 @@ L{AuthTransactionUser} decides who may use keepsip before anything is
 routed:
 
   - C{--trusted} peers pass untouched (no challenge, no rate limit);
-  - REGISTERs are rate-limited per source address (503 + Retry-After);
+  - REGISTERs are rate-limited per source address (503 + Retry-After,
+    statelessly, by L{keepsip.auth.admission.AuthAdmission} in the
+    transaction layer);
   - with a checker (C{--auth TYPE:ARGS}), a REGISTER for keepsip's own
     domain is challenged with 401 + C{WWW-Authenticate}, every other request
     that starts a dialog or stands alone with 407 + C{Proxy-Authenticate}
     (RFC 3261 §22), offering C{qop=auth} with each configured algorithm;
-    challenges are rate-limited per source too;
+    challenges are rate-limited per source too (statelessly where the
+    challenge is certain before the credentials are checked);
   - a request inside a dialog keepsip knows, from the address of the leg
     its From tag names, passes unchallenged; any other request with a To tag
     is challenged, and a dialog's caller side must then prove to be the
@@ -37,23 +40,16 @@ from twisted.internet.defer import maybeDeferred
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from keepsip.auth.digest import (
-    DigestCredentials,
-    MalformedCredentials,
-    UnknownAlgorithm,
-    challenge,
-)
-from keepsip.auth.nonces import FORGED, FRESH, REPLAYED, STALE, NonceAuthority
+from keepsip.auth.admission import AuthAdmission, Decision
+from keepsip.auth.digest import DigestCredentials, MalformedCredentials, challenge
+from keepsip.auth.nonces import FRESH, STALE, NonceAuthority
 from keepsip.auth.peers import TrustedPeers
 from keepsip.dialog.model import Dialog, Leg
 from keepsip.dialog.observer import DialogObserver
-from keepsip.keepalive.ratelimit import RateLimiter
 from keepsip.logs import Logger
-from keepsip.sip.address import sameAddress
-from keepsip.sip.headers import fromHeader, maxForwards, newTag, toHeader, vias
+from keepsip.sip.headers import fromHeader, newTag, toHeader
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
-from keepsip.sip.uri import URI
 from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
 
 log = Logger()
@@ -81,12 +77,6 @@ class AuthSettings:
     challengeRate: float = 20.0
 
 
-def _limiter(clock: Any, rate: float) -> RateLimiter | None:
-    if not rate > 0:
-        return None
-    return RateLimiter(clock, rate, max(10, int(rate * 2)))
-
-
 @implementer(ITransactionUser)
 class AuthTransactionUser(DialogObserver):
     """
@@ -103,9 +93,14 @@ class AuthTransactionUser(DialogObserver):
     @param trusted: the L{TrustedPeers}.
     @param settings: the L{AuthSettings}.
 
-    @ivar challenged: challenges sent. @ivar authenticated: requests passed
-        with good credentials. @ivar rejected: 403s. @ivar limited: requests
-        refused by a rate limit.
+    @ivar admission: the L{AuthAdmission} to add to the transaction layer
+        (L{keepsip.transaction.layer.TransactionLayer.addAdmission}), which
+        applies the rate limits statelessly.
+    @ivar challenged: challenges sent, by header (C{"www-authenticate"},
+        C{"proxy-authenticate"}). @ivar authenticated: requests passed with
+        good credentials. @ivar rejected: 403s. @ivar stale: challenges with
+        C{stale=true}. @ivar limited: refusals by a rate limit that reached
+        this object (not refused by the layer), by kind.
     """
 
     def __init__(
@@ -127,14 +122,23 @@ class AuthTransactionUser(DialogObserver):
         self.nonces = nonces
         self.trusted = trusted
         self.settings = settings
-        self.registrations = _limiter(clock, settings.registrationRate)
-        self.challenges = _limiter(clock, settings.challengeRate)
-        self._sentBy = identity.sentBy.lower()
+        self.admission = AuthAdmission(
+            clock,
+            identity,
+            store,
+            checker,
+            nonces,
+            trusted,
+            settings.realm,
+            settings.algorithms,
+            settings.registrationRate,
+            settings.challengeRate,
+        )
         self._pending: tuple[Request, str] | None = None
-        self.challenged = 0
+        self.challenged = {"www-authenticate": 0, "proxy-authenticate": 0}
         self.authenticated = 0
         self.rejected = 0
-        self.limited = 0
+        self.stale = 0
 
     # -- ITransactionUser --------------------------------------------------
 
@@ -197,7 +201,6 @@ class AuthTransactionUser(DialogObserver):
         response = responseFromRequest(request, code, phrase, toTag=newTag())
         if code == 503:
             response.addHeader("retry-after", "1")
-            self.limited += 1
         elif code == 403:
             self.rejected += 1
         log.info(
@@ -224,122 +227,49 @@ class AuthTransactionUser(DialogObserver):
         finally:
             self._pending = None
 
-    def _firstPass(self, request: Request) -> bool:
-        """
-        Has C{request} not passed keepsip before (no own Via: not a spiral
-        or loop) and has it Max-Forwards left? Others go to the core as they
-        are.
-        """
-        forwards = maxForwards(request)
-        if forwards is not None and forwards <= 0:
-            return False
-        return all(f"{via.host}:{via.port}".lower() != self._sentBy for via in vias(request))
-
     def _admit(self, request: Request, serverTransaction: IServerTransaction) -> None:
-        if not self._firstPass(request):
+        decision = self.admission.decide(request, serverTransaction.source)
+        refusal = decision.refusal
+        if refusal is not None:
+            # Not refused by the layer (no admission check installed there).
+            code, phrase, _ = refusal
+            self._refuse(request, serverTransaction, code, phrase)
+        elif decision.authenticate:
+            self._authenticate(request, serverTransaction, decision)
+        else:
             self._delegate(request, serverTransaction)
-            return
-        host = serverTransaction.source[0]
-        if host in self.trusted:
-            self._delegate(request, serverTransaction)
-            return
-        method = request.method
-        if method == "REGISTER" and self.registrations is not None:
-            if not self.registrations.allow(host):
-                phrase = "Service Unavailable (too many REGISTERs)"
-                self._refuse(request, serverTransaction, 503, phrase)
-                return
-        if self.checker is None:
-            self._delegate(request, serverTransaction)
-            return
-        binding: tuple[Dialog, Leg] | None = None
-        if toHeader(request).tag is not None:
-            binding = self._knownDialog(request)
-            if binding is not None and sameAddress(binding[1].source, serverTransaction.source):
-                self._delegate(request, serverTransaction)
-                return
-        uri = request.uri
-        if not isinstance(uri, URI):
-            self._delegate(request, serverTransaction)  # the core answers 416
-            return
-        if (
-            method == "OPTIONS"
-            and not uri.user
-            and not request.headers.get("route")
-            and self.identity.isMe(uri.host, uri.port)
-        ):
-            self._delegate(request, serverTransaction)  # a ping of keepsip itself
-            return
-        registrar = method == "REGISTER" and self.identity.isOwnDomain(uri.host, uri.port)
-        self._authenticate(request, serverTransaction, registrar, binding)
-
-    def _knownDialog(self, request: Request) -> tuple[Dialog, Leg] | None:
-        try:
-            key = (
-                request.header("call-id") or "",
-                fromHeader(request).tag or "",
-                toHeader(request).tag or "",
-            )
-        except ValueError:
-            return None
-        dialog = self.store.getByDialogID(key)
-        if dialog is None:
-            return None
-        leg = dialog.legFor(key[1])
-        return None if leg is None else (dialog, leg)
-
-    def _credentials(self, request: Request, header: str) -> DigestCredentials | None:
-        """
-        The digest credentials for keepsip's realm, if any.
-
-        @raise MalformedCredentials: a value keepsip cannot read.
-        """
-        realm = self.settings.realm
-        for value in request.headers.get(header, ()):
-            if value.lstrip()[:6].lower() != "digest":
-                continue
-            credentials = DigestCredentials.fromHeader(value, request.method)
-            if credentials.realm == realm:
-                return credentials
-        return None
 
     def _authenticate(
         self,
         request: Request,
         serverTransaction: IServerTransaction,
-        registrar: bool,
-        binding: tuple[Dialog, Leg] | None,
+        decision: Decision,
     ) -> None:
+        registrar, binding = decision.registrar, decision.binding
         header = "authorization" if registrar else "proxy-authorization"
-        try:
-            credentials = self._credentials(request, header)
-        except UnknownAlgorithm as e:
-            log.info("auth: {error} from {peer}", error=str(e), peer=serverTransaction.source)
-            self._challenge(request, serverTransaction, registrar)
-            return
-        except MalformedCredentials:
+        problem = decision.problem
+        credentials = decision.credentials
+        if problem == "malformed":
             phrase = f"Bad Request (malformed {header.title()})"
             self._refuse(request, serverTransaction, 400, phrase)
             return
-        if credentials is None:
-            self._challenge(request, serverTransaction, registrar)
-            return
-        if credentials.algorithm not in self.settings.algorithms:
-            log.info("auth: algorithm {algorithm} not offered", algorithm=credentials.algorithm)
-            self._challenge(request, serverTransaction, registrar)
+        if problem is not None or credentials is None:
+            if problem in ("forged", "replayed") and credentials is not None:
+                log.info(
+                    "auth: {verdict} nonce from {peer} for {user}",
+                    verdict=problem,
+                    peer=serverTransaction.source,
+                    user=credentials.user,
+                )
+            elif decision.error:
+                log.info(
+                    "auth: {error} from {peer}", error=decision.error, peer=serverTransaction.source
+                )
+            self._challenge(request, serverTransaction, registrar, charged=decision.charged)
             return
         nonces = self.nonces
         assert nonces is not None
-        verdict = nonces.verify(credentials.nonce, credentials.nc, record=False)
-        if verdict in (FORGED, REPLAYED):
-            log.info(
-                "auth: {verdict} nonce from {peer} for {user}",
-                verdict=verdict,
-                peer=serverTransaction.source,
-                user=credentials.user,
-            )
-            self._challenge(request, serverTransaction, registrar)
-            return
+        verdict = decision.verdict
 
         def checked(user: Any) -> None:
             if not isinstance(user, str):
@@ -439,9 +369,9 @@ class AuthTransactionUser(DialogObserver):
         registrar: bool,
         stale: bool = False,
         failures: int = 0,
+        charged: bool = False,
     ) -> None:
-        host = serverTransaction.source[0]
-        if self.challenges is not None and not self.challenges.allow(host):
+        if not charged and not self.admission.chargeChallenge(serverTransaction.source[0]):
             phrase = "Service Unavailable (too many challenges)"
             self._refuse(request, serverTransaction, 503, phrase)
             return
@@ -458,7 +388,9 @@ class AuthTransactionUser(DialogObserver):
             header = "proxy-authenticate"
         for algorithm in self.settings.algorithms:
             response.addHeader(header, challenge(self.settings.realm, nonce, algorithm, stale))
-        self.challenged += 1
+        self.challenged[header] += 1
+        if stale:
+            self.stale += 1
         self._answer(serverTransaction, response)
 
 

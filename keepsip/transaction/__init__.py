@@ -8,6 +8,7 @@ L{TransactionLayer.request}.
 
 from keepsip.transaction.client import ClientTransaction
 from keepsip.transaction.interfaces import (
+    IAdmission,
     IClientTransaction,
     IClientTransactionUser,
     IServerTransaction,
@@ -21,6 +22,7 @@ from keepsip.transaction.timers import TimerSettings
 
 __all__ = [
     "ClientTransaction",
+    "IAdmission",
     "IClientTransaction",
     "IClientTransactionUser",
     "IServerTransaction",

@@ -10,6 +10,8 @@ drops such messages.
 
 from __future__ import annotations
 
+import hashlib
+
 from keepsip.sip import headers as _h
 from keepsip.sip.address import stripBrackets
 from keepsip.sip.message import Message
@@ -87,3 +89,27 @@ def uriString(uri: object) -> str:
     if toString is not None:
         return str(toString())
     return str(uri)
+
+
+#: Keyed hashing for L{statelessTag}: the tag reveals nothing of the request.
+_TAG_KEY = _h.newTag().encode()
+
+
+def statelessTag(request: Message) -> str:
+    """
+    @return: the To tag of a stateless answer to C{request}: the same for
+        every retransmission of it (same top Via, Call-ID, CSeq, From), and
+        unguessable from outside the process.
+    """
+    headers = request.headers
+    identity = "\x00".join(
+        values[0] if values else ""
+        for values in (
+            headers.get("via"),
+            headers.get("call-id"),
+            headers.get("cseq"),
+            headers.get("from"),
+        )
+    )
+    data = identity.encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(data, digest_size=8, key=_TAG_KEY).hexdigest()

@@ -71,6 +71,31 @@ class ITransactionUser(Interface):
         """
 
 
+class IAdmission(Interface):
+    """
+    A check the transaction layer consults before it creates a server
+    transaction for a new request (not ACK, not CANCEL, not a
+    retransmission of a transaction in progress). A request it refuses is
+    answered statelessly and leaves no state in the layer: no transaction,
+    no timer. A retransmission of a refused request is a new request to the
+    layer and asks the checks again.
+    """
+
+    def refusal(source, request):
+        """
+        May C{request} from C{source} create a server transaction?
+
+        Called on the per-message path: keep it to a few dict lookups. It
+        must not raise (a failure is logged and the request admitted).
+
+        @param source: C{(host, port)} the request came from.
+        @param request: the L{keepsip.sip.message.Request}.
+        @return: L{None} to admit it, or C{(code, phrase, headers)} to answer
+            it statelessly with that response (C{headers}: C{(name, value)}
+            pairs to add, e.g. C{Retry-After}).
+        """
+
+
 class IClientTransactionUser(Interface):
     """
     Receives the outcome of one client transaction.

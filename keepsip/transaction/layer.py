@@ -7,7 +7,7 @@ the transaction user.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from twisted.internet.interfaces import IReactorTime
 from keepsip.logs import Logger
@@ -20,13 +20,13 @@ from keepsip.transaction._headers import (
     freshTopVia,
     isReliable,
     sentByKey,
+    statelessTag,
     topVia,
     topViaValue,
     uriString,
 )
-from keepsip.sip.headers import newTag
 from keepsip.transaction.client import ClientTransaction
-from keepsip.transaction.interfaces import IClientTransactionUser, ITransactionUser
+from keepsip.transaction.interfaces import IAdmission, IClientTransactionUser, ITransactionUser
 from keepsip.transaction.overload import Admission
 from keepsip.transaction.scheduler import TimerQueue
 from keepsip.transaction.server import ServerTransaction
@@ -69,7 +69,12 @@ class TransactionLayer:
         create a server transaction (overload control); a request it refuses
         is answered 503 with C{Retry-After}, statelessly, before any state
         exists. L{None}: no limit.
+    @param checks: further L{IAdmission} checks (e.g. authentication's
+        per-source rate limits), asked in turn after C{admission}; the first
+        refusal is answered statelessly and no state is created. More can be
+        added with L{addAdmission}.
     @ivar unanswerable: new requests dropped that way (a metric).
+    @ivar refusedByChecks: new requests refused by C{checks} (a metric).
     """
 
     #: Seconds between two log events about refused requests.
@@ -85,6 +90,7 @@ class TransactionLayer:
         timers: TimerSettings = TimerSettings(),
         canSend: Callable[[Address], bool] | None = None,
         admission: Admission | None = None,
+        checks: Iterable[IAdmission] = (),
     ) -> None:
         self._clock = clock
         self._sendMessage = send
@@ -92,6 +98,8 @@ class TransactionLayer:
         self._timers = timers
         self._canSend = canSend
         self.admission = admission
+        self._checks: list[Any] = list(checks)
+        self.refusedByChecks = 0
         self._serverTotal = 0
         self._refusedLogged = 0
         self._refusalLogTime: float | None = None
@@ -176,6 +184,17 @@ class TransactionLayer:
             if refusal is not None:
                 self._refuse(request, destination, refusal)
                 return
+        if self._checks and method != "CANCEL":
+            for check in self._checks:
+                try:
+                    refused = check.refusal(source, request)
+                except Exception:
+                    self._log.failure("Admission check {check} failed", check=check)
+                    refused = None
+                if refused is not None:
+                    self.refusedByChecks += 1
+                    return self._answerStatelessly(request, destination, *refused)
+        if admission is not None:
             admission.opened(source[0])
         txn = ServerTransaction(
             self,
@@ -293,6 +312,10 @@ class TransactionLayer:
             txn._terminate()
             raise
         return txn
+
+    def addAdmission(self, check: IAdmission) -> None:
+        """Ask C{check} too, after the checks already there."""
+        self._checks.append(check)
 
     @property
     def serverCount(self) -> int:
@@ -423,12 +446,13 @@ class TransactionLayer:
         """
         admission = self.admission
         assert admission is not None
-        response = responseFromRequest(request, 503, "Service Unavailable", toTag=newTag())
-        response.addHeader("retry-after", str(admission.retryAfter))
-        try:
-            self._sendMessage(response, destination)
-        except TransportError:
-            pass
+        self._answerStatelessly(
+            request,
+            destination,
+            503,
+            "Service Unavailable",
+            (("retry-after", str(admission.retryAfter)),),
+        )
         refused = admission.refusedGlobal + admission.refusedSource
         now = self._clock.seconds()
         last = self._refusalLogTime
@@ -444,6 +468,26 @@ class TransactionLayer:
             self._refusalLogTime = now
             self._refusedLogged = refused
 
+    def _answerStatelessly(
+        self,
+        request: Request,
+        destination: Address,
+        code: int,
+        phrase: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """
+        Answer C{request} without a transaction; a retransmission gets the
+        same response (same To tag, RFC 3261 §8.2.7).
+        """
+        response = responseFromRequest(request, code, phrase, toTag=statelessTag(request))
+        for name, value in headers:
+            response.addHeader(name, value)
+        try:
+            self._sendMessage(response, destination)
+        except TransportError:
+            pass
+
     def _removeClient(self, txn: ClientTransaction) -> None:
         if self._client.get(txn._key) is txn:
             del self._client[txn._key]
@@ -452,3 +496,4 @@ class TransactionLayer:
             bucket.pop(txn, None)
             if not bucket:
                 del self._byDestination[txn.destination]
+

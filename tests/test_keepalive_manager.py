@@ -6,10 +6,13 @@ L{task.Clock} (patent WO 00/33550).
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
+from keepsip.keepalive.manager import KeepaliveSettings
 from keepsip.sip.headers import fromHeader
 from keepsip.sip.message import Request
 
@@ -178,6 +181,66 @@ class ReapingTests(KeepaliveTestCase):
         self.assertEqual(
             [m for m, a in self.proxy.sent() if isinstance(m, Request) and m.method == "BYE"], []
         )
+
+
+class RequireKeepalivesFromTests(KeepaliveTestCase):
+    """
+    Issue 12 item 4, C{--require-keepalives-from}: calls whose caller leg
+    comes from an edge are reaped as if C{--reap require}, even though the
+    global mode is opportunistic.
+    """
+
+    def test_callFromListedSourceReapedWithoutKeepalive(self):
+        """
+        A call from a listed network that never sends a keepalive (its edge
+        died before the first) is ended one deadline after its answer.
+        """
+        self.makeProxy(requireKeepalivesFrom=(ip_network("192.0.2.0/28"),))
+        self.establish()
+        elapsed, byes = self.reapWithin(70)
+        self.assertEqual(set(byes), {ALICE, BOB})
+        self.assertLessEqual(elapsed, 61)
+
+    def test_callFromOtherSourceSpared(self):
+        """
+        A call from a source outside the list stays opportunistic: never
+        reaped without a keepalive.
+        """
+        self.makeProxy(requireKeepalivesFrom=(ip_network("198.51.100.0/24"),))
+        self.establish()
+        self.proxy.clock.advance(3600)
+        self.assertEqual(self.byes(self.proxy.sent()), {})
+        self.assertEqual(len(self.proxy.service.store), 1)
+
+    def test_offStillOff(self):
+        """
+        With C{--reap off} nothing is reaped, listed sources included.
+        """
+        self.makeProxy(reap="off", requireKeepalivesFrom=(ip_network("192.0.2.10/32"),))
+        self.establish()
+        self.proxy.clock.advance(600)
+        self.assertEqual(self.byes(self.proxy.sent()), {})
+
+
+class SettingsTests(SynchronousTestCase):
+    def test_requiresKeepalives(self):
+        """
+        L{KeepaliveSettings.requiresKeepalives} is true for any source under
+        C{require}, for listed IPv4 and IPv6 sources under C{opportunistic},
+        and never for host names, unknown sources or under C{off}.
+        """
+        nets = (ip_network("10.0.0.0/8"), ip_network("2001:db8::/32"))
+        opportunistic = KeepaliveSettings(requireFrom=nets)
+        self.assertTrue(opportunistic.requiresKeepalives(("10.1.2.3", 5060)))
+        self.assertTrue(opportunistic.requiresKeepalives(("[2001:db8::5]", 5060)))
+        self.assertTrue(opportunistic.requiresKeepalives(("2001:db8::5", 5060)))
+        self.assertFalse(opportunistic.requiresKeepalives(("11.0.0.1", 5060)))
+        self.assertFalse(opportunistic.requiresKeepalives(("edge.example", 5060)))
+        self.assertFalse(opportunistic.requiresKeepalives(None))
+        self.assertFalse(KeepaliveSettings().requiresKeepalives(("10.1.2.3", 5060)))
+        self.assertTrue(KeepaliveSettings(reap="require").requiresKeepalives(None))
+        off = KeepaliveSettings(reap="off", requireFrom=nets)
+        self.assertFalse(off.requiresKeepalives(("10.1.2.3", 5060)))
 
 
 class ForgeryLogTests(KeepaliveTestCase):

@@ -109,6 +109,9 @@ EVERY_OPTION_CLI = [
     "--hold-timeout", "0",
     "--dialog-store", "memory",
     "--on-stop", "end",
+    "--require-keepalives-from", "192.0.2.0/24,::1",
+    "--role", "edge",
+    "--core", "sip:192.0.2.1:5070",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = f"""
@@ -159,6 +162,9 @@ media-timeout = 3
 hold-timeout = 0
 dialog-store = "memory"
 on-stop = "end"
+require-keepalives-from = "192.0.2.0/24,::1"
+role = "edge"
+core = "sip:192.0.2.1:5070"
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -216,6 +222,9 @@ EVERY_OPTION_CONFIG = Config(
     holdTimeout=0.0,
     dialogStore="memory",
     onStop="end",
+    requireKeepalivesFrom=(ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("::1")),
+    role="edge",
+    core=("192.0.2.1", 5070),
 )
 
 

@@ -18,6 +18,7 @@ from keepsip.config.parsers import (
     anyText,
     authSpec,
     choice,
+    coreAddress,
     digestAlgorithms,
     dialogStoreSpec,
     methodList,
@@ -33,6 +34,7 @@ from keepsip.config.parsers import (
     positiveFloat,
     positiveInt,
     mediaRelaySpec,
+    optionalNetworks,
     rtpAddress,
     rtpPortRange,
     trustedNetworks,
@@ -422,13 +424,23 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "keepalive-rate-limit",
         positiveFloat,
-        "100",
-        "Keepalives per second accepted from one source address (burst: twice that, "
-        "at least 10); more get 503 and do not count. One address may carry many "
-        "calls (an edge proxy, a PBX).",
+        "1000",
+        "Ceiling on keepalives per second from one source address (burst: twice "
+        "that); more get 503. Above it, each dialog's keepalives count at most once "
+        "per interval/4. The default lets one edge or PBX keep 30,000 calls alive.",
         kind="float",
         metavar="PER-SECOND",
         keepalive="rateLimit",
+    ),
+    Option(
+        "require-keepalives-from",
+        optionalNetworks,
+        "",
+        "Calls whose caller leg comes from these sources (keepsip edges, CIDR[,CIDR...]) "
+        "are reaped like --reap require even when --reap is opportunistic.",
+        metavar="CIDR[,CIDR...]",
+        example="192.0.2.0/24",
+        keepalive="requireFrom",
     ),
     Option(
         "accounting",
@@ -564,6 +576,23 @@ OPTIONS: tuple[Option, ...] = (
         "Default: keep with a persistent dialog store, end with memory.",
         metavar="keep|end",
         example="keep",
+    ),
+    Option(
+        "role",
+        choice("core", "edge"),
+        "core",
+        "core: the SIP server that reaps and bills; edge: a proxy beside ordinary phones "
+        "that sends keepalives to --core on their behalf while their media flows.",
+        metavar="core|edge",
+    ),
+    Option(
+        "core",
+        coreAddress,
+        "",
+        "The core keepsip of an edge (--role edge): every request from a local phone "
+        "goes there, REGISTERs with a Path; HOST is an IP address.",
+        metavar="sip:HOST[:PORT]",
+        example="sip:192.0.2.1:5060",
     ),
 )
 

@@ -62,7 +62,9 @@ class Config:
     keepaliveMethods: frozenset[str] = frozenset({"INVITE"})
     sessionTimerAssist: bool = False
     endTime: str = "last-proof"
-    keepaliveRateLimit: float = 100.0
+    keepaliveRateLimit: float = 1000.0
+    #: C{--require-keepalives-from}: C{ipaddress} networks.
+    requireKeepalivesFrom: tuple[Any, ...] = ()
     accounting: tuple[str, ...] = ()
     accountingSpool: str = "keepsip-spool"
     accountingCommitDelay: float = 0.005
@@ -78,6 +80,9 @@ class Config:
     holdTimeout: float = 3600.0
     dialogStore: str = "sqlite:path=keepsip-dialogs.sqlite3"
     onStop: str | None = None
+    role: str = "core"
+    #: C{--core}: C{(host, port)} of the core keepsip, or L{None}.
+    core: tuple[str, int] | None = None
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

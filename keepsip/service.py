@@ -9,7 +9,7 @@ Nothing else constructs services; nothing here imports the global reactor
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from twisted.application import internet, service, strports
 from twisted.internet.error import CannotListenError
@@ -21,6 +21,8 @@ from keepsip.media.anchor import MediaAnchor
 from keepsip.media.service import MediaService
 from keepsip.media.sessions import IPV4_OVERHEAD, IPV6_OVERHEAD, MediaSessions
 from keepsip.media.timeout import MediaEndDetail, MediaTimeouts
+from keepsip.edge.keepalives import EdgeEndDetail, EdgeKeepalives
+from keepsip.edge.service import CoreInvites, EdgeRegistrations, EdgeService, wrapEdge
 
 from keepsip.accounting.plugin import makeBackends
 from keepsip.accounting.rating import Tariffs
@@ -432,6 +434,11 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         overhead = IPV6_OVERHEAD if ":" in config.rtpAddress else IPV4_OVERHEAD
         mediaSessions = MediaSessions(relay, overhead)
         tracker.addObserver(mediaSessions)
+    edge = config.role == "edge" and config.core is not None
+    if edge:
+        # Before accounting: why the edge's keepalives stopped goes into
+        # its own stop record.
+        tracker.addObserver(EdgeEndDetail())
     tracker.addObserver(accounting)
     endCauses = EndCauseCounter()
     tracker.addObserver(endCauses)
@@ -473,10 +480,12 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         ForwardingTransactionUser(transactionUser, ackTimer.ackReceived),
         TimerSettings(T1=config.timerT1, T2=config.timerT2, T4=config.timerT4),
     )
+    # An edge remembers the INVITEs it sends the core: its keepalives repeat them.
+    invites = CoreInvites(transactions, config.core) if edge and config.core else None
     core = ProxyCore(
         reactor,
         identity,
-        transactions,
+        cast(Any, invites) if invites is not None else transactions,
         selector.send,
         routeFor=config.routeFor,
         registrar=registrar,
@@ -512,8 +521,10 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
                 identity.sentBy,
                 getattr(reactor, "resolve", None),
             ),
-            config.mediaTimeout,
-            config.holdTimeout,
+            # An edge does not end calls whose media stopped: its keepalives
+            # stop and the core ends them (docs/edge.md).
+            0 if edge else config.mediaTimeout,
+            0 if edge else config.holdTimeout,
             config.reaperTick,
         )
         tracker.addObserver(timeouts)
@@ -525,6 +536,17 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         config, reactor, identity, store, KeepaliveTransactionUser(core, keepalive, identity.sentBy)
     )
     tracker.addObserver(user)
+    edgeService = None
+    if invites is not None and config.core is not None:
+        registrations = EdgeRegistrations()
+        edgeKeepalives = EdgeKeepalives(
+            reactor, store, invites, registrations, transactions.request, selector.send,
+            identity.sentBy, config.core, terminator, mediaSessions, config.keepaliveInterval,
+            config.mediaTimeout, config.holdTimeout, config.reaperTick,
+        )
+        tracker.addObserver(edgeKeepalives)
+        edgeService = EdgeService(edgeKeepalives)
+        user = wrapEdge(user, reactor, identity, config.core, registrations)  # type: ignore[assignment]
 
     def isMyVia(via: Via) -> bool:
         return identity.isMe(via.host, via.port)
@@ -581,4 +603,6 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         media=media,
     )
     authService.setServiceParent(proxy)
+    if edgeService is not None:
+        edgeService.setServiceParent(proxy)
     return proxy

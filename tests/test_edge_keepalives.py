@@ -170,3 +170,100 @@ class RegistrationTests(EdgeTestCase):
         self.assertEqual(len(counts), 1)
         dialog = self.proxy.service.store.allDialogs()[0]
         self.assertIn("registration expired", dialog.attachments.get(EdgeState).stopped)
+
+
+#: A phone behind the edge that the core calls.
+PHONE = ("192.0.2.30", 5060)
+PHONE_RTP = ("192.0.2.30", 49170)
+
+
+class CalleeLegTests(EdgeTestCase):
+    """
+    A call from the core to a local phone: the edge keeps the callee leg
+    alive with in-dialog OPTIONS while the phone's media flows.
+    """
+
+    def setUp(self) -> None:
+        from keepsip.testing import SDP, answer
+
+        self.makeProxy()
+        body = SDP.replace(b"192.0.2.10", b"192.0.2.20")
+        head = (
+            "INVITE sip:carol@192.0.2.30:5060 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKcore1\r\n"
+            "Max-Forwards: 69\r\n"
+            "Record-Route: <sip:192.0.2.20:5060;lr>\r\n"
+            "Route: <sip:192.0.2.1:5060;lr>\r\n"
+            "From: <sip:dave@example.com>;tag=davetag\r\n"
+            "To: <sip:carol@example.com>\r\n"
+            "Call-ID: from-core\r\nCSeq: 7 INVITE\r\n"
+            "Contact: <sip:dave@198.51.100.9:5060>\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        self.proxy.receive(head, CORE)
+        [atPhone] = [m for m in self.proxy.sentTo(PHONE) if isinstance(m, Request)]
+        self.relayForPhone = mediaPort(atPhone.body)
+        phoneSDP = SDP.replace(b"192.0.2.10", b"192.0.2.30")
+        self.proxy.receive(
+            answer(atPhone, 200, "OK", toTag="phonetag", body=phoneSDP,
+                   contact="<sip:carol@192.0.2.30:5060>"),
+            PHONE,
+        )
+        ack = (
+            "ACK sip:carol@192.0.2.30:5060 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKcoreack\r\n"
+            "Max-Forwards: 69\r\nRoute: <sip:192.0.2.1:5060;lr>\r\n"
+            "From: <sip:dave@example.com>;tag=davetag\r\n"
+            "To: <sip:carol@example.com>;tag=phonetag\r\n"
+            "Call-ID: from-core\r\nCSeq: 7 ACK\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.proxy.receive(ack, CORE)
+        self.proxy.sent()
+        self.dialog = self.proxy.service.store.allDialogs()[0]
+
+    def talk(self, seconds: int) -> list[tuple[Request | Response, tuple[str, int]]]:
+        """
+        The phone sends a packet a second for C{seconds} seconds; the far
+        end answers each OPTIONS 200 through the core.
+        """
+        from keepsip.testing import answer
+
+        sent = []
+        for _ in range(seconds):
+            self.rtp(self.relayForPhone, PHONE_RTP)
+            self.proxy.clock.advance(1)
+            now = self.proxy.sent()
+            sent += now
+            for options in self.options(now):
+                self.proxy.receive(answer(options, 200, "OK", toTag=None), CORE)
+                self.proxy.sent()
+        return sent
+
+    def options(self, sent: list[tuple[Request | Response, tuple[str, int]]]) -> list[Request]:
+        return [
+            m for m, a in sent
+            if a == CORE and isinstance(m, Request) and m.method == "OPTIONS"
+        ]
+
+    def test_optionsWhileMediaFlows(self) -> None:
+        """
+        Every 30 s while the phone talks, the edge sends the core an
+        in-dialog OPTIONS in the phone's orientation (From its tag, To the
+        caller's, Request-URI the caller's contact, Route through the core,
+        CSeq 1); nothing of it reaches the phone; once its media stops,
+        they stop.
+        """
+        sent = self.talk(65)
+        keepalives = {topVia(m).branch: m for m in self.options(sent)}
+        self.assertEqual(len(keepalives), 2)
+        for options in keepalives.values():
+            self.assertEqual(options.headers["from"], ["<sip:carol@example.com>;tag=phonetag"])
+            self.assertEqual(toHeader(options).tag, "davetag")
+            self.assertEqual(options.uri.toString(), "sip:dave@198.51.100.9:5060")
+            self.assertEqual(options.headers["route"], ["<sip:192.0.2.20:5060;lr>"])
+            self.assertEqual(options.headers["cseq"], ["1 OPTIONS"])
+        self.assertEqual([m for m, a in sent if a == PHONE], [])
+        self.proxy.clock.advance(100)
+        self.assertEqual(self.options(self.proxy.sent()), [])
+        why = self.dialog.attachments.get(EdgeState).stopped
+        self.assertIn("media gone: no RTP/RTCP from the phone (callee)", why)

@@ -212,6 +212,36 @@ class RequireKeepalivesFromTests(KeepaliveTestCase):
         self.assertEqual(self.byes(self.proxy.sent()), {})
         self.assertEqual(len(self.proxy.service.store), 1)
 
+    def test_calleeBehindEdgeCountsWithOptions(self):
+        """
+        A call whose callee leg comes through a listed edge is subject to
+        its deadline from the answer on, and the edge's in-dialog OPTIONS
+        in the callee's name count as keepalives (with C{--keepalive-legs
+        caller} and C{--keepalive-methods INVITE}, the defaults) and are
+        forwarded to the caller.
+        """
+        from keepsip.testing import answer
+
+        self.makeProxy(requireKeepalivesFrom=(ip_network("192.0.2.20/32"),))
+        self.establish()
+        manager = self.proxy.service.keepalive
+        self.assertEqual(manager.index.get(self.dialog.callKey), 60.0)
+        self.proxy.clock.advance(40)
+        options = (
+            "OPTIONS sip:alice@192.0.2.10:5060 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKedgeopt\r\n"
+            "Max-Forwards: 70\r\nRoute: <sip:192.0.2.1:5060;lr>\r\n"
+            "From: <sip:bob@192.0.2.1>;tag=bobtag\r\n"
+            "To: Alice <sip:alice@example.com>;tag=alicetag\r\n"
+            "Call-ID: call-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.proxy.receive(options, BOB)
+        [forwarded] = [m for m in self.proxy.sentTo(ALICE) if isinstance(m, Request)]
+        self.assertEqual(forwarded.method, "OPTIONS")
+        self.proxy.receive(answer(forwarded, 200, "OK", toTag=None), ALICE)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+        self.assertEqual(manager.index.get(self.dialog.callKey), 100.0)
+
     def test_offStillOff(self):
         """
         With C{--reap off} nothing is reaped, listed sources included.

@@ -45,7 +45,7 @@ from keepsip.keepalive.deadlines import DeadlineIndex
 from keepsip.keepalive.reaper import Reaper
 from keepsip.keepalive.termination import Terminator
 from keepsip.logs import Logger
-from keepsip.media.model import CALLER, MediaStats
+from keepsip.media.model import CALLEE, CALLER, MediaStats
 from keepsip.sip.headers import newBranch
 from keepsip.sip.message import Message, Request, Response
 from keepsip.transaction.interfaces import IClientTransactionUser
@@ -62,12 +62,15 @@ class EdgeState:
     """
     The edge's keepalive bookkeeping for one dialog (an attachment).
 
+    @ivar phone: which leg is the local phone: C{caller} (keepalive
+        INVITEs) or C{callee} (in-dialog OPTIONS, see L{buildOptions}).
     @ivar sent: keepalives sent.
     @ivar answered: keepalives the core answered 2xx.
     @ivar lastSentAt: when the last one was sent, or L{None}.
     @ivar stopped: why the keepalives stopped, or L{None} while they go on.
     """
 
+    phone: str = CALLER
     sent: int = 0
     answered: int = 0
     lastSentAt: float | None = None
@@ -149,10 +152,14 @@ class EdgeKeepalives(DialogObserver):
 
     def dialogConfirmed(self, dialog: Dialog) -> None:
         if self._isFromCore(dialog.caller.source):
-            return  # a local callee: see docs/edge.md
-        if self.invites.lastInvite(dialog.callKey) is None:
+            if self._isFromCore(dialog.callee.source):
+                return  # neither leg is a local phone
+            state = EdgeState(phone=CALLEE)  # a local callee: OPTIONS
+        elif self.invites.lastInvite(dialog.callKey) is None:
             return  # not a call the edge sent to the core
-        dialog.attachments.set(EdgeState())
+        else:
+            state = EdgeState()
+        dialog.attachments.set(state)
         self.index.set(dialog.callKey, self.clock.seconds() + self.interval)
 
     def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, str]) -> None:
@@ -171,7 +178,8 @@ class EdgeKeepalives(DialogObserver):
         state = dialog.attachments.get(EdgeState)
         if state is None or state.stopped is not None:
             return None
-        expiredAt = self.registrations.expiredAt(dialog.caller.source, now)
+        phone = dialog.caller if state.phone == CALLER else dialog.callee
+        expiredAt = self.registrations.expiredAt(phone.source, now)
         if expiredAt is not None:
             self._stop(dialog, state, f"the phone's registration expired at {expiredAt:.3f}", None)
             return None
@@ -186,7 +194,7 @@ class EdgeKeepalives(DialogObserver):
             return
         now = self.clock.seconds()
         if stats is not None:
-            phone = stats.side(CALLER)
+            phone = stats.side(CALLER if state.phone == CALLER else CALLEE)
             timeout = self.holdTimeout if phone.onHold else self.mediaTimeout
             since = phone.lastPacketAt
             if since is None:
@@ -197,7 +205,7 @@ class EdgeKeepalives(DialogObserver):
                 self._stop(
                     dialog,
                     state,
-                    f"media gone: no RTP/RTCP from the phone (caller){held} for "
+                    f"media gone: no RTP/RTCP from the phone ({state.phone}){held} for "
                     f"{timeout:g} s, its last packet at {last}",
                     stats,
                 )
@@ -252,9 +260,32 @@ class EdgeKeepalives(DialogObserver):
             keepalive.invalidate(name)
         return keepalive
 
+    def buildOptions(self, dialog: Dialog) -> Request:
+        """
+        The keepalive for a local callee: an in-dialog OPTIONS in the
+        callee's orientation toward the caller, CSeq the callee's highest so
+        far (at least 1) so that none of the phone's later requests is lower
+        than it at the far end (RFC 3261 §12.2.2). The core counts it from
+        an edge listed in its C{--require-keepalives-from} (or with
+        C{--keepalive-methods} naming OPTIONS and C{--keepalive-legs} the
+        callee's) and forwards it to the caller, whose answer the edge
+        absorbs.
+        """
+        number = max(dialog.callee.cseq, 1)
+        bye, _ = buildBye(dialog, dialog.caller, self.sentBy, newBranch(), number, None)
+        options = Request("OPTIONS", bye.uri)
+        for name, values in bye.headers.items():
+            if name != "content-length":
+                options.headers[name] = list(values)
+        options.headers["cseq"] = [f"{number} OPTIONS"]
+        options.addHeader("content-length", "0")
+        return options
+
     def _sendKeepalive(self, dialog: Dialog, state: EdgeState) -> None:
         now = self.clock.seconds()
-        keepalive = self.buildKeepalive(dialog)
+        keepalive = (
+            self.buildKeepalive(dialog) if state.phone == CALLER else self.buildOptions(dialog)
+        )
         if keepalive is None:
             self._stop(dialog, state, "no INVITE of the phone's to repeat", None)
             return
@@ -280,7 +311,8 @@ class EdgeKeepalives(DialogObserver):
         if 200 <= code < 300:
             if state is not None:
                 state.answered += 1
-            self._acknowledge(keepalive, response)
+            if keepalive.method == "INVITE":
+                self._acknowledge(keepalive, response)
         elif code in (408, 481):
             self.coreLost(dialog, f"the core answered a keepalive {code}")
         elif code >= 300:
@@ -360,8 +392,8 @@ class EdgeEndDetail(DialogObserver):
             return
         why = state.stopped
         if why is None:
-            # The phone is the caller of every dialog the edge keeps alive.
-            why = "the phone's BYE" if cause == EndCause.CALLER_BYE else f"ended: {cause}"
+            phoneBye = EndCause.CALLER_BYE if state.phone == CALLER else EndCause.CALLEE_BYE
+            why = "the phone's BYE" if cause == phoneBye else f"ended: {cause}"
         note = f"{why}; {state.sent} sent, {state.answered} answered"
         dialog.endDetail["keepalives"] = note
 

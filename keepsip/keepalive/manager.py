@@ -101,13 +101,21 @@ class KeepaliveSettings:
 
     def requiresKeepalives(self, source: tuple[str, int] | None) -> bool:
         """
-        Must a call whose caller leg came from C{source} be kept alive?
+        Must a call whose caller (or callee) leg came from C{source} be kept
+        alive?
 
-        @param source: the caller leg's C{(host, port)}, or L{None}.
+        @param source: the leg's C{(host, port)}, or L{None}.
         """
         if self.reap == "require":
             return True
-        if self.reap != "opportunistic" or not self.requireFrom or source is None:
+        return self.reap == "opportunistic" and self.isEdge(source)
+
+    def isEdge(self, source: tuple[str, int] | None) -> bool:
+        """
+        Is C{source} in C{requireFrom} (an edge sending keepalives for its
+        phones)? Its in-dialog OPTIONS count as keepalives, from either leg.
+        """
+        if not self.requireFrom or source is None:
             return False
         try:
             address = ipaddress.ip_address(source[0].strip("[]"))
@@ -209,7 +217,9 @@ class KeepaliveManager(DialogObserver):
             # and either side may be the refresher.
             state.window = float(sessionExpires)
             state.subject = True
-        elif settings.requiresKeepalives(dialog.caller.source):
+        elif settings.requiresKeepalives(dialog.caller.source) or settings.requiresKeepalives(
+            dialog.callee.source
+        ):
             state.subject = True
         if state.subject:
             self.index.set(dialog.callKey, now + state.window)
@@ -259,7 +269,8 @@ class KeepaliveManager(DialogObserver):
 
     def _legCounts(self, dialog: Dialog, sender: Leg) -> bool:
         legs = self.settings.legs
-        if legs == "either" or dialog.sessionExpires:
+        if legs == "either" or dialog.sessionExpires or self.settings.isEdge(sender.source):
+            # An edge keeps alive whichever leg is its phone's.
             return True
         return (sender is dialog.caller) == (legs == "caller")
 

@@ -163,7 +163,8 @@ class KeepaliveTransactionUser:
             and method == "UPDATE"
             and request.headers.get("session-expires")
         )
-        if method in methods or refresh:
+        fromEdge = method == "OPTIONS" and manager.settings.isEdge(sender.source)
+        if method in methods or refresh or fromEdge:
             if not isAuthentic(dialog, sender, source):
                 manager.forgery(dialog, sender, source, method)
                 return False

@@ -436,8 +436,8 @@ OPTIONS: tuple[Option, ...] = (
         "require-keepalives-from",
         optionalNetworks,
         "",
-        "Calls whose caller leg comes from these sources (keepsip edges, CIDR[,CIDR...]) "
-        "are reaped like --reap require even when --reap is opportunistic.",
+        "Calls with a leg through these sources (keepsip edges, CIDR[,CIDR...]) are reaped "
+        "like --reap require under opportunistic; their in-dialog OPTIONS count as keepalives.",
         metavar="CIDR[,CIDR...]",
         example="192.0.2.0/24",
         keepalive="requireFrom",

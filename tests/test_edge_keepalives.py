@@ -140,6 +140,37 @@ class GenerationTests(EdgeTestCase):
         self.assertIn(ALICE, byes)
         self.assertIn("481", self.dialog.attachments.get(EdgeState).stopped)
 
+    def test_holdTimeoutAndReinvite(self) -> None:
+        """
+        Alice re-INVITEs with her stream inactive (CSeq 2): the keepalives
+        repeat that re-INVITE as the core got it (CSeq 2, its SDP), and go
+        on without RTP for the hold timeout (20 s), not the media timeout
+        (3 s); then they stop, saying on hold.
+        """
+        from keepsip.testing import ANSWER_SDP, SDP, answer
+
+        self.talk(25)
+        held = SDP.replace(b"a=rtpmap:0 PCMU/8000\r\n", b"a=rtpmap:0 PCMU/8000\r\na=inactive\r\n")
+        self.proxy.receive(inDialog("INVITE", 2, "z9hG4bKhold", body=held), ALICE)
+        [reinvite] = self.invitesTo(self.proxy.sent(), CORE)
+        inactive = ANSWER_SDP + b"a=inactive\r\n"
+        self.proxy.receive(answer(reinvite, 200, "OK", body=inactive), CORE)
+        self.proxy.receive(inDialog("ACK", 2, "z9hG4bKholdack"), ALICE)
+        self.proxy.sent()
+        keepalives = []
+        for _ in range(40):
+            self.proxy.clock.advance(1)
+            for keepalive in self.invitesTo(self.proxy.sent(), CORE):
+                keepalives.append(keepalive)
+                self.coreAnswers(keepalive)
+                self.proxy.sent()
+        self.assertEqual(len(keepalives), 1)
+        [keepalive] = keepalives
+        self.assertEqual(cseq(keepalive).number, 2)
+        self.assertEqual(keepalive.body, reinvite.body)
+        why = self.dialog.attachments.get(EdgeState).stopped
+        self.assertIn("(caller) (on hold) for 20 s", why)
+
 
 class RegistrationTests(EdgeTestCase):
     def test_registrationExpiryStops(self) -> None:

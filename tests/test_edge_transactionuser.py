@@ -38,6 +38,18 @@ class EdgeRoutingTests(EdgeTestCase):
         codes = [m.code for m in self.proxy.sentTo(ALICE) if not isinstance(m, Request)]
         self.assertEqual(codes[-1], 200)
 
+    def test_registerToEdgeGoesToCoresRegistrar(self) -> None:
+        """
+        A REGISTER addressed to the edge itself (a phone that takes it for
+        its registrar) goes to the core too, readdressed to it, with the
+        Path.
+        """
+        self.proxy.receive(REGISTER.replace("REGISTER sip:192.0.2.20 ", "REGISTER sip:192.0.2.1 "),
+                           ALICE)
+        [atCore] = [m for m in self.proxy.sentTo(CORE) if isinstance(m, Request)]
+        self.assertEqual(atCore.uri.toString(), "sip:192.0.2.20:5060")
+        self.assertEqual(atCore.headers["path"], ["<sip:192.0.2.1:5060;lr>"])
+
     def test_callFromPhoneGoesToCore(self) -> None:
         """
         An INVITE from a phone to any domain goes to the core (its outbound

@@ -7,7 +7,8 @@ stack (authentication, keepalive, the proxy core) and:
 
   - REGISTER from a local phone: adds a C{Path} naming the edge (RFC
     3327), so the core's registrar routes requests for that phone through
-    the edge, and notes the expiry asked for
+    the edge (one addressed to the edge itself is readdressed to the
+    core), and notes the expiry asked for
     (L{keepsip.edge.registrations.EdgeRegistrations});
   - any other request outside a dialog from a local phone: appends a
     loose C{Route} to the core, its outbound proxy (after any Route naming
@@ -26,7 +27,7 @@ from typing import Any
 from zope.interface import implementer
 
 from keepsip.edge.registrations import EdgeRegistrations
-from keepsip.sip.address import hostPort
+from keepsip.sip.address import formatHost, hostPort
 from keepsip.sip.headers import toHeader
 from keepsip.sip.message import Request, Response
 from keepsip.sip.uri import URI
@@ -75,12 +76,17 @@ class EdgeTransactionUser:
         if inDialog:
             return
         uri = request.uri
-        if isinstance(uri, URI) and not uri.user and self.identity.isMe(uri.host, uri.port):
-            return
+        forMe = isinstance(uri, URI) and not uri.user and self.identity.isMe(uri.host, uri.port)
         if request.method == "REGISTER":
+            if forMe:
+                # A phone that takes the edge for its registrar: the
+                # registrar is the core's.
+                request.uri = URI(formatHost(self.core[0]), port=self.core[1])
             request.headers["path"] = [self.path, *request.headers.get("path", ())]
             request.invalidate("path")
             self.registrations.registered(request, source, self.clock.seconds())
+        elif forMe:
+            return  # e.g. an OPTIONS ping: the edge answers it
         routes = request.headers.get("route", [])
         if self.coreRoute not in routes:
             request.headers["route"] = [*routes, self.coreRoute]

@@ -9,7 +9,7 @@ Nothing else constructs services; nothing here imports the global reactor
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from twisted.application import internet, service, strports
 from twisted.internet.error import CannotListenError
@@ -25,11 +25,13 @@ from keepsip.config.settings import Config
 from keepsip.dialog.acktimer import AckTimer
 from keepsip.dialog.model import EndCause
 from keepsip.dialog.serial import SchemaError
-from keepsip.dialog.stores import isPersistent, makeDialogStore
-from keepsip.keepalive.cluster import ClusterReaper, nodeName, storedDeadlines
+from keepsip.dialog.stores import makeDialogStore
 from keepsip.dialog.tracker import DialogTracker
+from keepsip.edge.keepalives import EdgeEndDetail, EdgeKeepalives
+from keepsip.edge.service import CoreInvites, EdgeRegistrations, EdgeService, wrapEdge
 from keepsip.interfaces import IDialogStore
 from keepsip.keepalive.absorb import stopAnswer
+from keepsip.keepalive.cluster import ClusterReaper, nodeName, storedDeadlines
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.reaper import ReaperService
 from keepsip.keepalive.state import KeepaliveState
@@ -46,8 +48,8 @@ from keepsip.metrics.dialog import EndCauseCounter, dialogMetrics, dialogStoreMe
 from keepsip.metrics.exposition import Reader
 from keepsip.metrics.keepalive import keepaliveMetrics
 from keepsip.metrics.media import mediaMetrics
-from keepsip.metrics.site import metricsSite
 from keepsip.metrics.signalling import registrarMetrics, transactionMetrics, transportMetrics
+from keepsip.metrics.site import metricsSite
 from keepsip.persistence import dialogCodec
 from keepsip.proxy.core import ProxyCore
 from keepsip.proxy.identity import ProxyIdentity
@@ -454,6 +456,11 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         overhead = IPV6_OVERHEAD if ":" in config.rtpAddress else IPV4_OVERHEAD
         mediaSessions = MediaSessions(relay, overhead)
         tracker.addObserver(mediaSessions)
+    edge = config.role == "edge" and config.core is not None
+    if edge:
+        # Before accounting: why the edge's keepalives stopped goes into
+        # its own stop record.
+        tracker.addObserver(EdgeEndDetail())
     tracker.addObserver(accounting)
     endCauses = EndCauseCounter()
     tracker.addObserver(endCauses)
@@ -498,10 +505,12 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         canSend=selector.canSend,
         admission=admission,
     )
+    # An edge remembers the INVITEs it sends the core: its keepalives repeat them.
+    invites = CoreInvites(transactions, config.core) if edge and config.core else None
     core = ProxyCore(
         reactor,
         identity,
-        transactions,
+        cast(Any, invites) if invites is not None else transactions,
         selector.send,
         routeFor=config.routeFor,
         registrar=registrar,
@@ -537,8 +546,10 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
                 identity.sentBy,
                 getattr(reactor, "resolve", None),
             ),
-            config.mediaTimeout,
-            config.holdTimeout,
+            # An edge does not end calls whose media stopped: its keepalives
+            # stop and the core ends them (docs/edge.md).
+            0 if edge else config.mediaTimeout,
+            0 if edge else config.holdTimeout,
             config.reaperTick,
         )
         tracker.addObserver(timeouts)
@@ -551,6 +562,17 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
     )
     tracker.addObserver(user)
     transactions.addAdmission(user.admission)  # its rate limits, stateless
+    edgeService = None
+    if invites is not None and config.core is not None:
+        registrations = EdgeRegistrations()
+        edgeKeepalives = EdgeKeepalives(
+            reactor, store, invites, registrations, transactions.request, selector.send,
+            identity.sentBy, config.core, terminator, mediaSessions, config.keepaliveInterval,
+            config.mediaTimeout, config.holdTimeout, config.reaperTick,
+        )
+        tracker.addObserver(edgeKeepalives)
+        edgeService = EdgeService(edgeKeepalives)
+        user = wrapEdge(user, reactor, identity, config.core, registrations)  # type: ignore[assignment]
 
     def isMyVia(via: Via) -> bool:
         return identity.isMe(via.host, via.port)
@@ -614,4 +636,6 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
         lease = getattr(store, "lease")
         reaper = ClusterReaper(reactor, store, tracker, keepalive, config.reaperTick, lease)
         reaper.setServiceParent(proxy)
+    if edgeService is not None:
+        edgeService.setServiceParent(proxy)
     return proxy

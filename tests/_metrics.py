@@ -118,6 +118,7 @@ FAMILIES = {
     "keepsip_dialog_legs_rebound_total": "counter",
     "keepsip_keepalive_expired_total": "counter",
     "keepsip_keepalive_rate_limited_total": "counter",
+    "keepsip_keepalive_too_frequent_total": "counter",
     "keepsip_reaper_ticks_total": "counter",
     "keepsip_reaper_reaped_total": "counter",
     "keepsip_reaper_failures_total": "counter",

@@ -163,3 +163,31 @@ class BuildConfigTests(SynchronousTestCase):
             {"listen": ["udp:0.0.0.0:5060"], "route": ["49=sip:10.0.0.1", "49=sip:10.0.0.2"]},
         )
         self.assertTrue(str(e).startswith("--route: "), str(e))
+
+
+class EdgeRoleTests(SynchronousTestCase):
+    """
+    C{--role edge} needs C{--core} and anchors media by default.
+    """
+
+    LISTEN = {"listen": ["udp:127.0.0.1:5080"]}
+
+    def test_edgeNeedsCore(self) -> None:
+        """
+        An edge without a core is a one-line error naming C{--core}.
+        """
+        e = self.assertRaises(ConfigError, buildConfig, {**self.LISTEN, "role": "edge"})
+        self.assertEqual(str(e), "--core: --role edge needs --core sip:HOST[:PORT]")
+
+    def test_edgeAnchorsMediaByDefault(self) -> None:
+        """
+        The edge role's media relay is C{builtin} unless one is given on the
+        command line or in the file; the core role keeps C{none}.
+        """
+        edge = {**self.LISTEN, "role": "edge", "core": "sip:127.0.0.2"}
+        self.assertEqual(buildConfig(edge).mediaRelay, "builtin")
+        self.assertEqual(buildConfig(edge).core, ("127.0.0.2", 5060))
+        self.assertEqual(buildConfig({**edge, "media-relay": "none"}).mediaRelay, "none")
+        self.assertEqual(buildConfig(self.LISTEN, {"role": "edge", "core": "sip:127.0.0.2",
+                                                   "media-relay": "none"}).mediaRelay, "none")
+        self.assertEqual(buildConfig(self.LISTEN).mediaRelay, "none")

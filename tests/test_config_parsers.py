@@ -150,3 +150,32 @@ class ParserTests(SynchronousTestCase):
         self.assertEqual(choice("a", "b")("b"), "b")
         e = self.assertRaises(ConfigError, choice("a", "b"), "c")
         self.assertEqual(str(e), "expected one of a|b, got 'c'")
+
+    def test_coreAddress(self) -> None:
+        """
+        C{--core} takes C{sip:HOST[:PORT]} with an IP literal (IPv6 in
+        brackets), port 5060 by default, empty for none; a host name or
+        another scheme is refused.
+        """
+        from keepsip.config.parsers import coreAddress
+
+        self.assertEqual(coreAddress("sip:192.0.2.1"), ("192.0.2.1", 5060))
+        self.assertEqual(coreAddress("sip:[2001:db8::1]:5070"), ("2001:db8::1", 5070))
+        self.assertIsNone(coreAddress(""))
+        for bad in ("sip:core.example.com", "sips:192.0.2.1", "192.0.2.1", "sip:"):
+            self.assertRaises(ConfigError, coreAddress, bad)
+
+    def test_optionalNetworks(self) -> None:
+        """
+        C{--require-keepalives-from} takes a CIDR list, or nothing.
+        """
+        import ipaddress
+
+        from keepsip.config.parsers import optionalNetworks
+
+        self.assertEqual(optionalNetworks(""), ())
+        self.assertEqual(
+            optionalNetworks("10.0.0.0/8, ::1"),
+            (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1")),
+        )
+        self.assertRaises(ConfigError, optionalNetworks, "10.0.0.0/33")

@@ -6,10 +6,13 @@ L{task.Clock} (patent WO 00/33550).
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.dialog.model import EndCause
+from keepsip.keepalive.manager import KeepaliveSettings
 from keepsip.sip.headers import fromHeader
 from keepsip.sip.message import Request
 
@@ -178,6 +181,96 @@ class ReapingTests(KeepaliveTestCase):
         self.assertEqual(
             [m for m, a in self.proxy.sent() if isinstance(m, Request) and m.method == "BYE"], []
         )
+
+
+class RequireKeepalivesFromTests(KeepaliveTestCase):
+    """
+    Issue 12 item 4, C{--require-keepalives-from}: calls whose caller leg
+    comes from an edge are reaped as if C{--reap require}, even though the
+    global mode is opportunistic.
+    """
+
+    def test_callFromListedSourceReapedWithoutKeepalive(self):
+        """
+        A call from a listed network that never sends a keepalive (its edge
+        died before the first) is ended one deadline after its answer.
+        """
+        self.makeProxy(requireKeepalivesFrom=(ip_network("192.0.2.0/28"),))
+        self.establish()
+        elapsed, byes = self.reapWithin(70)
+        self.assertEqual(set(byes), {ALICE, BOB})
+        self.assertLessEqual(elapsed, 61)
+
+    def test_callFromOtherSourceSpared(self):
+        """
+        A call from a source outside the list stays opportunistic: never
+        reaped without a keepalive.
+        """
+        self.makeProxy(requireKeepalivesFrom=(ip_network("198.51.100.0/24"),))
+        self.establish()
+        self.proxy.clock.advance(3600)
+        self.assertEqual(self.byes(self.proxy.sent()), {})
+        self.assertEqual(len(self.proxy.service.store), 1)
+
+    def test_calleeBehindEdgeCountsWithOptions(self):
+        """
+        A call whose callee leg comes through a listed edge is subject to
+        its deadline from the answer on, and the edge's in-dialog OPTIONS
+        in the callee's name count as keepalives (with C{--keepalive-legs
+        caller} and C{--keepalive-methods INVITE}, the defaults) and are
+        forwarded to the caller.
+        """
+        from keepsip.testing import answer
+
+        self.makeProxy(requireKeepalivesFrom=(ip_network("192.0.2.20/32"),))
+        self.establish()
+        manager = self.proxy.service.keepalive
+        self.assertEqual(manager.index.get(self.dialog.callKey), 60.0)
+        self.proxy.clock.advance(40)
+        options = (
+            "OPTIONS sip:alice@192.0.2.10:5060 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKedgeopt\r\n"
+            "Max-Forwards: 70\r\nRoute: <sip:192.0.2.1:5060;lr>\r\n"
+            "From: <sip:bob@192.0.2.1>;tag=bobtag\r\n"
+            "To: Alice <sip:alice@example.com>;tag=alicetag\r\n"
+            "Call-ID: call-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.proxy.receive(options, BOB)
+        [forwarded] = [m for m in self.proxy.sentTo(ALICE) if isinstance(m, Request)]
+        self.assertEqual(forwarded.method, "OPTIONS")
+        self.proxy.receive(answer(forwarded, 200, "OK", toTag=None), ALICE)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+        self.assertEqual(manager.index.get(self.dialog.callKey), 100.0)
+
+    def test_offStillOff(self):
+        """
+        With C{--reap off} nothing is reaped, listed sources included.
+        """
+        self.makeProxy(reap="off", requireKeepalivesFrom=(ip_network("192.0.2.10/32"),))
+        self.establish()
+        self.proxy.clock.advance(600)
+        self.assertEqual(self.byes(self.proxy.sent()), {})
+
+
+class SettingsTests(SynchronousTestCase):
+    def test_requiresKeepalives(self):
+        """
+        L{KeepaliveSettings.requiresKeepalives} is true for any source under
+        C{require}, for listed IPv4 and IPv6 sources under C{opportunistic},
+        and never for host names, unknown sources or under C{off}.
+        """
+        nets = (ip_network("10.0.0.0/8"), ip_network("2001:db8::/32"))
+        opportunistic = KeepaliveSettings(requireFrom=nets)
+        self.assertTrue(opportunistic.requiresKeepalives(("10.1.2.3", 5060)))
+        self.assertTrue(opportunistic.requiresKeepalives(("[2001:db8::5]", 5060)))
+        self.assertTrue(opportunistic.requiresKeepalives(("2001:db8::5", 5060)))
+        self.assertFalse(opportunistic.requiresKeepalives(("11.0.0.1", 5060)))
+        self.assertFalse(opportunistic.requiresKeepalives(("edge.example", 5060)))
+        self.assertFalse(opportunistic.requiresKeepalives(None))
+        self.assertFalse(KeepaliveSettings().requiresKeepalives(("10.1.2.3", 5060)))
+        self.assertTrue(KeepaliveSettings(reap="require").requiresKeepalives(None))
+        off = KeepaliveSettings(reap="off", requireFrom=nets)
+        self.assertFalse(off.requiresKeepalives(("10.1.2.3", 5060)))
 
 
 class ForgeryLogTests(KeepaliveTestCase):

@@ -11,7 +11,7 @@ from keepsip.sip.headers import cseq, toHeader
 from keepsip.sip.message import Response
 
 from ._keepalive import ANSWER_SDP, KeepaliveTestCase, SDP_NEW_ORIGIN, SDP_OTHER_MEDIA
-from keepsip.testing import ALICE, BOB, SDP, answer
+from keepsip.testing import ALICE, BOB, SDP, answer, invite
 
 
 class RecognitionTests(KeepaliveTestCase):
@@ -144,10 +144,12 @@ class SecurityTests(KeepaliveTestCase):
         self.assertEqual(self.dialog.attachments.get(KeepaliveState).forged, 1)
         self.assertEqual(self.proxy.service.keepalive.index.get(self.dialog.callKey), 60.0)
 
-    def test_rateLimited(self):
+    def test_sourceCeiling(self):
         """
-        A source sending keepalives far faster than allowed gets 503 once its
-        burst is spent, and those keepalives do not count.
+        A source sending keepalives beyond the per-source ceiling gets 503
+        once its burst is spent (burst: twice the rate, at least 10); of
+        the ones within it, only the first of the dialog counts (the
+        others come too soon after it).
         """
         self.makeProxy(keepaliveRateLimit=1.0)
         self.establish()
@@ -157,4 +159,87 @@ class SecurityTests(KeepaliveTestCase):
             codes += [m.code for m, a in sent if a == ALICE and m.code >= 200]
         self.assertEqual(codes.count(200), 10)
         self.assertEqual(codes.count(503), 5)
-        self.assertEqual(self.dialog.keptAlive.count, 10)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+
+
+class PerDialogLimitTests(KeepaliveTestCase):
+    """
+    Issue 12 item 5: flood protection per dialog, not per source. A
+    dialog's keepalives count at most once per interval / 4; faster ones are
+    answered 200 but neither count nor move the deadline; nobody gets 503.
+    """
+
+    def test_floodAnsweredNotCounted(self):
+        """
+        100 keepalives of one dialog within 7 s (interval 30: a quarter is
+        7.5 s) are all answered 200 by keepsip; only the first counts, the
+        deadline stays where it put it, and the call is still reaped on
+        time; the manager and the dialog's state say how many were too
+        soon.
+        """
+        self.makeProxy(reap="require")
+        self.establish()
+        manager = self.proxy.service.keepalive
+        self.proxy.clock.advance(10)
+        codes = []
+        for n in range(100):
+            sent = self.keepalive(n)
+            codes += [m.code for m, a in sent if a == ALICE and m.code >= 200]
+            self.proxy.receive(self.ack(1, branch=f"z9hG4bKkack{n}"), ALICE)
+            self.proxy.clock.advance(0.07)
+        self.assertEqual(codes, [200] * 100)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+        self.assertEqual(self.dialog.keptAlive.lastAt, 10.0)
+        self.assertEqual(manager.index.get(self.dialog.callKey), 70.0)
+        self.assertEqual(manager.tooFrequent, 99)
+        self.assertEqual(self.dialog.attachments.get(KeepaliveState).tooFrequent, 99)
+        elapsed, byes = self.reapWithin(60)
+        self.assertEqual(set(byes), {ALICE, BOB})
+        self.assertLessEqual(17 + elapsed, 70 + 1)
+
+    def test_quarterIntervalCounts(self):
+        """
+        A keepalive a quarter of the interval after the last counted one
+        counts again; one just before does not.
+        """
+        self.makeProxy()
+        self.establish()
+        self.keepalive(1)
+        self.proxy.clock.advance(7.4)
+        self.keepalive(2)
+        self.assertEqual(self.dialog.keptAlive.count, 1)
+        self.proxy.clock.advance(0.1)
+        self.keepalive(3)
+        self.assertEqual(self.dialog.keptAlive.count, 2)
+
+    def test_manyDialogsOneSourceNo503(self):
+        """
+        300 calls from one address, each sending its keepalive in the same
+        second (a SIPp caller at 200 calls/s, an edge): with the default
+        settings every keepalive is answered 200 and counts; none gets 503.
+        """
+        self.makeProxy()
+        dialogs = []
+        for n in range(300):
+            self.proxy.receive(
+                invite(callID=f"many{n}", branch=f"z9hG4bKm{n}"), ALICE
+            )
+            [atBob] = self.proxy.sentTo(BOB)
+            self.proxy.receive(answer(atBob, 200, "OK", body=ANSWER_SDP), BOB)
+            self.proxy.sent()
+            dialogs.append(self.observer.events[-1][1])
+        codes = []
+        for n in range(300):
+            self.proxy.receive(
+                invite(
+                    callID=f"many{n}",
+                    uri="sip:bob@192.0.2.20:5060",
+                    branch=f"z9hG4bKmk{n}",
+                    toTag="bobtag",
+                    route="<sip:192.0.2.1:5060;lr>",
+                ),
+                ALICE,
+            )
+            codes += [m.code for m, a in self.proxy.sent() if a == ALICE and m.code >= 200]
+        self.assertEqual(codes, [200] * 300)
+        self.assertEqual([d.keptAlive.count for d in dialogs], [1] * 300)

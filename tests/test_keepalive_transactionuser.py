@@ -268,13 +268,14 @@ class ReplayTests(KeepaliveTestCase):
     def test_retransmissionFromAliceStillCounts(self) -> None:
         """
         Alice's own keepalive reusing a branch whose transaction still
-        exists is still her keepalive: it counts.
+        exists is still her keepalive: it counts (sent more than a quarter
+        of the interval after her last one, so not too soon).
         """
         self.proxy.receive(self.ack(1, branch="z9hG4bKkack"), ALICE)
-        self.proxy.clock.advance(5)
+        self.proxy.clock.advance(8)
         self.keepalive(1)
         self.assertEqual(self.dialog.keptAlive.count, 2)
-        self.assertEqual(self.dialog.keptAlive.lastAt, 15.0)
+        self.assertEqual(self.dialog.keptAlive.lastAt, 18.0)
 
     def test_firstCopyFromOtherPort(self) -> None:
         """

@@ -571,6 +571,37 @@ class RegistrarThroughProxyTests(ProxyTestCase):
         self.assertNotIn("contact", ok.headers)
         self.assertEqual(len(self.proxy.service.location), 0)
 
+    def test_pathIsRouteSetTowardContact(self):
+        """
+        RFC 3327: a REGISTER that came through an edge carries its Path;
+        keepsip echoes it in the 200 and stores it, and an INVITE for that
+        address-of-record goes to the edge (the Path's host), with the
+        Path as its Route and the phone's contact as Request-URI.
+        """
+        edge = ("203.0.113.7", 5070)
+        data = (
+            "REGISTER sip:192.0.2.1 SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 203.0.113.7:5070;branch=z9hG4bKedge1\r\n"
+            "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKphone1\r\n"
+            "Path: <sip:203.0.113.7:5070;lr>\r\n"
+            "Max-Forwards: 69\r\n"
+            "From: <sip:bob@192.0.2.1>;tag=reg\r\n"
+            "To: <sip:bob@192.0.2.1>\r\n"
+            "Call-ID: reg-path\r\n"
+            "CSeq: 1 REGISTER\r\n"
+            "Contact: <sip:bob@10.0.0.5:5060>\r\n"
+            "Expires: 60\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        self.proxy.receive(data, edge)
+        [ok] = self.proxy.sentTo(edge)
+        self.assertEqual((ok.code, ok.headers["path"]), (200, ["<sip:203.0.113.7:5070;lr>"]))
+        self.proxy.receive(invite(), ALICE)
+        [(request, address)] = [(m, a) for m, a in self.proxy.sent() if isinstance(m, Request)]
+        self.assertEqual(address, edge)
+        self.assertEqual(request.uri.toString(), "sip:bob@10.0.0.5:5060")
+        self.assertEqual(request.headers["route"], ["<sip:203.0.113.7:5070;lr>"])
+
     def test_purgeDropsExpiredBindings(self):
         """
         The periodic purge removes expired bindings without a lookup.

@@ -51,6 +51,35 @@ def register(
     return request
 
 
+class PathTests(SynchronousTestCase):
+    """
+    RFC 3327 Path in the registrar and the location service.
+    """
+
+    def test_pathStoredAndEchoed(self) -> None:
+        """
+        The REGISTER's Path values (in order) are the contact's route set in
+        L{LocationService.routes}, echoed in the 200; a contact registered
+        without Path has none.
+        """
+        clock = Clock()
+        location = LocationService()
+        registrar = Registrar(clock, location)
+        request = register(f"<{PHONE}>", expires="60")
+        request.headers["path"] = ["<sip:edge1.example.net;lr>", "<sip:edge2.example.net;lr>"]
+        response = registrar.handleRegister(request, ("192.0.2.99", 5060))
+        self.assertEqual(response.headers["path"], request.headers["path"])
+        registrar.handleRegister(register(f"<{LAPTOP}>", expires="60", callID="reg-2"))
+        self.assertEqual(
+            sorted(location.routes(AOR, now=1)),
+            [
+                (PHONE, ("<sip:edge1.example.net;lr>", "<sip:edge2.example.net;lr>")),
+                (LAPTOP, ()),
+            ],
+        )
+        self.assertEqual(location.routes(AOR, now=61), [])
+
+
 class AorKeyTests(SynchronousTestCase):
     """
     L{aorKey}.

@@ -111,6 +111,9 @@ EVERY_OPTION_CLI = [
     "--on-stop", "end",
     "--max-transactions", "500",
     "--max-transactions-per-source", "50",
+    "--require-keepalives-from", "192.0.2.0/24,::1",
+    "--role", "edge",
+    "--core", "sip:192.0.2.1:5070",
 ]  # fmt: skip
 
 EVERY_OPTION_TOML = f"""
@@ -163,6 +166,9 @@ dialog-store = "memory"
 on-stop = "end"
 max-transactions = 500
 max-transactions-per-source = 50
+require-keepalives-from = "192.0.2.0/24,::1"
+role = "edge"
+core = "sip:192.0.2.1:5070"
 """
 
 EVERY_OPTION_CONFIG = Config(
@@ -222,6 +228,9 @@ EVERY_OPTION_CONFIG = Config(
     onStop="end",
     maxTransactions=500,
     maxTransactionsPerSource=50,
+    requireKeepalivesFrom=(ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("::1")),
+    role="edge",
+    core=("192.0.2.1", 5070),
 )
 
 

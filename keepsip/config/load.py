@@ -166,6 +166,12 @@ def buildConfig(
             "timer-t1",
             f"must be less than --timer-t2 ({values['timerT2']}), got {values['timerT1']}",
         )
+    if values["role"] == "edge":
+        if values["core"] is None:
+            raise ConfigError("core", "--role edge needs --core sip:HOST[:PORT]")
+        if "media-relay" not in commandLine and "media-relay" not in fileValues:
+            # An edge anchors its phones' media: that is what drives its keepalives.
+            values["mediaRelay"] = "builtin"
     if values["mediaRelay"] == "builtin" and not values["rtpAddress"]:
         from keepsip.config.parsers import rtpAddress
 

@@ -18,6 +18,7 @@ from keepsip.config.table.auth import AUTH
 from keepsip.config.table.keepalive import KEEPALIVE
 from keepsip.config.table.media import MEDIA
 from keepsip.config.table.operation import OPERATION
+from keepsip.config.table.role import ROLE
 from keepsip.config.table.routing import ROUTING
 from keepsip.config.table.store import STORE
 from keepsip.config.table.transaction import LIMITS, TIMERS
@@ -34,6 +35,7 @@ OPTIONS: tuple[Option, ...] = (
     *MEDIA,
     *STORE,
     *LIMITS,
+    *ROLE,
 )
 
 #: TOML tables that are not command-line options.

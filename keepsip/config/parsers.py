@@ -423,6 +423,35 @@ def trustedNetworks(text: str) -> tuple[Any, ...]:
         raise ConfigError(None, str(e))
 
 
+def optionalNetworks(text: str) -> tuple[Any, ...]:
+    """
+    Parse C{CIDR[,CIDR...]} or nothing (C{--require-keepalives-from}).
+
+    @return: the C{ipaddress} networks; empty for C{""}.
+    """
+    return trustedNetworks(text) if text.strip() else ()
+
+
+def coreAddress(text: str) -> tuple[str, int] | None:
+    """
+    Parse C{--core sip:HOST[:PORT]} (the edge role's core keepsip): HOST an
+    IP literal; empty for none.
+
+    @return: C{(host, port)}, IPv6 without brackets, or L{None}.
+    """
+    if not text:
+        return None
+    expected = f"expected sip:HOST[:PORT] with an IP address, got {text!r}"
+    scheme, colon, hostPortText = text.partition(":")
+    if not colon or scheme.lower() != "sip" or not hostPortText:
+        raise ConfigError(None, expected)
+    hostText, portText = _splitHostPort(hostPortText)
+    host = _ipLiteral(hostText)
+    if host is None:
+        raise ConfigError(None, expected)
+    return host, 5060 if portText is None else _parsePort(portText, text)
+
+
 def dialogStoreSpec(text: str) -> str:
     """
     Check a C{--dialog-store} value, C{TYPE:key=value,...} (and, for

@@ -62,7 +62,9 @@ class Config:
     keepaliveMethods: frozenset[str] = frozenset({"INVITE"})
     sessionTimerAssist: bool = False
     endTime: str = "last-proof"
-    keepaliveRateLimit: float = 100.0
+    keepaliveRateLimit: float = 1000.0
+    #: C{--require-keepalives-from}: C{ipaddress} networks.
+    requireKeepalivesFrom: tuple[Any, ...] = ()
     accounting: tuple[str, ...] = ()
     accountingSpool: str = "keepsip-spool"
     accountingCommitDelay: float = 0.005
@@ -80,6 +82,9 @@ class Config:
     onStop: str | None = None
     maxTransactions: int = 20000
     maxTransactionsPerSource: int = 2000
+    role: str = "core"
+    #: C{--core}: C{(host, port)} of the core keepsip, or L{None}.
+    core: tuple[str, int] | None = None
     #: The C{[tariffs]} table of the TOML file (TOML only: it is a table).
     tariffs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     configFile: str | None = field(default=None, compare=False)

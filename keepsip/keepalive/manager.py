@@ -22,6 +22,7 @@ Everything time-related runs on the injected clock.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,11 +72,17 @@ class KeepaliveSettings:
         none (RFC 4028) so capable user agents refresh by themselves.
     @ivar endTime: C{last-proof} (bill until the last proof of life) or
         C{detection} (until keepsip noticed).
-    @ivar rateLimit: keepalives per second per source address. One address
-        may carry many calls (an edge proxy, a B2BUA, a PBX): at the default
-        100/s it can keep 3000 calls alive at a 30 s interval.
+    @ivar rateLimit: keepalives per second per source address, a ceiling
+        above the per-dialog limit (a dialog's keepalives count at most once
+        per C{interval / 4}). One address may carry many calls (an edge
+        proxy, a B2BUA, a PBX): at the default 1000/s it can keep 30,000
+        calls alive at a 30 s interval.
     @ivar rateBurst: burst of the per-source rate limit; L{None} for twice
         the rate (at least 10).
+    @ivar requireFrom: C{ipaddress} networks whose calls are reaped like
+        C{reap="require"} when C{reap} is C{opportunistic}: a call whose
+        caller leg came from one of them (an edge that sends keepalives for
+        its phones) is subject to its deadline from the answer on.
     """
 
     interval: float = 30.0
@@ -88,8 +95,41 @@ class KeepaliveSettings:
     methods: frozenset[str] = field(default_factory=lambda: frozenset({"INVITE"}))
     sessionTimerAssist: bool = False
     endTime: str = "last-proof"
-    rateLimit: float = 100.0
+    rateLimit: float = 1000.0
     rateBurst: int | None = None
+    requireFrom: tuple[Any, ...] = ()
+
+    def requiresKeepalives(self, source: tuple[str, int] | None) -> bool:
+        """
+        Must a call whose caller (or callee) leg came from C{source} be kept
+        alive?
+
+        @param source: the leg's C{(host, port)}, or L{None}.
+        """
+        if self.reap == "require":
+            return True
+        return self.reap == "opportunistic" and self.isEdge(source)
+
+    def isEdge(self, source: tuple[str, int] | None) -> bool:
+        """
+        Is C{source} in C{requireFrom} (an edge sending keepalives for its
+        phones)? Its in-dialog OPTIONS count as keepalives, from either leg.
+        """
+        if not self.requireFrom or source is None:
+            return False
+        try:
+            address = ipaddress.ip_address(source[0].strip("[]"))
+        except ValueError:
+            return False
+        return any(address in network for network in self.requireFrom)
+
+    @property
+    def minimumSpacing(self) -> float:
+        """
+        Seconds within which a dialog's second keepalive does not count:
+        a quarter of the interval.
+        """
+        return self.interval / 4
 
     @property
     def window(self) -> float:
@@ -122,6 +162,9 @@ class KeepaliveManager(DialogObserver):
 
     @ivar keepalives: keepalives counted (a metric).
     @ivar forged: forged keepalives refused or ignored (a metric).
+    @ivar tooFrequent: keepalives answered but not counted because their
+        dialog's previous one counted less than C{interval / 4} before (a
+        metric).
     @ivar expired: calls whose keepalives stopped (a metric).
     """
 
@@ -169,6 +212,7 @@ class KeepaliveManager(DialogObserver):
         self.limiter = RateLimiter(clock, settings.rateLimit, burst)
         self.keepalives = 0
         self.forged = 0
+        self.tooFrequent = 0
         self.expired = 0
 
     # -- IDialogObserver ---------------------------------------------------
@@ -184,7 +228,9 @@ class KeepaliveManager(DialogObserver):
             # and either side may be the refresher.
             state.window = float(sessionExpires)
             state.subject = True
-        elif settings.reap == "require":
+        elif settings.requiresKeepalives(dialog.caller.source) or settings.requiresKeepalives(
+            dialog.callee.source
+        ):
             state.subject = True
         if state.subject:
             self.index.set(dialog.callKey, now + state.window)
@@ -234,7 +280,8 @@ class KeepaliveManager(DialogObserver):
 
     def _legCounts(self, dialog: Dialog, sender: Leg) -> bool:
         legs = self.settings.legs
-        if legs == "either" or dialog.sessionExpires:
+        if legs == "either" or dialog.sessionExpires or self.settings.isEdge(sender.source):
+            # An edge keeps alive whichever leg is its phone's.
             return True
         return (sender is dialog.caller) == (legs == "caller")
 
@@ -259,18 +306,33 @@ class KeepaliveManager(DialogObserver):
 
     def proofOfLife(
         self, dialog: Dialog, sender: Leg, state: KeepaliveState, keepalive: bool
-    ) -> None:
+    ) -> bool:
         """
         An authentic request from C{sender} proved the call alive: move the
         deadline and, for a keepalive, count it and tell the tracker.
 
+        A dialog's keepalives count at most once per C{interval / 4}: one
+        arriving sooner after the last counted one is answered like any
+        other by the caller of this method, but neither counts nor moves the
+        deadline (a flood of them costs one comparison each).
+
         @param keepalive: L{True} for a keepalive (counted), L{False} for
             another proof of life (a re-INVITE).
+        @return: whether it counted: L{False} for a leg whose keepalives do
+            not count and for a keepalive too soon after the last.
         """
         now = self.clock.seconds()
-        sender.lastRequestAt = now
         if not self._legCounts(dialog, sender):
-            return
+            sender.lastRequestAt = now
+            return False
+        if keepalive:
+            counted = state.countedAt
+            if counted is not None and now - counted < self.settings.minimumSpacing:
+                state.tooFrequent += 1
+                self.tooFrequent += 1
+                return False
+            state.countedAt = now
+        sender.lastRequestAt = now
         if keepalive:
             dialog.keptAlive.count += 1
             self.keepalives += 1
@@ -282,6 +344,7 @@ class KeepaliveManager(DialogObserver):
             self.index.set(dialog.callKey, now + state.window)
         if keepalive:
             self.tracker.keptAlive(dialog)
+        return True
 
     # -- expiry and termination ------------------------------------------
 

@@ -29,6 +29,10 @@ class KeepaliveState:
     @ivar answer: the L{AbsorbedAnswer} being retransmitted, or L{None}.
     @ivar terminating: keepsip is ending the dialog.
     @ivar forged: forged keepalives seen for the dialog.
+    @ivar countedAt: when the dialog's last counted keepalive arrived, or
+        L{None}: keepalives closer together than a quarter of the interval
+        are answered but not counted (per-dialog flood protection).
+    @ivar tooFrequent: keepalives answered but not counted for that reason.
     """
 
     window: float = 0.0
@@ -37,6 +41,8 @@ class KeepaliveState:
     answer: "AbsorbedAnswer | None" = None
     terminating: bool = False
     forged: int = 0
+    countedAt: float | None = None
+    tooFrequent: int = 0
 
 
 __all__ = ["KeepaliveState"]

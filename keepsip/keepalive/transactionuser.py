@@ -192,7 +192,8 @@ class KeepaliveTransactionUser:
             and method == "UPDATE"
             and request.headers.get("session-expires")
         )
-        if method in methods or refresh:
+        fromEdge = method == "OPTIONS" and manager.settings.isEdge(sender.source)
+        if method in methods or refresh or fromEdge:
             if not isAuthentic(dialog, sender, source):
                 manager.forgery(dialog, sender, source, method)
                 return False
@@ -214,11 +215,14 @@ class KeepaliveTransactionUser:
             serverTransaction.respond(responseFromRequest(request, 403, "Forbidden", toTag=newTag()))
             return True
         if not manager.limiter.allow(source):
+            # The per-source ceiling, far above what the per-dialog limit
+            # lets any number of honest calls send.
             log.info("keepalive rate limit hit by {peer}", peer=source, callID=dialog.callID)
             response = responseFromRequest(request, 503, "Service Unavailable")
             response.addHeader("retry-after", str(max(1, int(manager.settings.interval))))
             serverTransaction.respond(response)
             return True
+        # Answered either way; counted at most once per interval / 4.
         manager.proofOfLife(dialog, sender, state, keepalive=True)
         if manager.settings.policy == "absorb":
             answer = answerFromState(dialog, sender, request)

@@ -52,6 +52,12 @@ def keepaliveMetrics(keepalive: Any) -> Reader:
                 [((), keepalive.limiter.denied)],
             ),
             Metric(
+                "keepsip_keepalive_too_frequent_total",
+                "counter",
+                "Keepalives answered but not counted: within interval/4 of their dialog's last.",
+                [((), keepalive.tooFrequent)],
+            ),
+            Metric(
                 "keepsip_reaper_ticks_total",
                 "counter",
                 "Runs of a reaper (keepalive or max-duration).",

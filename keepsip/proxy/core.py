@@ -322,10 +322,11 @@ class ProxyCore:
 
         recordRoute = request.method in DIALOG_CREATING and not isInDialog
         lastIndex = len(targets) - 1
-        for index, (targetURI, nextHop) in enumerate(targets):
+        for index, (targetURI, nextHop, path) in enumerate(targets):
             # The last branch may take the working copy itself.
             self._forward(
-                outgoing, targetURI, nextHop, requestHash, recordRoute, context, index < lastIndex
+                outgoing, targetURI, nextHop, requestHash, recordRoute, context,
+                index < lastIndex, path,
             )
 
     def _removeOwnRoutes(self, request: Request) -> None:
@@ -352,11 +353,13 @@ class ProxyCore:
         recordRoute: bool,
         context: ResponseContext,
         copy: bool = True,
+        path: tuple[str, ...] = (),
     ) -> None:
         """
         §16.6: copy (unless C{copy} is false: C{request} is a working copy
         nobody else uses), retarget, decrement Max-Forwards, Record-Route, add
-        Via, and hand to a new client transaction.
+        Via, the target's Path as Route (RFC 3327), and hand to a new client
+        transaction.
         """
         forwards = maxForwards(request)
         fwd = request.copy() if copy else request
@@ -368,6 +371,8 @@ class ProxyCore:
         fwd.invalidate("max-forwards")
         if recordRoute:
             headers["record-route"] = [self.identity.recordRoute] + headers.get("record-route", [])
+        if path:
+            headers["route"] = [*path, *headers.get("route", ())]
         routeValues = headers.get("route")
         if routeValues:
             first = parseNameAddr(routeValues[0])

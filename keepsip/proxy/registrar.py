@@ -43,6 +43,9 @@ class Binding:
     cseq: int
     #: The host the REGISTER came from, or L{None} if not known.
     source: str | None = None
+    #: The REGISTER's Path header values (RFC 3327), nearest the registrar
+    #: first: the route set of requests to this contact.
+    path: tuple[str, ...] = ()
 
 
 @implementer(ILocationService)
@@ -86,6 +89,7 @@ class LocationService:
         cseq: int,
         now: float,
         source: str | None = None,
+        path: tuple[str, ...] = (),
     ) -> None:
         contacts = self._bindings.setdefault(aor, {})
         if expires <= 0:
@@ -95,7 +99,7 @@ class LocationService:
             return
         expiresAt = now + expires
         self._drop(contacts, contact)
-        contacts[contact] = Binding(contact, expiresAt, callID, cseq, source)
+        contacts[contact] = Binding(contact, expiresAt, callID, cseq, source, path)
         self._count(source, 1)
         heapq.heappush(self._expiries, (expiresAt, aor, contact))
 
@@ -126,6 +130,15 @@ class LocationService:
 
     def lookup(self, aor: str, now: float) -> list[str]:
         return [contact for contact, _ in self.bindings(aor, now)]
+
+    def routes(self, aor: str, now: float) -> list[tuple[str, tuple[str, ...]]]:
+        """
+        The live contacts of C{aor} with their Path (RFC 3327): C{(contact,
+        route set)} pairs, the route set empty for a REGISTER without Path.
+        """
+        live = {contact for contact, _ in self.bindings(aor, now)}
+        contacts = self._bindings.get(aor, {})
+        return [(c, contacts[c].path) for c in contacts if c in live]
 
     def purgeExpired(self, now: float) -> int:
         """
@@ -252,8 +265,10 @@ class Registrar:
             )
             return responseFromRequest(request, 403, f"Forbidden ({refused})")
         host = None if source is None else source[0]
+        # RFC 3327 §5.3: store the Path as the contacts' route set.
+        path = tuple(request.headers.get("path", ()))
         for uri, expires, _ in changes:
-            self.location.register(aor, uri, expires, callID, sequence, now, host)
+            self.location.register(aor, uri, expires, callID, sequence, now, host, path)
             log.debug(
                 "registrar: {aor} -> {contact} for {expires}s",
                 aor=aor,
@@ -294,6 +309,9 @@ class Registrar:
         from keepsip.sip.responses import responseFromRequest
 
         response = responseFromRequest(request, 200, "OK")
+        for value in request.headers.get("path", ()):
+            # RFC 3327 §5.3: the Path stored is echoed.
+            response.addHeader("path", value)
         for contact, left in self.location.bindings(aor, now):
             response.addHeader("contact", f"<{contact}>;expires={left}")
         response.addHeader("date", formatdate(now, usegmt=True))

@@ -92,29 +92,31 @@ def selectTargets(
     registrar: Registrar | None,
     routeFor: Callable[[str | None, str], tuple[str, int] | None],
     now: float,
-) -> list[tuple[Any, tuple[str, int] | None]] | tuple[int, str]:
+) -> list[tuple[Any, tuple[str, int] | None, tuple[str, ...]]] | tuple[int, str]:
     """
-    §16.5: the targets as C{(Request-URI, next hop or None)} pairs, or
-    C{(status, phrase)} if there is none: the registrar's bindings, then the
-    static routes (C{routeFor}), then the Request-URI itself.
+    §16.5: the targets as C{(Request-URI, next hop or None, Route values)}
+    triples, or C{(status, phrase)} if there is none: the registrar's
+    bindings (with the Path they were registered through as their Route,
+    RFC 3327), then the static routes (C{routeFor}), then the Request-URI
+    itself.
 
     @param now: the time (for the bindings' expiry).
     """
     uri = request.uri
     if request.headers.get("route"):
-        return [(None, None)]
+        return [(None, None, ())]
     if not isinstance(uri, URI) or uri.scheme not in ("sip",):
         if getattr(uri, "scheme", None) == "sips":
             return (480, "Temporarily Unavailable (no TLS transport for sips)")
         return (416, "Unsupported URI Scheme")
     ownDomain = identity.isOwnDomain(uri.host, uri.port)
     if ownDomain and registrar is not None and uri.user is not None:
-        contacts = registrar.location.lookup(aorKey(uri), now)
+        contacts = registrar.location.routes(aorKey(uri), now)
         if contacts:
-            targets: list[tuple[Any, tuple[str, int] | None]] = []
-            for contact in contacts:
+            targets: list[tuple[Any, tuple[str, int] | None, tuple[str, ...]]] = []
+            for contact, path in contacts:
                 try:
-                    targets.append((parseURI(contact), None))
+                    targets.append((parseURI(contact), None, path))
                 except ValueError:
                     continue
             if targets:
@@ -126,9 +128,9 @@ def selectTargets(
     if ownDomain or host not in identity.hosts:
         hop = routeFor(uri.user, host)
         if hop is not None:
-            return [(None, hop)]
+            return [(None, hop, ())]
     if ownDomain:
         return (404, "Not Found")
     # A foreign domain, or an in-dialog request to the peer's Contact.
-    return [(None, None)]
+    return [(None, None, ())]
 

@@ -11,6 +11,7 @@ from keepsip.config.parsers import (
     choice,
     methodList,
     nonNegativeFloat,
+    optionalNetworks,
     parseFlag,
     positiveFloat,
 )
@@ -111,12 +112,22 @@ KEEPALIVE: tuple[Option, ...] = (
     Option(
         "keepalive-rate-limit",
         positiveFloat,
-        "100",
-        "Keepalives per second accepted from one source address (burst: twice that, "
-        "at least 10); more get 503 and do not count. One address may carry many "
-        "calls (an edge proxy, a PBX).",
+        "1000",
+        "Ceiling on keepalives per second from one source address (burst: twice "
+        "that); more get 503. Above it, each dialog's keepalives count at most once "
+        "per interval/4. The default lets one edge or PBX keep 30,000 calls alive.",
         kind="float",
         metavar="PER-SECOND",
         keepalive="rateLimit",
+    ),
+    Option(
+        "require-keepalives-from",
+        optionalNetworks,
+        "",
+        "Calls with a leg through these sources (keepsip edges, CIDR[,CIDR...]) are reaped "
+        "like --reap require under opportunistic; their in-dialog OPTIONS count as keepalives.",
+        metavar="CIDR[,CIDR...]",
+        example="192.0.2.0/24",
+        keepalive="requireFrom",
     ),
 )

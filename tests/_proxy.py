@@ -16,7 +16,8 @@ from twisted.internet.task import Clock
 from keepsip.config.parsers import parseRoute
 from keepsip.config.settings import Config
 from keepsip.config.values import ListenAddress
-from keepsip.service import ProxyService, makeService
+from keepsip.proxyservice import ProxyService
+from keepsip.service import makeService
 from keepsip.sip.message import Request, Response
 from keepsip.testing import ALICE, PROXY, SDP, FakeSIPNetwork, answer, inDialog
 

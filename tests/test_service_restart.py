@@ -1,5 +1,5 @@
 """
-Tests for the restart of L{keepsip.service.ProxyService} over a persistent
+Tests for the restart of L{keepsip.proxyservice.ProxyService} over a persistent
 dialog store (issue 10): calls set up before a crash continue after it,
 calls that fell silent while keepsip was down are reaped at once and billed
 until their last proof of life, and a graceful stop keeps or ends calls per

@@ -17,10 +17,10 @@ import heapq
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from keepsip.logs import Logger
 from zope.interface import implementer
 
 from keepsip.interfaces import ILocationService
+from keepsip.logs import Logger
 from keepsip.sip.message import Request, Response
 
 log = Logger()

@@ -18,6 +18,8 @@ from keepsip.sip.uri import URI, parseURI
 #: The RFC 3261 branch prefix; keepsip's own branches go on with C{ks}.
 LOOP_MAGIC = "z9hG4bK"
 
+DEFAULT_MAX_FORWARDS = 70
+
 
 def loopHash(request: Request) -> str:
     """

@@ -38,7 +38,6 @@ from typing import Any
 from twisted.cred.error import UnauthorizedLogin, UnhandledCredentials
 from twisted.internet.defer import maybeDeferred
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from keepsip.auth.admission import AuthAdmission, Decision
 from keepsip.auth.digest import DigestCredentials, MalformedCredentials, challenge
@@ -51,6 +50,7 @@ from keepsip.sip.headers import fromHeader, newTag, toHeader
 from keepsip.sip.message import Request, Response
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
+from keepsip.transaction.wrapper import TransactionUserWrapper
 
 log = Logger()
 
@@ -77,8 +77,7 @@ class AuthSettings:
     challengeRate: float = 20.0
 
 
-@implementer(ITransactionUser)
-class AuthTransactionUser(DialogObserver):
+class AuthTransactionUser(TransactionUserWrapper, DialogObserver):
     """
     Challenges, authorizes and rate-limits; hands the rest to C{inner}.
 
@@ -114,7 +113,7 @@ class AuthTransactionUser(DialogObserver):
         trusted: TrustedPeers,
         settings: AuthSettings,
     ) -> None:
-        self.inner: Any = inner
+        TransactionUserWrapper.__init__(self, inner)
         self.clock = clock
         self.identity = identity
         self.store = store
@@ -153,26 +152,6 @@ class AuthTransactionUser(DialogObserver):
             )
             response = responseFromRequest(request, 500, "Server Internal Error")
             self._answer(serverTransaction, response)
-
-    def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
-        self.inner.ackReceived(request, source)
-
-    def cancelReceived(
-        self,
-        cancel: Request,
-        serverTransaction: IServerTransaction,
-        inviteTransaction: IServerTransaction | None,
-    ) -> None:
-        self.inner.cancelReceived(cancel, serverTransaction, inviteTransaction)
-
-    def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
-        self.inner.strayResponse(response, source)
-
-    def serverTimedOut(self, serverTransaction: IServerTransaction) -> None:
-        self.inner.serverTimedOut(serverTransaction)
-
-    def requestRetransmitted(self, request: Request, serverTransaction: IServerTransaction) -> None:
-        self.inner.requestRetransmitted(request, serverTransaction)
 
     # -- DialogObserver ----------------------------------------------------
 
@@ -219,11 +198,11 @@ class AuthTransactionUser(DialogObserver):
         user: str | None = None,
     ) -> None:
         if user is None:
-            self.inner.requestReceived(request, serverTransaction)
+            self.wrapped.requestReceived(request, serverTransaction)
             return
         self._pending = (request, user)
         try:
-            self.inner.requestReceived(request, serverTransaction)
+            self.wrapped.requestReceived(request, serverTransaction)
         finally:
             self._pending = None
 

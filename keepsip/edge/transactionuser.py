@@ -24,18 +24,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from zope.interface import implementer
-
 from keepsip.edge.registrations import EdgeRegistrations
 from keepsip.sip.address import formatHost, hostPort
 from keepsip.sip.headers import toHeader
-from keepsip.sip.message import Request, Response
+from keepsip.sip.message import Request
 from keepsip.sip.uri import URI
-from keepsip.transaction.interfaces import ITransactionUser
+from keepsip.transaction.interfaces import IServerTransaction
+from keepsip.transaction.wrapper import TransactionUserWrapper
 
 
-@implementer(ITransactionUser)
-class EdgeTransactionUser:
+class EdgeTransactionUser(TransactionUserWrapper):
     """
     Adds Path and the route to the core, then delegates to C{user}.
 
@@ -54,7 +52,7 @@ class EdgeTransactionUser:
         core: tuple[str, int],
         registrations: EdgeRegistrations,
     ) -> None:
-        self.user: Any = user
+        TransactionUserWrapper.__init__(self, user)
         self.clock = clock
         self.identity = identity
         self.core = core
@@ -62,11 +60,11 @@ class EdgeTransactionUser:
         self.path = identity.recordRoute
         self.coreRoute = f"<sip:{hostPort(*core)};lr>"
 
-    def requestReceived(self, request: Request, serverTransaction: Any) -> None:
+    def requestReceived(self, request: Request, serverTransaction: IServerTransaction) -> None:
         source = serverTransaction.source
         if source[0] != self.core[0] or source[1] != self.core[1]:
             self._fromPhone(request, source)
-        self.user.requestReceived(request, serverTransaction)
+        self.wrapped.requestReceived(request, serverTransaction)
 
     def _fromPhone(self, request: Request, source: tuple[str, int]) -> None:
         try:
@@ -91,23 +89,6 @@ class EdgeTransactionUser:
         if self.coreRoute not in routes:
             request.headers["route"] = [*routes, self.coreRoute]
             request.invalidate("route")
-
-    def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
-        self.user.ackReceived(request, source)
-
-    def cancelReceived(
-        self, cancel: Request, serverTransaction: Any, inviteTransaction: Any
-    ) -> None:
-        self.user.cancelReceived(cancel, serverTransaction, inviteTransaction)
-
-    def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
-        self.user.strayResponse(response, source)
-
-    def serverTimedOut(self, serverTransaction: Any) -> None:
-        self.user.serverTimedOut(serverTransaction)
-
-    def requestRetransmitted(self, request: Request, serverTransaction: Any) -> None:
-        self.user.requestRetransmitted(request, serverTransaction)
 
 
 __all__ = ["EdgeTransactionUser"]

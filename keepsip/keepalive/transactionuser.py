@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from zope.interface import implementer
 
 from keepsip.dialog.model import Dialog, Leg
 from keepsip.keepalive.absorb import absorb, acknowledge, answerFromState
@@ -33,15 +32,15 @@ from keepsip.keepalive.sessiontimer import assistSessionTimer
 from keepsip.keepalive.state import KeepaliveState
 from keepsip.logs import Logger
 from keepsip.sip.headers import cseq, fromHeader, maxForwards, newTag, toHeader, vias
-from keepsip.sip.message import Request, Response
+from keepsip.sip.message import Request
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
+from keepsip.transaction.wrapper import TransactionUserWrapper
 
 log = Logger()
 
 
-@implementer(ITransactionUser)
-class KeepaliveTransactionUser:
+class KeepaliveTransactionUser(TransactionUserWrapper):
     """
     Absorbs or refuses keepalives and hands everything else to C{core}.
 
@@ -51,7 +50,8 @@ class KeepaliveTransactionUser:
     """
 
     def __init__(self, core: ITransactionUser, manager: KeepaliveManager, sentBy: str) -> None:
-        self.core: Any = core  # Any: mypy cannot call zope interface methods
+        TransactionUserWrapper.__init__(self, core)
+        self.core: Any = core  # the proxy core, which this wraps
         self.manager = manager
         self.sentBy = sentBy.lower()
 
@@ -103,20 +103,6 @@ class KeepaliveTransactionUser:
     def ackReceived(self, request: Request, source: tuple[str, int]) -> None:
         if not self._absorbedAck(request, source):
             self.core.ackReceived(request, source)
-
-    def cancelReceived(
-        self,
-        cancel: Request,
-        serverTransaction: IServerTransaction,
-        inviteTransaction: IServerTransaction | None,
-    ) -> None:
-        self.core.cancelReceived(cancel, serverTransaction, inviteTransaction)
-
-    def strayResponse(self, response: Response, source: tuple[str, int]) -> None:
-        self.core.strayResponse(response, source)
-
-    def serverTimedOut(self, serverTransaction: IServerTransaction) -> None:
-        self.core.serverTimedOut(serverTransaction)
 
     def requestRetransmitted(self, request: Request, serverTransaction: IServerTransaction) -> None:
         self._retransmissionReceived(request, serverTransaction)

@@ -145,6 +145,24 @@ class FloodTests(SynchronousTestCase):
         proxy.receive(invite(callID="again", branch="z9hG4bKagain"), FLOODER)
         self.assertEqual([m.code for m in proxy.sentTo(FLOODER)], [100])
 
+    def test_answeredCallsDoNotCount(self) -> None:
+        """
+        Only transactions still in progress count: 300 answered calls from
+        one source (their INVITE transactions kept for their RFC timers
+        after the 200, RFC 6026) do not hold it below a per-source limit of
+        100, as an edge keeping thousands of calls alive must not be.
+        """
+        proxy = self.proxy
+        for n in range(300):
+            proxy.receive(invite(callID=f"busy-{n}", branch=f"z9hG4bKbusy{n}"), FLOODER)
+            [atBob] = [m for m, a in proxy.sent() if a == BOB and isinstance(m, Request)]
+            proxy.receive(answer(atBob, 200, "OK"), BOB)
+            proxy.clock.advance(0.01)
+        codes = [m.code for m, a in proxy.sent() if a == FLOODER and isinstance(m, Response)]
+        self.assertNotIn(503, codes)
+        self.assertEqual(len(proxy.service.store), 300)
+        self.assertGreaterEqual(proxy.service.transactions.serverCount, 300)
+
     def test_globalLimit(self) -> None:
         """
         Three sources at 100 each fill the global limit of 300: a fourth

@@ -10,8 +10,8 @@ from collections import deque
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from twisted.internet.interfaces import IReactorTime
-from keepsip.logs import Logger
 
+from keepsip.logs import Logger
 from keepsip.sip.message import Message, Request, Response
 from keepsip.sip.responses import lenientTag, responseDestination, responseFromRequest
 from keepsip.transaction._headers import (
@@ -77,9 +77,6 @@ class TransactionLayer:
     @ivar refusedByChecks: new requests refused by C{checks} (a metric).
     """
 
-    #: Seconds between two log events about refused requests.
-    refusalLogInterval = 10.0
-
     _log = Logger()
 
     def __init__(
@@ -101,8 +98,6 @@ class TransactionLayer:
         self._checks: list[Any] = list(checks)
         self.refusedByChecks = 0
         self._serverTotal = 0
-        self._refusedLogged = 0
-        self._refusalLogTime: float | None = None
         self._retransmitting: dict[Address, dict[ServerTransaction, None]] = {}
         self._timerQueue = TimerQueue(clock)
         self._failing: deque[Address] = deque()
@@ -194,8 +189,6 @@ class TransactionLayer:
                 if refused is not None:
                     self.refusedByChecks += 1
                     return self._answerStatelessly(request, destination, *refused)
-        if admission is not None:
-            admission.opened(source[0])
         txn = ServerTransaction(
             self,
             request,
@@ -204,6 +197,9 @@ class TransactionLayer:
             isReliable(via),
             rfc2543,
         )
+        if admission is not None:
+            admission.opened(source[0])
+            txn._admitted = True
         self._serverTotal += 1
         self._addServerKey(txn, key)
         if method == "CANCEL":
@@ -421,6 +417,18 @@ class TransactionLayer:
                 removed = True
         if removed:
             self._serverTotal -= 1
+            self._finalSent(txn)
+
+    def _finalSent(self, txn: ServerTransaction) -> None:
+        """
+        C{txn} sent its first final response, or ended without one: it is no
+        longer in progress for admission control (a transaction that only
+        absorbs retransmissions for its RFC timers costs a little memory, not
+        work, and must not hold a busy source, such as an edge keeping
+        thousands of calls alive, below its limit).
+        """
+        if txn._admitted:
+            txn._admitted = False
             if self.admission is not None:
                 self.admission.closed(txn.source[0])
 
@@ -440,33 +448,14 @@ class TransactionLayer:
 
     def _refuse(self, request: Request, destination: Address, reason: str) -> None:
         """
-        Overload: answer C{request} 503 with C{Retry-After}, statelessly,
-        and log how many were refused at most every L{refusalLogInterval}
-        seconds (never once per packet).
+        Overload: answer C{request} 503 with C{Retry-After}, statelessly
+        (the admission control logs it, never once per packet).
         """
         admission = self.admission
         assert admission is not None
-        self._answerStatelessly(
-            request,
-            destination,
-            503,
-            "Service Unavailable",
-            (("retry-after", str(admission.retryAfter)),),
-        )
-        refused = admission.refusedGlobal + admission.refusedSource
-        now = self._clock.seconds()
-        last = self._refusalLogTime
-        if last is None or now - last >= self.refusalLogInterval:
-            self._log.warn(
-                "Overload: refused {count} new requests ({reason} limit, e.g. from"
-                " {peer}); {total} server transactions in progress",
-                count=refused - self._refusedLogged,
-                reason=reason,
-                peer=destination,
-                total=admission.total,
-            )
-            self._refusalLogTime = now
-            self._refusedLogged = refused
+        retryAfter = (("retry-after", str(admission.retryAfter)),)
+        self._answerStatelessly(request, destination, 503, "Service Unavailable", retryAfter)
+        admission.logRefusals(self._clock.seconds(), reason, destination)
 
     def _answerStatelessly(
         self,

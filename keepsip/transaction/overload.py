@@ -24,6 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from keepsip.logs import Logger
+
+log = Logger()
+
 #: What a refused request is told to wait, in seconds.
 RETRY_AFTER = 5
 
@@ -75,6 +79,32 @@ class Admission:
         self._recent: dict[str, list[float]] = {}
         # host -> blocked until
         self._blocked: dict[str, float] = {}
+        self._refusedLogged = 0
+        self._refusalLogTime: float | None = None
+
+    #: Seconds between two log events about refused requests.
+    refusalLogInterval = 10.0
+
+    def logRefusals(self, now: float, reason: str, peer: tuple[str, int]) -> None:
+        """
+        A request was refused for C{reason} (C{global} or C{source}): log
+        how many were refused since the last line, at most every
+        L{refusalLogInterval} seconds.
+        """
+        last = self._refusalLogTime
+        if last is not None and now - last < self.refusalLogInterval:
+            return
+        refused = self.refusedGlobal + self.refusedSource
+        log.warn(
+            "Overload: refused {count} new requests ({reason} limit, e.g. from"
+            " {peer}); {total} server transactions in progress",
+            count=refused - self._refusedLogged,
+            reason=reason,
+            peer=peer,
+            total=self.total,
+        )
+        self._refusalLogTime = now
+        self._refusedLogged = refused
 
     def blocks(self, host: str) -> bool:
         """

@@ -60,6 +60,9 @@ class ServerTransaction(TransactionBase):
         self.state = "proceeding" if self.isInvite else "trying"
         self._rfc2543 = rfc2543
         self._keys: list[Hashable] = []
+        #: Counted by the layer's admission control until its first final
+        #: response (set by the layer).
+        self._admitted = False
         self._intervalG = layer._timers.T1
 
     # -- the transaction user's side -------------------------------------
@@ -83,6 +86,7 @@ class ServerTransaction(TransactionBase):
                 settings = self._layer._timers
                 if self._rfc2543:
                     self._layer._addAckKey(self, response)
+                self._layer._finalSent(self)
                 if code < 300:
                     self.state = "accepted"
                     self._arm("_timerL", settings.transactionTimeout, self._timerLFired)
@@ -118,6 +122,7 @@ class ServerTransaction(TransactionBase):
                 self.state = "proceeding"
                 return
             self.state = "completed"
+            self._layer._finalSent(self)
             if self.reliable:
                 self._terminate()
             else:

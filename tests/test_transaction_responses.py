@@ -1,6 +1,6 @@
 """
 Tests for L{keepsip.transaction.requests}, L{keepsip.transaction.timers} and
-the private header readers in L{keepsip.transaction._headers}.
+the private header readers in L{keepsip.transaction.headers}.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction import TimerSettings, ackForResponse, cancelForRequest
-from keepsip.transaction._headers import cseq, isReliable, parseVia, sentByKey
+from keepsip.transaction.headers import cseq, isReliable, parseVia, sentByKey
 from keepsip.transaction.testing import makeRequest
 
 

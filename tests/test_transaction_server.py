@@ -50,8 +50,8 @@ class ServerTestMixin:
         advanceTo(self.clock, when)
 
     def assertNoTransactions(self):
-        self.assertEqual(self.layer._server, {})
-        self.assertEqual(self.layer._client, {})
+        self.assertEqual(self.layer.serverCount, 0)
+        self.assertEqual(self.layer.clientCount, 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
@@ -311,9 +311,10 @@ class InviteServerTests(ServerTestMixin, SynchronousTestCase):
         ok = makeResponse(invite, 200)
         txn.respond(ok)
         ack = makeAck(invite, ok, branch="z9hG4bKack2xx")
+        before = self.layer.serverCount
         self.receive(ack)
         self.assertEqual(self.user.events[-1], ("ackReceived", ack, SOURCE))
-        self.assertEqual(self.layer._server.get(("z9hG4bKack2xx", SOURCE, "INVITE")), None)
+        self.assertEqual(self.layer.serverCount, before)
 
     def test_ackBeforeFinalDropped(self) -> None:
         """

@@ -14,7 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from keepsip.logs import Logger
 from keepsip.sip.message import Message, Request, Response
 from keepsip.sip.responses import lenientTag, responseDestination, responseFromRequest
-from keepsip.transaction._headers import (
+from keepsip.transaction.headers import (
     MAGIC_COOKIE,
     cseq,
     freshTopVia,

@@ -6,7 +6,7 @@ response (RFC 3261 §17.1.1.3) and CANCEL (§9.1).
 from __future__ import annotations
 
 from keepsip.sip.message import Request, Response
-from keepsip.transaction._headers import cseq, topViaValue
+from keepsip.transaction.headers import cseq, topViaValue
 
 
 def _hopByHop(original: Request, method: str, to: list[str] | None) -> Request:

@@ -5,8 +5,6 @@ dialog states, the events observers get, termination and the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -17,44 +15,12 @@ from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.interfaces import IDialogObserver
 from keepsip.sip.message import Request
+from keepsip.testing import RecordingObserver
 from keepsip.transaction.testing import makeRequest, makeResponse
 
 RECORD_ROUTE = "<sip:192.0.2.1:5060;lr>"
 ALICE = ("192.0.2.10", 5060)
 BOB = ("192.0.2.20", 5060)
-
-
-class Recorder(DialogObserver):
-    """
-    Records every event as C{(name, dialog, *arguments)}.
-    """
-
-    def __init__(self) -> None:
-        self.events: list[tuple[object, ...]] = []
-
-    def dialogCreated(self, dialog: Dialog) -> None:
-        self.events.append(("created", dialog))
-
-    def dialogEarly(self, dialog: Dialog) -> None:
-        self.events.append(("early", dialog))
-
-    def dialogConfirmed(self, dialog: Dialog) -> None:
-        self.events.append(("confirmed", dialog))
-
-    def dialogUpdated(self, dialog: Dialog) -> None:
-        self.events.append(("updated", dialog))
-
-    def dialogKeptAlive(self, dialog: Dialog) -> None:
-        self.events.append(("keptAlive", dialog))
-
-    def dialogExpired(self, dialog: Dialog) -> None:
-        self.events.append(("expired", dialog))
-
-    def dialogTerminated(self, dialog: Dialog, cause: str, detail: Mapping[str, str]) -> None:
-        self.events.append(("terminated", dialog, cause, dict(detail)))
-
-    def names(self) -> list[object]:
-        return [event[0] for event in self.events]
 
 
 class Exploding(DialogObserver):
@@ -72,7 +38,7 @@ class TrackerTestCase(SynchronousTestCase):
         self.clock.advance(100)
         self.store = MemoryDialogStore()
         self.tracker = DialogTracker(self.clock, self.store, RECORD_ROUTE)
-        self.recorder = Recorder()
+        self.recorder = RecordingObserver()
         self.tracker.addObserver(self.recorder)
         self.invite = makeRequest("INVITE", fromTag="alicetag", callID="call-1")
         self.invite.addHeader("contact", "<sip:alice@192.0.2.10:5060>")

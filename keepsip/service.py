@@ -25,6 +25,7 @@ from keepsip.dialog.stores import makeDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.edge.keepalives import EdgeEndDetail, EdgeKeepalives
 from keepsip.edge.service import CoreInvites, EdgeRegistrations, EdgeService, wrapEdge
+from keepsip.keepalive.admission import KeepaliveAdmission
 from keepsip.keepalive.cluster import ClusterReaper, nodeName, storedDeadlines
 from keepsip.keepalive.manager import KeepaliveManager, KeepaliveSettings
 from keepsip.keepalive.termination import Terminator
@@ -235,6 +236,7 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
     )
     tracker.addObserver(user)
     transactions.addAdmission(user.admission)  # its rate limits, stateless
+    transactions.addAdmission(KeepaliveAdmission(keepalive, identity.sentBy))  # the ceiling
     edgeService = None
     if invites is not None and config.core is not None:
         registrations = EdgeRegistrations()

@@ -17,7 +17,7 @@ from keepsip.sip.headers import fromHeader
 from keepsip.sip.message import Request
 
 from ._keepalive import KeepaliveTestCase
-from keepsip.testing import ALICE, BOB, answer
+from keepsip.testing import ALICE, BOB, answer, invite
 
 from ._proxy import ProxyHarness
 
@@ -303,3 +303,28 @@ class ForgeryLogTests(KeepaliveTestCase):
         [first, summary] = about(forger)
         self.assertEqual(summary["count"], 29)
         self.assertEqual(len(about(other)), 1)
+
+
+class CeilingTests(KeepaliveTestCase):
+    def test_oneDecisionPerKeepalive(self):
+        """
+        L{KeepaliveManager.withinCeiling} asks the limiter once per request:
+        asked again about the same request (the admission check, then the
+        transaction user) it repeats its decision without taking a token;
+        another request is a new decision, and a refusal is repeated too.
+        """
+        from keepsip.sip.parser import parseDatagram
+
+        self.makeProxy(keepaliveRateLimit=1.0)  # a burst of 10
+        manager = self.proxy.service.keepalive
+        limiter = manager.limiter
+        first = parseDatagram(invite(branch="z9hG4bKc1"))
+        second = parseDatagram(invite(branch="z9hG4bKc2"))
+        self.assertTrue(manager.withinCeiling(first, ALICE))
+        self.assertTrue(manager.withinCeiling(first, ALICE))
+        self.assertEqual((limiter.allowed, limiter.denied), (1, 0))
+        for n in range(9):
+            self.assertTrue(manager.withinCeiling(parseDatagram(invite(branch=f"z9hG4bKd{n}")), ALICE))
+        self.assertFalse(manager.withinCeiling(second, ALICE))
+        self.assertFalse(manager.withinCeiling(second, ALICE))
+        self.assertEqual((limiter.allowed, limiter.denied), (10, 1))

@@ -285,3 +285,38 @@ class ReplayTests(KeepaliveTestCase):
         sent = self.keepalive(2, source=ALICE_OTHER_PORT)
         self.assertIn(403, [m.code for m, a in sent if a == ALICE_OTHER_PORT])
         self.assertNothingCounted()
+
+
+class CeilingFallbackTests(KeepaliveTestCase):
+    def test_unadmittedKeepaliveStillLimited(self) -> None:
+        """
+        A keepalive over the per-source ceiling that no admission check saw
+        (none wired, or its dialog was loaded from a shared store after the
+        check) is still refused by the transaction user, with C{503} and
+        C{Retry-After} through its transaction, and does not reach the core.
+        """
+        from keepsip.sip.parser import parseDatagram
+
+        self.makeProxy(keepaliveRateLimit=1.0)  # a burst of 10
+        self.establish()
+        manager = self.proxy.service.keepalive
+        core = RecordingTransactionUser()
+        user = KeepaliveTransactionUser(core, manager, SENT_BY)
+        codes = []
+        for n in range(11):
+            request = parseDatagram(
+                invite(
+                    uri="sip:bob@192.0.2.20:5060",
+                    branch=f"z9hG4bKfb{n}",
+                    toTag="bobtag",
+                    route="<sip:192.0.2.1:5060;lr>",
+                )
+            )
+            server = FakeServerTransaction(ALICE)
+            user.requestReceived(request, server)
+            codes.append([r.code for r in server.responses])
+        self.assertEqual([c[-1:] for c in codes[:10]], [[200]] * 10)
+        self.assertEqual(codes[-1], [503])
+        self.assertEqual(server.responses[0].header("retry-after"), "30")
+        self.assertEqual(core.names(), [])
+        self.assertEqual(manager.limiter.denied, 1)

@@ -210,6 +210,8 @@ class KeepaliveManager(DialogObserver):
         self.maxReaper = Reaper(clock, self.maxIndex, expireMax, settings.reaperTick)
         burst = settings.rateBurst or max(10, int(2 * settings.rateLimit))
         self.limiter = RateLimiter(clock, settings.rateLimit, burst)
+        # The last keepalive the limiter decided on, and its decision.
+        self._ceilingDecision: tuple[Request | None, bool] = (None, True)
         self.keepalives = 0
         self.forged = 0
         self.tooFrequent = 0
@@ -277,6 +279,20 @@ class KeepaliveManager(DialogObserver):
         if state is None:
             return None
         return dialog, sender, state
+
+    def withinCeiling(self, request: Request, source: tuple[str, int]) -> bool:
+        """
+        Is the keepalive C{request} from C{source} within the per-source
+        ceiling? The limiter decides once per request: asked again about
+        the same request (the stateless admission check first, then the
+        transaction user), the first decision is the answer.
+        """
+        last, allowed = self._ceilingDecision
+        if last is request:
+            return allowed
+        allowed = self.limiter.allow(source)
+        self._ceilingDecision = (request, allowed)
+        return allowed
 
     def _legCounts(self, dialog: Dialog, sender: Leg) -> bool:
         legs = self.settings.legs

@@ -26,12 +26,13 @@ from twisted.internet.defer import Deferred
 
 from keepsip.dialog.model import Dialog, Leg
 from keepsip.keepalive.absorb import absorb, acknowledge, answerFromState
+from keepsip.keepalive.admission import firstPass
 from keepsip.keepalive.manager import KeepaliveManager
 from keepsip.keepalive.recognition import CONFLICT, KEEPALIVE, REINVITE, classifyInvite, isAuthentic
 from keepsip.keepalive.sessiontimer import assistSessionTimer
 from keepsip.keepalive.state import KeepaliveState
 from keepsip.logs import Logger
-from keepsip.sip.headers import cseq, fromHeader, maxForwards, newTag, toHeader, vias
+from keepsip.sip.headers import cseq, fromHeader, newTag, toHeader
 from keepsip.sip.message import Request
 from keepsip.sip.responses import responseFromRequest
 from keepsip.transaction.interfaces import IServerTransaction, ITransactionUser
@@ -116,14 +117,7 @@ class KeepaliveTransactionUser(TransactionUserWrapper):
         or an initial INVITE, with Max-Forwards left, that has not passed
         keepsip already?
         """
-        forwards = maxForwards(request)
-        if forwards is not None and forwards <= 0:
-            return False
-        sentBy = self.sentBy
-        for via in vias(request):
-            if f"{via.host}:{via.port}".lower() == sentBy:
-                return False
-        return True
+        return firstPass(request, self.sentBy)
 
     def _inspect(self, request: Request, serverTransaction: IServerTransaction) -> bool:
         """
@@ -200,9 +194,12 @@ class KeepaliveTransactionUser(TransactionUserWrapper):
             manager.forgery(dialog, sender, source, "INVITE")
             serverTransaction.respond(responseFromRequest(request, 403, "Forbidden", toTag=newTag()))
             return True
-        if not manager.limiter.allow(source):
+        if not manager.withinCeiling(request, source):
             # The per-source ceiling, far above what the per-dialog limit
-            # lets any number of honest calls send.
+            # lets any number of honest calls send. Usually decided, and
+            # refused statelessly, by KeepaliveAdmission before a
+            # transaction existed; this answers what it did not see (no
+            # check wired, a dialog loaded from a shared store).
             log.info("keepalive rate limit hit by {peer}", peer=source, callID=dialog.callID)
             response = responseFromRequest(request, 503, "Service Unavailable")
             response.addHeader("retry-after", str(max(1, int(manager.settings.interval))))
@@ -257,7 +254,7 @@ class KeepaliveTransactionUser(TransactionUserWrapper):
             return
         if classifyInvite(dialog, sender, request) != KEEPALIVE:
             return
-        if manager.limiter.allow(source):
+        if manager.withinCeiling(request, source):
             # An equal INVITE reusing the original INVITE's transaction.
             manager.proofOfLife(dialog, sender, state, keepalive=True)
 

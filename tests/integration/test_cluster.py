@@ -153,10 +153,12 @@ class RedisRestartedTests(IntegrationTestCase):
         """
         Calls set up, kept alive (two keepalives each) and ended by the
         caller's BYE while Redis is down and after it is back are all
-        routed (every SIPp call succeeds, no call is ended by keepsip), the
-        store errors are counted, every call has exactly one start and one
-        stop record (caller-bye), and once the calls ended Redis holds none
-        of them.
+        routed (every SIPp call succeeds, none is ended by keepsip); calls
+        that fell silent while Redis was down (their expiry cannot be
+        claimed) are ended by keepsip with one BYE each once it is back;
+        the store errors are counted; every call has exactly one start and
+        one stop record (caller-bye or keepalive-timeout); and once the
+        calls ended Redis holds none of them.
         """
         redis = RedisServer(self.mktemp())
         redis.start()
@@ -166,7 +168,8 @@ class RedisRestartedTests(IntegrationTestCase):
         metricsPort = freeTCPPort()
         directory = FilePath(self.mktemp())
         directory.makedirs()
-        calls = 12
+        talking, silent = 12, 3
+        calls = talking + silent
         callee = self.startSipp("uas_keepalive.xml", "-m", str(calls), timeout=100)
         yield callee.whenListening()
         node = yield self.startKeepsip(
@@ -178,20 +181,34 @@ class RedisRestartedTests(IntegrationTestCase):
             "--keepalive-interval", "2", "--keepalive-tolerance", "3", "--reaper-tick", "0.5",
         )
         self.assertEqual((yield self.storeErrors(metricsPort)), 0)
+        # Calls 0-3 s after the start, keepalives at +3 s and +6 s, BYE at +9 s.
         caller = self.startSipp(
             "uac_keepalive_bye_direct.xml", "-timeout", "60s", "-timeout_error", "-s", "bob",
-            "-m", str(calls), "-r", "4", "-l", str(calls), "-recv_timeout", "20s",
-            "-d", "2000", "-set", "keepalives", "2", remote=node.address, timeout=90,
+            "-m", str(talking), "-r", "4", "-l", str(talking), "-recv_timeout", "20s",
+            "-d", "3000", "-set", "keepalives", "2", remote=node.address, timeout=90,
+        )
+        # One keepalive at +1 s, then silence: deadline about 7.5 s.
+        quiet = self.startSipp(
+            "uac_keepalive.xml", "-timeout", "60s", "-timeout_error", "-s", "bob",
+            "-m", str(silent), "-r", "10", "-l", str(silent), "-recv_timeout", "30s",
+            "-d", "1000", "-set", "keepalives", "1", remote=node.address, timeout=90,
         )
         yield deferLater(self.reactor, 1.5, lambda: None)
         redis.kill()
-        yield deferLater(self.reactor, 2.5, lambda: None)
+        yield deferLater(self.reactor, 8.5, lambda: None)
         redis.start()
         result: SippResult = yield caller.result()
         self.assertEqual(
-            (result.exitCode, result.successfulCalls), (0, calls), result.describe()
+            (result.exitCode, result.successfulCalls), (0, talking), result.describe()
         )
         self.assertEqual(result.received("BYE"), [], "keepsip ended a call")
+        quietResult: SippResult = yield quiet.result()
+        self.assertEqual(
+            (quietResult.exitCode, quietResult.successfulCalls), (0, silent),
+            quietResult.describe(),
+        )
+        byes = {tuple(b.headers("Via")) for b in quietResult.received("BYE")}
+        self.assertEqual(len(byes), silent, quietResult.describe())
         yield callee.result()
         self.assertGreater((yield self.storeErrors(metricsPort)), 0)
 
@@ -210,8 +227,11 @@ class RedisRestartedTests(IntegrationTestCase):
             self.assertEqual(
                 (types.count("start"), types.count("stop")), (1, 1), describeRecords(records)
             )
-        for stop in stops(records):
-            self.assertEqual(stop["end_cause"], "caller-bye", stop)
+        causes = sorted(stop["end_cause"] for stop in stops(records))
+        self.assertEqual(
+            causes, ["caller-bye"] * talking + ["keepalive-timeout"] * silent,
+            describeRecords(records),
+        )
         yield deferLater(self.reactor, 1.0, lambda: None)
         self.assertEqual(redis.command("KEYS", "outage:dialog:*"), [])
         yield node.stop()

@@ -319,3 +319,30 @@ class OutageTests(RedisStoreCase):
         )
         stored = DialogCodec().decode(self.redis("HGET", f"{p}:dialog:a:kept", "data"))
         self.assertEqual(stored.caller.cseq, 42)
+
+    @inlineCallbacks
+    def test_claimAfterEmptyRestart(self):  # type: ignore[no-untyped-def]
+        """
+        A held call expiring while Redis is down cannot be claimed (the claim
+        fails, to be tried again); once Redis is back empty, with no change
+        pending to write, the claim first writes the node's calls again and
+        is won, instead of finding the call gone (then nobody would end it).
+        """
+        store = yield self.opened()
+        store.add(confirmed("c1", keepaliveAt=10.0))
+        yield store.flush()
+        self.server.stop()
+        yield deferLater(reactor, 0.2, lambda: None)
+        yield self.assertFailure(store.claim(("c1", "a"), "keepalive", 20.0), Exception)
+        self.assertEqual(store.pendingCount(), 0)
+        self.server.start()
+        verdict = None
+        for _ in range(100):
+            yield deferLater(reactor, 0.1, lambda: None)
+            try:
+                verdict = yield store.claim(("c1", "a"), "keepalive", 20.0)
+            except Exception:
+                continue
+            break
+        self.assertEqual(verdict, ("won", None))
+        self.assertEqual(self.redis("HGET", f"{self.prefix}:dialog:a:c1", "claim"), "n1")

@@ -365,7 +365,9 @@ class RedisDialogStore(MemoryDialogStore, RedisClaims):
         if self._flushCall is not None and self._flushCall.active():
             self._flushCall.cancel()
         self._flushCall = None
-        if not self._pending:
+        if not self._pending and self._checked:
+            # (Unchecked since Redis failed: check it, and write the held
+            # calls again if it came back empty.)
             return succeed(0)
         if self._inFlight is not None:
             # One group at a time, so the changes reach Redis in order.

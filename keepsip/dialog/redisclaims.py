@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from keepsip.dialog import redislayout as scripts
 from keepsip.dialog.model import Dialog
 from keepsip.dialog.serial import DialogCodec, SchemaError
 from keepsip.logs import Logger
+from keepsip.redisclient import RedisUnavailable
 
 log = Logger()
 
@@ -37,6 +38,11 @@ class RedisClaims:
     claimsLost: int
     reapedForOthers: int
     _pending: dict[tuple[str, str], tuple[Dialog | None, bool]]
+    _down: bool
+    _checked: bool
+
+    def flush(self) -> Deferred[int]:
+        raise NotImplementedError()
 
     @property
     def where(self) -> str:
@@ -66,6 +72,21 @@ class RedisClaims:
             Redis error. A call whose creation was never written is won
             without asking Redis.
         """
+        if self._down or not self._checked:
+            # Redis failed since the last write and may have come back
+            # empty: write this node's calls again first, or the claim would
+            # find the call gone and nobody would end it. Still down: the
+            # claim fails and the reaper tries again a tick later.
+            def caughtUp(_: int) -> Deferred[Any]:
+                if self._down or not self._checked:
+                    self.errors += 1
+                    return fail(RedisUnavailable(f"{self.where}: unreachable"))
+                return self._claim(callKey, kind, now)
+
+            return self.flush().addCallback(caughtUp)
+        return self._claim(callKey, kind, now)
+
+    def _claim(self, callKey: tuple[str, str], kind: str, now: float) -> Deferred[Any]:
         pending = self._pending.get(callKey)
         if pending is not None and pending[1]:
             self.claimsWon += 1

@@ -8,7 +8,9 @@ C{<caller tag>:<Call-ID>} (a tag has no colon, so the split is unambiguous):
   - C{P:meta} (hash): C{name} C{keepsip-dialogs} and C{schema} the version;
   - C{P:dialog:ID} (hash): C{data} the dialog's JSON
     (L{keepsip.dialog.serial.DialogCodec}), C{node} the node that wrote it
-    last, and while it is being ended C{claim} (the node) and C{claimkind};
+    last, and while it is being ended C{claim} (the node), C{claimkind}
+    and C{claimwhen} (the deadline it was claimed for, handed on when a
+    claim whose lease ran out is taken over);
   - C{P:keepalive} and C{P:maxduration} (sorted sets): C{ID} scored by its
     keepalive and its maximum-duration deadline (epoch seconds);
   - C{P:claims} (sorted set): C{ID} scored by the end of its claim's lease;
@@ -122,7 +124,7 @@ if deadline and tonumber(deadline) > now then
   return {'alive', deadline}
 end
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), id)
-redis.call('HSET', KEYS[1], 'claim', ARGV[5], 'claimkind', ARGV[2])
+redis.call('HSET', KEYS[1], 'claim', ARGV[5], 'claimkind', ARGV[2], 'claimwhen', deadline or ARGV[3])
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 return {'won', redis.call('HGET', KEYS[1], 'data')}
@@ -153,7 +155,7 @@ local function claim(id, kind, when)
     return
   end
   redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), id)
-  redis.call('HSET', key, 'claim', ARGV[4], 'claimkind', kind)
+  redis.call('HSET', key, 'claim', ARGV[4], 'claimkind', kind, 'claimwhen', when)
   table.insert(won, {id, kind, when, redis.call('HGET', key, 'data')})
 end
 local indexes = {{KEYS[1], 'keepalive'}, {KEYS[2], 'max-duration'}}
@@ -165,8 +167,8 @@ for _, pair in ipairs(indexes) do
 end
 local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
 for i = 1, #stale, 2 do
-  local kind = redis.call('HGET', ARGV[6] .. stale[i], 'claimkind') or 'keepalive'
-  claim(stale[i], kind, stale[i + 1])
+  local kind, when = unpack(redis.call('HMGET', ARGV[6] .. stale[i], 'claimkind', 'claimwhen'))
+  claim(stale[i], kind or 'keepalive', when or stale[i + 1])
 end
 return won
 """

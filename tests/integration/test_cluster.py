@@ -119,3 +119,119 @@ class NodeKilledTests(IntegrationTestCase):
         self.assertEqual(self.redis.command("KEYS", "cluster:dialog:*"), [])
         for node in nodes[1:]:
             yield node.stop()
+
+
+class RedisRestartedTests(IntegrationTestCase):
+    """
+    One keepsip on C{--dialog-store redis:...}; redis-server (without
+    persistence, so it comes back empty) is killed with SIGKILL while calls
+    are being set up and kept alive, and started again on the same port
+    while they are still up.
+    """
+
+    timeout = 120
+
+    @inlineCallbacks
+    def storeErrors(self, port: int):  # type: ignore[no-untyped-def]
+        """
+        keepsip's C{keepsip_dialog_store_errors_total}, read from its
+        metrics endpoint.
+        """
+        from twisted.web.client import Agent, readBody
+
+        response = yield Agent(self.reactor).request(
+            b"GET", f"http://127.0.0.1:{port}/metrics".encode()
+        )
+        body = (yield readBody(response)).decode()
+        for line in body.splitlines():
+            if line.startswith("keepsip_dialog_store_errors_total"):
+                return float(line.split()[-1])
+        self.fail(f"no store error metric in:\n{body}")
+
+    @inlineCallbacks
+    def test_nothingLostAcrossRedisRestart(self):  # type: ignore[no-untyped-def]
+        """
+        Calls set up, kept alive (two keepalives each) and ended by the
+        caller's BYE while Redis is down and after it is back are all
+        routed (every SIPp call succeeds, none is ended by keepsip); calls
+        that fell silent while Redis was down (their expiry cannot be
+        claimed) are ended by keepsip with one BYE each once it is back;
+        the store errors are counted; every call has exactly one start and
+        one stop record (caller-bye or keepalive-timeout); and once the
+        calls ended Redis holds none of them.
+        """
+        redis = RedisServer(self.mktemp())
+        redis.start()
+        self.addCleanup(redis.stop)
+        from tests.helpers import freeTCPPort
+
+        metricsPort = freeTCPPort()
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        talking, silent = 12, 3
+        calls = talking + silent
+        callee = self.startSipp("uas_keepalive.xml", "-m", str(calls), timeout=100)
+        yield callee.whenListening()
+        node = yield self.startKeepsip(
+            "--route", f"*=sip:{callee.address}",
+            "--dialog-store", f"redis:host=127.0.0.1,port={redis.port},prefix=outage",
+            "--accounting", f"jsonl:path={directory.child('cdr.jsonl').path}",
+            "--accounting-spool", directory.child("spool").path,
+            "--metrics", f"tcp:{metricsPort}:interface=127.0.0.1",
+            "--keepalive-interval", "2", "--keepalive-tolerance", "3", "--reaper-tick", "0.5",
+        )
+        self.assertEqual((yield self.storeErrors(metricsPort)), 0)
+        # Calls 0-3 s after the start, keepalives at +3 s and +6 s, BYE at +9 s.
+        caller = self.startSipp(
+            "uac_keepalive_bye_direct.xml", "-timeout", "60s", "-timeout_error", "-s", "bob",
+            "-m", str(talking), "-r", "4", "-l", str(talking), "-recv_timeout", "20s",
+            "-d", "3000", "-set", "keepalives", "2", remote=node.address, timeout=90,
+        )
+        # One keepalive at +1 s, then silence: deadline about 7.5 s.
+        quiet = self.startSipp(
+            "uac_keepalive.xml", "-timeout", "60s", "-timeout_error", "-s", "bob",
+            "-m", str(silent), "-r", "10", "-l", str(silent), "-recv_timeout", "30s",
+            "-d", "1000", "-set", "keepalives", "1", remote=node.address, timeout=90,
+        )
+        yield deferLater(self.reactor, 1.5, lambda: None)
+        redis.kill()
+        yield deferLater(self.reactor, 8.5, lambda: None)
+        redis.start()
+        result: SippResult = yield caller.result()
+        self.assertEqual(
+            (result.exitCode, result.successfulCalls), (0, talking), result.describe()
+        )
+        self.assertEqual(result.received("BYE"), [], "keepsip ended a call")
+        quietResult: SippResult = yield quiet.result()
+        self.assertEqual(
+            (quietResult.exitCode, quietResult.successfulCalls), (0, silent),
+            quietResult.describe(),
+        )
+        byes = {tuple(b.headers("Via")) for b in quietResult.received("BYE")}
+        self.assertEqual(len(byes), silent, quietResult.describe())
+        yield callee.result()
+        self.assertGreater((yield self.storeErrors(metricsPort)), 0)
+
+        cdr = directory.child("cdr.jsonl")
+        yield waitForRecords(
+            self.reactor, lambda: readRecords(cdr), lambda rs: len(stops(rs)) >= calls, 15,
+            "stops",
+        )
+        yield deferLater(self.reactor, 1.0, lambda: None)
+        records = readRecords(cdr)
+        kinds: dict[str, list[str]] = {}
+        for record in {r["record_id"]: r for r in records}.values():
+            kinds.setdefault(record["call_id"], []).append(record["type"])
+        self.assertEqual(len(kinds), calls, describeRecords(records))
+        for types in kinds.values():
+            self.assertEqual(
+                (types.count("start"), types.count("stop")), (1, 1), describeRecords(records)
+            )
+        causes = sorted(stop["end_cause"] for stop in stops(records))
+        self.assertEqual(
+            causes, ["caller-bye"] * talking + ["keepalive-timeout"] * silent,
+            describeRecords(records),
+        )
+        yield deferLater(self.reactor, 1.0, lambda: None)
+        self.assertEqual(redis.command("KEYS", "outage:dialog:*"), [])
+        yield node.stop()

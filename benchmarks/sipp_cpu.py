@@ -18,102 +18,26 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = REPO_ROOT / "tests" / "integration" / "scenarios"
-HOST = "127.0.0.1"
-SIPP_COMMON = ["-nostdin", "-default_behaviors", "abortunexp", "-trace_stat", "-fd", "1"]
-
-
-def freeUDPPort() -> int:
-    """
-    A UDP port of 127.0.0.1 that was free a moment ago.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def cpuSeconds(pid: int) -> float:
-    """
-    User plus system CPU time of process C{pid} so far, in seconds, from
-    fields 14 and 15 of C{/proc/<pid>/stat} (clock ticks).
-    """
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    # fields[0] is field 3 (state): utime is field 14, stime field 15.
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
-def waitUntilAnswering(port: int, proc: subprocess.Popen[bytes], limit: float) -> None:
-    """
-    Send OPTIONS (Max-Forwards: 0) to keepsip until any SIP response comes
-    back.
-
-    @raise RuntimeError: if keepsip exits or stays silent for C{limit} s.
-    """
-    deadline = time.monotonic() + limit
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        s.settimeout(0.1)
-        local = s.getsockname()[1]
-        n = 0
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"keepsip exited with status {proc.returncode}")
-            n += 1
-            s.sendto(
-                (
-                    f"OPTIONS sip:{HOST}:{port} SIP/2.0\r\n"
-                    f"Via: SIP/2.0/UDP {HOST}:{local};branch=z9hG4bK-bench-{n}\r\n"
-                    f"Max-Forwards: 0\r\nFrom: <sip:bench@{HOST}:{local}>;tag=b{n}\r\n"
-                    f"To: <sip:{HOST}:{port}>\r\nCall-ID: bench-{local}@{HOST}\r\n"
-                    f"CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n"
-                ).encode("ascii"),
-                (HOST, port),
-            )
-            try:
-                if s.recv(65535).startswith(b"SIP/2.0 "):
-                    return
-            except TimeoutError:
-                pass
-    raise RuntimeError(f"keepsip did not answer OPTIONS within {limit}s")
-
-
-def finalStats(path: Path) -> dict[str, str]:
-    """
-    The last row of a SIPp C{-trace_stat} file, by column name.
-    """
-    with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f, delimiter=";") if row]
-    if len(rows) < 2:
-        raise RuntimeError(f"no statistics in {path}")
-    return dict(zip(rows[0], rows[-1]))
-
-
-def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """
-    SIGTERM C{proc}, SIGKILL it if it is still there after C{grace} s.
-    """
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from sipprun import (
+    HOST,
+    REPO_ROOT,
+    SCENARIOS,
+    SIPP_COMMON,
+    cpuSeconds,
+    finalStats,
+    freeUDPPort,
+    stop,
+    waitUntilAnswering,
+)
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:

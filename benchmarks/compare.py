@@ -268,11 +268,7 @@ def isClean(run: dict[str, object]) -> bool:
     attempted = int(run["attempted"])  # type: ignore[call-overload]
     bad = int(run["failed"]) + int(run["callee_failed"])  # type: ignore[call-overload]
     retrans = int(run["retransmissions"])  # type: ignore[call-overload]
-    return (
-        attempted > 0
-        and bad <= CLEAN_LIMIT * attempted
-        and retrans <= CLEAN_LIMIT * attempted
-    )
+    return attempted > 0 and bad <= CLEAN_LIMIT * attempted and retrans <= CLEAN_LIMIT * attempted
 
 
 def summarize(runs: list[dict[str, object]]) -> dict[str, object]:
@@ -493,7 +489,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.proxy = args.proxy or list(PROXIES)
-    args.scenario = args.scenario or (["basic"] if args.step else ["basic", "keepalive", "abandoned"])
+    args.scenario = args.scenario or (
+        ["basic"] if args.step else ["basic", "keepalive", "abandoned"]
+    )
     if args.quick:
         given = argv if argv is not None else sys.argv[1:]
         if not any(a.startswith("--calls") for a in given):

@@ -70,6 +70,7 @@ class CompareTests(TestCase):
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
         self.assertEqual(result.returncode, 0, result.stdout[-2000:] + result.stderr[-3000:])
         report = json.loads(out.read_text())

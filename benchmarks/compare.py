@@ -249,9 +249,9 @@ def runOnce(
         "invite_p99_ms": percentile(times, 99),
         "rtt_samples": len(times),
         "cpu_s": round(cpu, 3),
-        "cpu_us_per_call": round(cpu * 1e6 / max(succeeded, 1)),
+        "cpu_us_per_call": round(cpu * 1e6 / max(attempted, 1)),
         "cpu_share": round(cpu / elapsed, 3),
-        "sipp_cpu_us_per_call": round(sippCPU * 1e6 / max(succeeded, 1)),
+        "sipp_cpu_us_per_call": round(sippCPU * 1e6 / max(attempted, 1)),
         "peak_rss_kb": peakRSS,
         "pss_start_kb": memory.firstKB,
         "peak_pss_kb": memory.peakKB,
@@ -274,7 +274,7 @@ def isClean(run: dict[str, object]) -> bool:
 def summarize(runs: list[dict[str, object]]) -> dict[str, object]:
     """
     One proxy's runs of one scenario added up: counts summed, CPU per call
-    over all calls, response times over all samples (from the runs' medians
+    over all calls attempted, response times over all samples (from the runs' medians
     and 99th percentiles: the worst of them), memory at its highest.
     """
 
@@ -285,13 +285,14 @@ def summarize(runs: list[dict[str, object]]) -> dict[str, object]:
         return [float(r[key]) for r in runs if r[key] is not None]  # type: ignore[arg-type]
 
     succeeded = total("succeeded")
+    attempted = total("attempted")
     cpu = sum(values("cpu_s"))
     rates = values("achieved_rate")
     p50 = values("invite_p50_ms")
     p99 = values("invite_p99_ms")
     return {
         "runs": len(runs),
-        "attempted": total("attempted"),
+        "attempted": attempted,
         "succeeded": succeeded,
         "failed": total("failed"),
         "callee_failed": total("callee_failed"),
@@ -299,7 +300,7 @@ def summarize(runs: list[dict[str, object]]) -> dict[str, object]:
         "achieved_rate": round(sum(rates) / len(rates), 1) if rates else None,
         "invite_p50_ms": percentile(p50, 50),
         "invite_p99_ms": max(p99) if p99 else None,
-        "cpu_us_per_call": round(cpu * 1e6 / max(succeeded, 1)),
+        "cpu_us_per_call": round(cpu * 1e6 / max(attempted, 1)),
         "cpu_share": max(values("cpu_share")),
         "sipp_cpu_us_per_call": round(sum(values("sipp_cpu_us_per_call")) / len(runs)),
         "peak_rss_kb": max(values("peak_rss_kb")),

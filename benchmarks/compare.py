@@ -401,6 +401,7 @@ def step(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     result: dict[str, object] = {"mode": "step", "runs": []}
     runs: list[dict[str, object]] = []
     best: dict[str, dict[str, float | None]] = {}
+    stillClean: dict[str, list[str]] = {}
     for name in args.scenario:
         best[name] = {proxy: None for proxy in args.proxy}
         going = list(args.proxy)
@@ -419,11 +420,20 @@ def step(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
                 else:
                     going.remove(proxy)
             rate += args.step_increment
+        stillClean[name] = list(going)
     for name, byProxy in best.items():
-        line = f"{name}: highest clean rate (failures and retransmissions <= 0.1 %)"
-        parts = [f"{proxy} {fmt(r)} calls/s" for proxy, r in byProxy.items()]
-        more = [f" (still clean at --step-max {args.step_max:g})" for p in going]
-        print(line + ": " + ", ".join(parts) + ("".join(more[:1]) if more else ""))
+        parts = [
+            f"{proxy} {fmt(r)} calls/s"
+            + (
+                f" (still clean at --step-max {args.step_max:g})"
+                if proxy in stillClean[name]
+                else ""
+            )
+            for proxy, r in byProxy.items()
+        ]
+        print(
+            f"{name}: highest clean rate (failures, retransmissions <= 0.1 %): " + ", ".join(parts)
+        )
     result["runs"] = runs
     result["highest_clean_rate"] = best
     return result

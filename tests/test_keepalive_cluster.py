@@ -348,3 +348,37 @@ class ClusterReaperLoopTests(TestCase):
         reaper.stopService()
         clock.pump([1.0] * 4)
         self.assertEqual(len(store.calls), 2)
+
+    def test_pendingEndDoesNotHoldClaims(self) -> None:
+        """
+        A claimed call whose end is still pending (its BYE to a dead leg
+        waits for timer F) does not hold up the next claims: the loop claims
+        on every tick meanwhile.
+        """
+
+        class HeldCall:
+            isTerminated = False
+
+        class ClaimsOneCall(ClaimsExpired):
+            def claimExpired(self, now: float, grace: float) -> Deferred[list[Any]]:
+                first = not self.calls
+                self.calls.append((now, grace))
+                return succeed([(("c1", "f", "t"), "keepalive", 1.0, HeldCall())] if first else [])
+
+            def getByCallKey(self, key: Any) -> Any:
+                return HeldCall()
+
+        class PendingManager(RecordingManager):
+            def expire(self, kind: str, key: Any, when: float, now: float) -> Any:
+                super().expire(kind, key, when, now)
+                return Deferred()
+
+        clock = Clock()
+        store = ClaimsOneCall()
+        manager = PendingManager()
+        reaper = ClusterReaper(clock, store, RecordingTracker(), manager, 2.0, 7.0)
+        reaper.startService()
+        clock.pump([1.0] * 6)
+        self.assertEqual(len(manager.ended), 1)
+        self.assertEqual([now for now, _ in store.calls], [2.0, 4.0, 6.0])
+        reaper.stopService()

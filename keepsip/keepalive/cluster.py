@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
@@ -194,8 +194,10 @@ class ClusterReaper(Service):
             it never fails (a store error is logged and counted).
         """
 
-        def claimed(calls: list[tuple[Any, str, float, Dialog]]) -> Deferred[None]:
-            pending = []
+        def claimed(calls: list[tuple[Any, str, float, Dialog]]) -> None:
+            # The ends are not waited for: their BYEs may take timer F (a
+            # crashed leg), and the loop waits for this Deferred (see
+            # keepsip.keepalive.reaper).
             for key, kind, when, dialog in calls:
                 try:
                     result = self._end(key, kind, when, now, dialog)
@@ -204,10 +206,6 @@ class ClusterReaper(Service):
                     continue
                 if isinstance(result, Deferred):
                     result.addErrback(self._endFailed, key)
-                    pending.append(result)
-            if not pending:
-                return succeed(None)
-            return gatherResults(pending).addCallback(lambda _: None)
 
         def failed(reason: Failure) -> None:
             log.debug("cluster reaper: store error {error}", error=reason.getErrorMessage())

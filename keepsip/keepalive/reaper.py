@@ -7,9 +7,16 @@ sends the BYEs and records the end. It decides from the C{now} it is given
 (L{Reaper.reapExpired}), so tests and a restarted node can drive it directly.
 
 A L{LoopingCall} stops on its first exception, so failures are caught and
-logged per key; and it does not start a tick while the Deferred of the last
-one is pending, so L{Reaper.reapExpired} returns a Deferred that fires once
-every C{expire} of the tick has finished: ticks never overlap.
+logged per key. An expiry usually returns a Deferred that fires when both
+BYEs are answered, which for the leg that crashed (the very case the reaper
+exists for) means after timer F, 32 s. Ticks therefore never wait for the
+expiries they started: a key is popped from the index before C{expire} is
+called, so no key is handed over twice for one deadline, and the next tick
+runs on time whatever the BYEs of the last one are doing. (An earlier
+version waited, so one BYE that was never answered held up every other
+call's reaping for 32 s; under load the waiting ends gave up and the delay
+cascaded.) The reaper keeps the expiries still pending, so that
+L{Reaper.stop} can wait for their BYE transactions at shutdown.
 """
 
 from __future__ import annotations
@@ -21,15 +28,15 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from keepsip.logs import Logger
 from twisted.python.failure import Failure
 
 from keepsip.keepalive.deadlines import DeadlineIndex
+from keepsip.logs import Logger
 
 log = Logger()
 
 #: C{expire(key, when, now)}: end the dialog C{key} whose deadline C{when}
-#: passed; may return a Deferred, which the tick waits for.
+#: passed; may return a Deferred, which L{Reaper.stop} waits for (ticks do not).
 ExpireFunction = Callable[[Hashable, float, float], "Deferred[Any] | None"]
 
 
@@ -40,7 +47,7 @@ class Reaper:
     @ivar clock: the L{IReactorTime} the loop runs on.
     @ivar index: the L{DeadlineIndex}.
     @ivar tick: seconds between ticks; a key expires at most this long after
-        its deadline (plus the time a previous slow tick takes).
+        its deadline.
     @ivar ticks: how many ticks ran (a metric).
     @ivar reaped: how many keys were handed to C{expire} (a metric).
     @ivar failures: how many C{expire} calls failed (a metric).
@@ -68,7 +75,8 @@ class Reaper:
         self.failures = 0
         self.housekeeping = housekeeping
         self._loop: LoopingCall | None = None
-        self._inFlight: Deferred[None] | None = None
+        # The expiries started by past ticks whose Deferreds have not fired.
+        self._pending: set[Deferred[Any]] = set()
 
     @property
     def running(self) -> bool:
@@ -93,9 +101,9 @@ class Reaper:
 
     def stop(self) -> Deferred[None]:
         """
-        Stop ticking. A tick in progress finishes on its own.
+        Stop ticking. Expiries in progress finish on their own.
 
-        @return: a Deferred that fires when the tick in progress (if any) has
+        @return: a Deferred that fires when every expiry in progress has
             finished, so a shutdown can wait for its BYE transactions.
         """
         if self.running:
@@ -104,28 +112,26 @@ class Reaper:
         self._loop = None
         return self._whenIdle()
 
+    @property
+    def pending(self) -> int:
+        """
+        How many expiries are in progress (their Deferreds not yet fired): a
+        metric.
+        """
+        return len(self._pending)
+
     def _whenIdle(self) -> Deferred[None]:
         """
-        @return: a Deferred firing when the tick in progress (if any) is done.
+        @return: a Deferred firing when the expiries in progress are done.
         """
-        inFlight = self._inFlight
-        if inFlight is None:
+        if not self._pending:
             return succeed(None)
-        waiter: Deferred[None] = Deferred()
+        return gatherResults(list(self._pending)).addCallback(lambda _: None)
 
-        def finished(result: object) -> object:
-            waiter.callback(None)
-            return result
-
-        inFlight.addBoth(finished)
-        return waiter
-
-    def _tick(self) -> Deferred[None]:
-        if self._inFlight is not None:
-            # A tick started before a stop()/start() is still running: wait
-            # for it rather than overlap it.
-            return self._whenIdle()
-        return self.reapExpired(self.clock.seconds())
+    def _tick(self) -> None:
+        # Not the Deferred: the LoopingCall would wait for it (see the
+        # module docstring).
+        self.reapExpired(self.clock.seconds())
 
     def reapExpired(self, now: float) -> Deferred[None]:
         """
@@ -134,7 +140,8 @@ class Reaper:
         Deferred) per key.
 
         @return: a Deferred that fires with L{None} when every C{expire}
-            Deferred of this tick has fired; it never fails.
+            Deferred of this tick has fired; it never fails. The periodic
+            ticks do not wait for it; a caller driving the reaper may.
         """
         self.ticks += 1
         if self.housekeeping is not None:
@@ -146,24 +153,24 @@ class Reaper:
         if not expired:
             return succeed(None)
         self.reaped += len(expired)
-        pending = []
+        started = []
+        pending = self._pending
         for key, when in expired:
             d = maybeDeferred(self.expire, key, when, now)
             if d.called and not isinstance(d.result, Failure):
                 # The common synchronous case: nothing to wait for.
                 continue
             d.addErrback(self._expireFailed, key, when)
-            pending.append(d)
-        if not pending:
+            if not d.called:
+                pending.add(d)
+                d.addBoth(self._expiryFinished, d)
+            started.append(d)
+        if not started:
             return succeed(None)
-        tick: Deferred[None] = gatherResults(pending).addCallback(lambda _: None)
-        self._inFlight = tick
-        tick.addBoth(self._tickFinished, tick)
-        return tick
+        return gatherResults(started).addCallback(lambda _: None)
 
-    def _tickFinished(self, result: Any, tick: Deferred[None]) -> Any:
-        if self._inFlight is tick:
-            self._inFlight = None
+    def _expiryFinished(self, result: Any, d: Deferred[Any]) -> Any:
+        self._pending.discard(d)
         return result
 
     def _expireFailed(self, failure: Failure, key: Hashable, when: float) -> None:
@@ -196,7 +203,7 @@ class ReaperService(Service):
         """
         Stop the reaper; it leaves no delayed call behind.
 
-        @return: a Deferred firing when the tick in progress has finished.
+        @return: a Deferred firing when the expiries in progress have finished.
         """
         Service.stopService(self)
         return self.reaper.stop()

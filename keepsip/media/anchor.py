@@ -114,8 +114,7 @@ class MediaAnchor:
     def rewriteRequest(self, request: Request, outgoing: Request) -> Deferred[Any] | None:
         method = request.method
         if method == "BYE":
-            self._measureOnBye(request)
-            return None
+            return self._measureOnBye(request)
         if method not in ("INVITE", "UPDATE", "ACK", "PRACK") or not isSDP(request):
             return None
         try:
@@ -189,14 +188,22 @@ class MediaAnchor:
             return
         self.relay.release(cid, fromTag)
 
-    def _measureOnBye(self, request: Request) -> None:
+    def _measureOnBye(self, request: Request) -> Deferred[None] | None:
+        """
+        A BYE ends the call: an external relay's session is deleted and its
+        final counters recorded (L{MediaSessions.finish}) before the BYE is
+        forwarded, so they are in hand when its answer ends the dialog.
+        """
         try:
             key = (callID(request), fromHeader(request).tag or "", toHeader(request).tag or "")
         except ValueError:
-            return
+            return None
         dialog = self.store.getByDialogID(key)
-        if dialog is not None and dialog.isConfirmed and mediaState(dialog).anchored:
-            self.sessions.measure(dialog)
+        if dialog is None or not dialog.isConfirmed or not mediaState(dialog).anchored:
+            return None
+        if not self.sessions.external:
+            return None
+        return self.sessions.finish(dialog)
 
     # -- responses ---------------------------------------------------------
 

@@ -203,14 +203,18 @@ class MediaTimeouts(DialogObserver):
             callID=dialog.callID,
             quiet=mediaState(dialog).quiet,
         )
-        return self.terminator.end(
-            dialog,
-            EndCause.MEDIA_TIMEOUT,
-            silent,
-            endedAt,
-            now,
-            "media stopped",
-            MEDIA_TIMEOUT_REASON,
+        # An external relay's final counters, before the BYEs go out.
+        finished = self.sessions.finish(dialog)
+        return finished.addCallback(
+            lambda _: self.terminator.end(
+                dialog,
+                EndCause.MEDIA_TIMEOUT,
+                silent,
+                endedAt,
+                now,
+                "media stopped",
+                MEDIA_TIMEOUT_REASON,
+            )
         )
 
 

@@ -6,9 +6,19 @@ UDP (see L{tests._media}).
 
 from __future__ import annotations
 
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from keepsip.dialog.model import Dialog, Leg
+from keepsip.dialog.store import MemoryDialogStore
+
 from keepsip.interfaces import IMediaAnchor
+from keepsip.media.anchor import MediaAnchor
+from keepsip.media.sessions import MediaSessions
+from keepsip.media.state import mediaState
+from keepsip.media.testing import RecordingRelay
+from keepsip.sip.parser import parseDatagram
 from keepsip.sip.message import Request, Response
 from keepsip.testing import ALICE, ANSWER_SDP, BOB, SDP, answer, inDialog, invite
 
@@ -229,3 +239,165 @@ class FailureTests(MediaProxyTestCase):
         later = {(getattr(m, "code", m), a) for m, a in self.proxy.sent()}
         self.assertEqual(later - {(487, ALICE)}, set())
         self.assertEqual(len(self.proxy.service.store), 0)
+
+
+class PrackTests(SynchronousTestCase):
+    """
+    Offers and answers in reliable provisional responses and PRACKs (RFC
+    3262) go through the relay like those of INVITE and 2xx: the anchor
+    with a L{RecordingRelay}, a memory dialog store and the messages of an
+    early dialog.
+    """
+
+    def setUp(self) -> None:
+        self.relay = RecordingRelay()
+        self.store = MemoryDialogStore()
+        self.clock = Clock()
+        self.anchor = MediaAnchor(self.relay, self.store, MediaSessions(self.relay), self.clock)
+
+    def call(self, offer: bytes) -> Request:
+        """
+        Alice's INVITE (with C{offer}, or none) passes; the tracker's
+        dialog exists, early, with Bob's tag.
+        """
+        request = parseDatagram(invite(body=offer))
+        assert isinstance(request, Request)
+        outgoing = parseDatagram(invite(body=offer))
+        assert isinstance(outgoing, Request)
+        self.anchor.rewriteRequest(request, outgoing)
+        dialog = Dialog(
+            callID="call-1",
+            caller=Leg(uri="sip:alice@example.com", tag="alicetag"),
+            callee=Leg(uri="sip:bob@192.0.2.1", tag="bobtag"),
+            requestURI="sip:bob@192.0.2.1",
+            invitedAt=self.clock.seconds(),
+            lastOfferSDP=offer,
+        )
+        self.store.add(dialog)
+        return request
+
+    def response(self, request: Request, code: int, body: bytes, method: str = "INVITE") -> Response:
+        """
+        Bob's C{code} to C{request} with C{body}, after the anchor: what
+        Alice gets.
+        """
+        response = parseDatagram(answer(request, code, "OK", body=body))
+        assert isinstance(response, Response)
+        self.assertEqual(response.header("cseq").split()[1], method)
+        rewriting = self.anchor.rewriteResponse(request, response)
+        if rewriting is not None:
+            self.assertIsNone(self.successResultOf(rewriting))
+        return response
+
+    def prack(self, body: bytes) -> tuple[Request, Request]:
+        """
+        Alice's PRACK with C{body}: as she sent it and as Bob gets it.
+        """
+        data = inDialog("PRACK", 2, "z9hG4bKprack", body=body, extra="RAck: 1 1 INVITE")
+        request, outgoing = parseDatagram(data), parseDatagram(data)
+        assert isinstance(request, Request) and isinstance(outgoing, Request)
+        rewriting = self.anchor.rewriteRequest(request, outgoing)
+        if body:
+            assert rewriting is not None
+            self.assertIsNone(self.successResultOf(rewriting))
+        else:
+            self.assertIsNone(rewriting)
+        return request, outgoing
+
+    def test_offerIn183AnswerInPrack(self) -> None:
+        """
+        INVITE without SDP; Bob's reliable 183 carries the offer (allocated
+        for the callee), Alice's PRACK the answer (an answer from the
+        caller, rewritten for Bob); the 200 to the PRACK has no SDP, and the
+        200 to the INVITE repeating the 183's SDP gets the same rewritten
+        body without a new offer at the relay. The call is anchored, so its
+        media is watched.
+        """
+        invite_ = self.call(b"")
+        progress = self.response(invite_, 183, ANSWER_SDP)
+        self.assertEqual(progress.body, b"allocate callee")
+        prack, atBob = self.prack(SDP)
+        self.assertEqual(atBob.body, b"answer caller")
+        self.assertEqual(self.response(prack, 200, b"", "PRACK").body, b"")
+        ok = self.response(invite_, 200, ANSWER_SDP)
+        self.assertEqual(ok.body, b"allocate callee")
+        self.assertEqual(
+            [(m, leg) for m, leg, _ in self.relay.calls],
+            [("allocate", "callee"), ("answer", "caller")],
+        )
+        dialog = self.store.getByCallKey(("call-1", "alicetag"))
+        assert dialog is not None
+        self.assertTrue(mediaState(dialog).anchored)
+
+    def test_newOfferInPrack(self) -> None:
+        """
+        INVITE with an offer, its answer in Bob's reliable 183; Alice's
+        PRACK then makes a new offer (an update from the caller) and the
+        200 to the PRACK answers it (an answer from the callee): both
+        rewritten.
+        """
+        invite_ = self.call(SDP)
+        self.assertEqual(self.response(invite_, 183, ANSWER_SDP).body, b"answer callee")
+        prack, atBob = self.prack(SDP.replace(b"49170", b"50000"))
+        self.assertEqual(atBob.body, b"update caller")
+        ok = self.response(prack, 200, ANSWER_SDP, "PRACK")
+        self.assertEqual(ok.body, b"answer callee")
+        self.assertEqual(
+            [(m, leg) for m, leg, _ in self.relay.calls],
+            [("allocate", "caller"), ("answer", "callee"), ("update", "caller"), ("answer", "callee")],
+        )
+
+    def test_prackWithoutSDPUntouched(self) -> None:
+        """
+        A PRACK without a body is not the relay's business.
+        """
+        invite_ = self.call(SDP)
+        self.response(invite_, 183, ANSWER_SDP)
+        _, atBob = self.prack(b"")
+        self.assertEqual(atBob.body, b"")
+        self.assertEqual(len(self.relay.calls), 2)
+
+    def test_prackOfUnknownCall(self) -> None:
+        """
+        A PRACK with SDP for a call keepsip does not hold goes as it came.
+        """
+        data = inDialog("PRACK", 2, "z9hG4bKprack", body=SDP, callID="other")
+        request, outgoing = parseDatagram(data), parseDatagram(data)
+        assert isinstance(request, Request) and isinstance(outgoing, Request)
+        self.assertIsNone(self.anchor.rewriteRequest(request, outgoing))
+        self.assertEqual(outgoing.body, SDP)
+
+
+class PrackThroughBuiltinRelayTests(MediaProxyTestCase):
+    """
+    The RFC 3262 late offer through keepsip with the built-in relay.
+    """
+
+    def test_offerIn183AnswerInPrack(self) -> None:
+        """
+        Bob's reliable 183 offer reaches Alice naming the relay, Alice's
+        PRACK answer reaches Bob naming it too, and media flows through it
+        both ways once the 200 (without SDP) and the ACK passed; the call's
+        media is then watched (it ends for silence after the timeout).
+        """
+        self.makeProxy()
+        proxy = self.proxy
+        proxy.receive(invite(body=b""), ALICE)
+        [atBob] = [m for m in proxy.sentTo(BOB) if isinstance(m, Request)]
+        proxy.receive(answer(atBob, 183, "Session Progress", body=ANSWER_SDP), BOB)
+        [progress] = [m for m in proxy.sentTo(ALICE) if isinstance(m, Response)]
+        self.assertEqual(connection(progress.body), b"192.0.2.1")
+        proxy.receive(inDialog("PRACK", 2, "z9hG4bKprack", body=SDP, extra="RAck: 1 1 INVITE"), ALICE)
+        [prackAtBob] = [m for m in proxy.sentTo(BOB) if isinstance(m, Request)]
+        self.assertEqual(prackAtBob.method, "PRACK")
+        self.assertEqual(connection(prackAtBob.body), b"192.0.2.1")
+        proxy.receive(answer(prackAtBob, 200, "OK", toTag=None), BOB)
+        proxy.receive(answer(atBob, 200, "OK"), BOB)
+        proxy.receive(inDialog("ACK", 1, "z9hG4bKack"), ALICE)
+        proxy.sent()
+        self.rtp(mediaPort(progress.body), ALICE_RTP)
+        self.assertEqual(self.reactor.sent(mediaPort(prackAtBob.body)), [(PACKET, BOB_RTP)])
+        self.rtp(mediaPort(prackAtBob.body), BOB_RTP)
+        self.assertEqual(self.reactor.sent(mediaPort(progress.body)), [(PACKET, ALICE_RTP)])
+        self.reactor.advance(5)
+        self.assertEqual(len(self.byes()), 2)

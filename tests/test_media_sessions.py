@@ -5,7 +5,13 @@ it ends, and what the relay measured goes into its records.
 
 from __future__ import annotations
 
-from keepsip.dialog.model import EndCause
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase
+
+from keepsip.dialog.model import Dialog, EndCause, Leg
+from keepsip.media.model import Counters, MediaRelayUnavailable, MediaStats, StreamStats
+from keepsip.media.sessions import MediaSessions
+from keepsip.media.testing import RecordingRelay
 from keepsip.sip.message import Request, Response
 from keepsip.testing import ALICE, ANSWER_SDP, BOB, answer, inDialog, invite
 
@@ -195,3 +201,85 @@ class MeasuredVolumeTests(MediaProxyTestCase):
 
 
 del Response
+
+
+class ExternalRelay(RecordingRelay):
+    """
+    A L{RecordingRelay} that, like rtpengine, gives its final counters when
+    it deletes a call (C{finalStatistics}), answered when the test says.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deletes: list[Deferred[MediaStats]] = []
+
+    def finalStatistics(self, callID: str, fromTag: str) -> Deferred[MediaStats]:
+        self.calls.append(("finalStatistics", callID, fromTag))
+        d: Deferred[MediaStats] = Deferred()
+        self.deletes.append(d)
+        return d
+
+
+def counted(packets: int) -> MediaStats:
+    """
+    Statistics of one audio stream with C{packets} of 160 octets from the
+    caller.
+    """
+    stream = StreamStats(0, "audio", Counters(packets, 160 * packets, 1.0), Counters())
+    return MediaStats(streams=(stream,))
+
+
+class FinishTests(SynchronousTestCase):
+    """
+    L{MediaSessions.finish} with a relay whose final counters come from
+    deleting the call.
+    """
+
+    def setUp(self) -> None:
+        self.relay = ExternalRelay()
+        self.sessions = MediaSessions(self.relay)
+        self.dialog = Dialog(
+            callID="call-1",
+            caller=Leg(uri="sip:alice@example.com", tag="alicetag"),
+            callee=Leg(uri="sip:bob@192.0.2.1", tag="bobtag"),
+            requestURI="sip:bob@192.0.2.1",
+            invitedAt=0.0,
+        )
+
+    def test_finalCountersRecorded(self) -> None:
+        """
+        finish waits for the relay's delete answer and records its counters
+        in the dialog; the call's end then neither queries nor deletes
+        again; a second finish asks nothing.
+        """
+        finished = self.sessions.finish(self.dialog)
+        self.assertNoResult(finished)
+        self.relay.deletes[0].callback(counted(7))
+        self.successResultOf(finished)
+        assert self.dialog.measuredMedia is not None
+        self.assertEqual(self.dialog.measuredMedia["audio"]["caller-to-callee"]["packets"], 7)
+        self.successResultOf(self.sessions.finish(self.dialog))
+        self.sessions.dialogTerminated(self.dialog, EndCause.CALLER_BYE, {})
+        self.assertEqual(self.relay.calls, [("finalStatistics", "call-1", "alicetag")])
+
+    def test_relayDown(self) -> None:
+        """
+        A delete that fails leaves the measurement as it was and does not
+        fail finish.
+        """
+        finished = self.sessions.finish(self.dialog)
+        self.relay.deletes[0].errback(MediaRelayUnavailable("rtpengine: no answer"))
+        self.assertIsNone(self.successResultOf(finished))
+        self.assertIsNone(self.dialog.measuredMedia)
+
+    def test_builtinNothing(self) -> None:
+        """
+        With a relay without final statistics (the built-in one) finish
+        asks nothing; the end measures and releases.
+        """
+        sessions = MediaSessions(RecordingRelay())
+        self.successResultOf(sessions.finish(self.dialog))
+        sessions.dialogTerminated(self.dialog, EndCause.CALLER_BYE, {})
+        self.assertEqual(
+            [c[0] for c in sessions.relay.calls], ["statistics", "release"]
+        )

@@ -11,6 +11,7 @@ from keepsip.sip.message import Request
 from keepsip.testing import ALICE, BOB, SDP, answer, inDialog
 
 from ._media import ALICE_RTP, BOB_RTP, MediaProxyTestCase, mediaPort
+from ._proxy import startReapers, stopReapers
 
 HOLD_SDP = SDP + b"a=sendonly\r\n"
 
@@ -143,3 +144,38 @@ class MediaTimeoutOffTests(MediaProxyTestCase):
         self.reactor.advance(100)
         self.assertEqual(self.byes(), {})
         self.assertEqual(len(self.proxy.service.store), 1)
+
+
+class KeepaliveAndMediaTimeoutTests(MediaProxyTestCase):
+    """
+    A call whose keepalive window (C{--reap require}, 1.5 s x 2) and media
+    timeout (3 s) run out at the same time.
+    """
+
+    def test_bothInOneTick(self) -> None:
+        """
+        Neither end sends media nor keepalives; the clock jumps past both
+        deadlines in one step, so the keepalive reaper and the media
+        timeout both find the call due before any BYE is answered: keepsip
+        sends one BYE to each leg, not two, and writes one stop record,
+        with the cause of whichever ended it first.
+        """
+        self.makeProxy(keepaliveInterval=1.5, keepaliveTolerance=2.0, reap="require")
+        startReapers(self.proxy)
+        self.addCleanup(stopReapers, self.proxy)
+        self.establish()
+        self.reactor.advance(5)
+        byes = [
+            (address, m)
+            for m, address in self.proxy.sent()
+            if isinstance(m, Request) and m.method == "BYE"
+        ]
+        self.assertEqual(sorted(address for address, _ in byes), sorted([ALICE, BOB]))
+        self.answerByes(dict(byes))
+        self.reactor.advance(40)
+        stops = [r for r in self.records() if r["type"] == "stop"]
+        self.assertEqual(len(stops), 1)
+        self.assertIn(
+            stops[0]["end_cause"], (EndCause.MEDIA_TIMEOUT, EndCause.KEEPALIVE_TIMEOUT)
+        )
+        self.assertEqual(self.relay.portsInUse, 0)

@@ -39,7 +39,7 @@ from keepsip.keepalive.reaper import Reaper
 from keepsip.keepalive.recognition import findDialog
 from keepsip.keepalive.sessiontimer import MIN_SE
 from keepsip.keepalive.state import KeepaliveState
-from keepsip.keepalive.termination import Terminator
+from keepsip.keepalive.termination import Terminator, beingEnded
 from keepsip.logs import Logger
 from keepsip.sip.message import Request
 
@@ -366,7 +366,7 @@ class KeepaliveManager(DialogObserver):
 
     def _keepaliveExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated or dialog.ending is not None:
+        if dialog is None or beingEnded(dialog) or dialog.ending is not None:
             # Gone, or a BYE passed and its answer will end the dialog.
             return None
         self.expired += 1
@@ -407,7 +407,7 @@ class KeepaliveManager(DialogObserver):
 
     def _maxDurationExpired(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated or dialog.ending is not None:
+        if dialog is None or beingEnded(dialog) or dialog.ending is not None:
             return None
         state = dialog.attachments.get(KeepaliveState) or KeepaliveState()
         log.info("maximum duration reached in {callID}", callID=dialog.callID)

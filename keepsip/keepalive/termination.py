@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -33,6 +33,31 @@ StartTransaction = Callable[[Request, tuple[str, int], IClientTransactionUser], 
 
 #: The end detail's C{why} when a call was ended without its BYEs.
 BYES_FAILED = "the BYEs could not be completed"
+
+
+class Ending:
+    """
+    A dialog attachment: keepsip is ending this call with its own BYEs
+    (L{Terminator.end}), for C{cause}. A second reaper that finds the call
+    due before the BYEs are answered (the keepalive reaper and the media
+    timeout in one tick) leaves it alone, so a call gets one pair of BYEs
+    and one stop record. It is not persisted: the BYEs it guards are client
+    transactions, which do not outlive the process, so a call restored
+    after a restart is rightly ended again.
+    """
+
+    __slots__ = ("cause",)
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+
+
+def beingEnded(dialog: Dialog) -> bool:
+    """
+    Whether keepsip is already ending C{dialog} with its own BYEs (or it
+    ended).
+    """
+    return dialog.isTerminated or dialog.attachments.get(Ending) is not None
 
 
 @implementer(IClientTransactionUser)
@@ -154,9 +179,20 @@ class Terminator:
         ended without the BYEs' outcomes, with a detail saying so. Either
         way the call never lingers in the store.
 
+        A dialog already being ended (L{beingEnded}) is left alone: its
+        first ending sends the BYEs and writes the record.
+
         @return: a Deferred firing with L{None} once the dialog ended, or
             failing with the first failure (after the dialog ended).
         """
+        if beingEnded(dialog):
+            log.debug(
+                "{callID} is already being ended: not ending it for {cause}",
+                callID=dialog.callID,
+                cause=cause,
+            )
+            return succeed(None)
+        dialog.attachments.set(Ending(cause))
 
         def attempt() -> Deferred[dict[str, str]]:
             return maybeDeferred(

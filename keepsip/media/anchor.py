@@ -14,7 +14,11 @@ keepsip's copy. Which call of the relay each message takes:
     offer, C{allocate(..., "callee", offer)} or C{update}, and the ACK's
     answer then goes to C{answer(..., "caller", ...)};
   - re-INVITE or UPDATE with SDP from either side: C{update(..., leg, offer)};
-    a failure answers it and the call keeps its media as it was.
+    a failure answers it and the call keeps its media as it was;
+  - PRACK with SDP (RFC 3262): the answer to a reliable 18x's offer,
+    C{answer(..., "caller", ...)}, or else a new offer, C{update}, whose
+    answer in the 2xx to the PRACK goes to C{answer}; a 2xx to the INVITE
+    that repeats the 18x's offer gets the same rewritten body.
 
 An answer the relay cannot anchor is relayed as it came (a proxy cannot turn
 a 2xx into an error), logged, and the call's media is then not watched.
@@ -36,7 +40,14 @@ from zope.interface import implementer
 from keepsip.dialog.model import Dialog
 from keepsip.interfaces import IMediaAnchor
 from keepsip.logs import Logger
-from keepsip.media.model import CALLEE, CALLER, MediaRelayError, MediaRelayUnavailable, Side
+from keepsip.media.model import (
+    CALLEE,
+    CALLER,
+    MediaRelayError,
+    MediaRelayUnavailable,
+    Side,
+    otherSide,
+)
 from keepsip.media.sessions import MediaSessions
 from keepsip.media.state import mediaState
 from keepsip.sip.headers import callID, cseq, fromHeader, toHeader
@@ -103,9 +114,8 @@ class MediaAnchor:
     def rewriteRequest(self, request: Request, outgoing: Request) -> Deferred[Any] | None:
         method = request.method
         if method == "BYE":
-            self._measureOnBye(request)
-            return None
-        if method not in ("INVITE", "UPDATE", "ACK") or not isSDP(request):
+            return self._measureOnBye(request)
+        if method not in ("INVITE", "UPDATE", "ACK", "PRACK") or not isSDP(request):
             return None
         try:
             cid = callID(request)
@@ -115,20 +125,27 @@ class MediaAnchor:
             return None
         body = request.body
         dialog: Dialog | None = None
+        offerer: Side | None = None
         if toTag is None:
             if method != "INVITE":
                 return None
             d = self.relay.allocate(cid, fromTag, CALLER, body)
         else:
-            dialog = self.store.getByDialogID((cid, fromTag, toTag))
+            dialog = self._dialogOf(method, cid, fromTag, toTag)
             if dialog is None:
                 return None
             leg: Side = CALLER if fromTag == dialog.caller.tag else CALLEE
             callerTag = dialog.caller.tag or ""
-            if method == "ACK":
-                # SDP in an ACK is the answer to a 2xx's (late) offer.
-                d = self.relay.answer(cid, callerTag, dialog.callee.tag or "", leg, body)
+            calleeTag = (toTag if leg == CALLER else fromTag) or dialog.callee.tag or ""
+            if method == "ACK" or (
+                method == "PRACK" and mediaState(dialog).pendingOffer == otherSide(leg)
+            ):
+                # SDP in an ACK is the answer to a 2xx's (late) offer; in a
+                # PRACK, to a reliable 18x's offer (RFC 3262 §5).
+                d = self.relay.answer(cid, callerTag, calleeTag, leg, body)
             else:
+                # A re-INVITE, an UPDATE, or a PRACK with a new offer.
+                offerer = leg
                 d = self.relay.update(cid, callerTag, leg, body)
 
         def rewritten(sdp: bytes) -> None:
@@ -136,7 +153,8 @@ class MediaAnchor:
             if dialog is not None:
                 state = mediaState(dialog)
                 state.changedAt = self.clock.seconds()
-                if method == "ACK":
+                state.pendingOffer = offerer
+                if offerer is None:
                     state.anchored = True
             return None
 
@@ -150,6 +168,17 @@ class MediaAnchor:
 
         return d.addCallbacks(rewritten, failed)
 
+    def _dialogOf(self, method: str, cid: str, fromTag: str, toTag: str) -> Dialog | None:
+        """
+        The dialog of an in-dialog request or its response; for a PRACK
+        (or its answer) in an early dialog the store may know the call only
+        by its caller's tag (another fork's To tag).
+        """
+        dialog: Dialog | None = self.store.getByDialogID((cid, fromTag, toTag))
+        if dialog is None and method == "PRACK":
+            dialog = self.store.getByCallKey((cid, fromTag))
+        return dialog
+
     def requestAbandoned(self, request: Request) -> None:
         try:
             if toHeader(request).tag is not None or request.method != "INVITE":
@@ -159,14 +188,22 @@ class MediaAnchor:
             return
         self.relay.release(cid, fromTag)
 
-    def _measureOnBye(self, request: Request) -> None:
+    def _measureOnBye(self, request: Request) -> Deferred[None] | None:
+        """
+        A BYE ends the call: an external relay's session is deleted and its
+        final counters recorded (L{MediaSessions.finish}) before the BYE is
+        forwarded, so they are in hand when its answer ends the dialog.
+        """
         try:
             key = (callID(request), fromHeader(request).tag or "", toHeader(request).tag or "")
         except ValueError:
-            return
+            return None
         dialog = self.store.getByDialogID(key)
-        if dialog is not None and dialog.isConfirmed and mediaState(dialog).anchored:
-            self.sessions.measure(dialog)
+        if dialog is None or not dialog.isConfirmed or not mediaState(dialog).anchored:
+            return None
+        if not self.sessions.external:
+            return None
+        return self.sessions.finish(dialog)
 
     # -- responses ---------------------------------------------------------
 
@@ -182,7 +219,7 @@ class MediaAnchor:
             responseToTag = toHeader(response).tag
         except ValueError:
             return None
-        if method not in ("INVITE", "UPDATE"):
+        if method not in ("INVITE", "UPDATE", "PRACK"):
             return None
         dialog: Dialog | None
         if request is not None and requestToTag is None:
@@ -192,36 +229,51 @@ class MediaAnchor:
             callerTag, calleeTag = fromTag, responseToTag or ""
             hadOffer = isSDP(request)
         else:
-            dialog = self.store.getByDialogID((cid, fromTag, responseToTag or ""))
+            dialog = self._dialogOf(method, cid, fromTag, responseToTag or "")
             if dialog is None:
                 return None
             responder = CALLEE if fromTag == dialog.caller.tag else CALLER
-            callerTag, calleeTag = dialog.caller.tag or "", dialog.callee.tag or ""
+            callerTag = dialog.caller.tag or ""
+            calleeTag = (responseToTag if responder == CALLEE else fromTag) or (
+                dialog.callee.tag or ""
+            )
             if request is not None:
                 hadOffer = isSDP(request)
             else:
                 # A stray 2xx retransmission: an answer unless the INVITE
                 # was a late offer.
-                hadOffer = method == "UPDATE" or bool(dialog.lastOfferSDP)
+                hadOffer = method != "INVITE" or bool(dialog.lastOfferSDP)
+        state = mediaState(dialog) if dialog is not None else None
+        body = response.body
+        early = state.earlyOffer if state is not None else None
+        if code >= 200 and state is not None:
+            state.earlyOffer = None
+        if not hadOffer and early is not None and early[0] == body:
+            # The 2xx repeats the offer of a reliable 18x (RFC 3262 §5): the
+            # same rewritten body, no new offer.
+            response.body = early[1]
+            return None
         if hadOffer:
-            d = self.relay.answer(cid, callerTag, calleeTag, responder, response.body)
+            d = self.relay.answer(cid, callerTag, calleeTag, responder, body)
         else:
-            d = self.relay.allocate(cid, callerTag, responder, response.body)
+            d = self.relay.allocate(cid, callerTag, responder, body)
 
         def rewritten(sdp: bytes) -> None:
             response.body = sdp
-            if dialog is not None:
-                state = mediaState(dialog)
+            if state is not None:
                 state.changedAt = self.clock.seconds()
-                if code >= 200:
+                state.pendingOffer = None if hadOffer else responder
+                if hadOffer or code >= 200:
                     state.anchored = True
+                if not hadOffer and code < 200:
+                    state.earlyOffer = (body, sdp)
             return None
 
         def failed(reason: Failure) -> None:
             self.failures += 1
             self._logFailure(reason, f"{code} to {method}", cid)
-            if dialog is not None and code >= 200:
-                mediaState(dialog).failed = True
+            if state is not None and code >= 200:
+                state.failed = True
             return None
 
         return d.addCallbacks(rewritten, failed)

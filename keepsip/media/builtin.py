@@ -43,6 +43,7 @@ from keepsip.media.model import (
     otherSide,
     sideStats,
 )
+from keepsip.media.mux import RelayMux, available
 from keepsip.media.ports import PortPool
 from keepsip.media.sdp import RelayStream, expectsMedia, relayStreams, rewriteSDP
 
@@ -92,6 +93,8 @@ class _RelayPort(DatagramProtocol):
         self.target: Address | None = None
         self.latched: Address | None = None
         self.sendto: Any = None
+        #: The socket's recvfrom, when a L{RelayMux} reads for this port.
+        self.recvfrom: Any = None
 
     def startProtocol(self) -> None:
         # Send with the socket's own sendto: udp.Port.write checks every
@@ -242,7 +245,10 @@ class BuiltinRelay:
         self._seconds = reactor.seconds
         self._address = address
         self._family = 6 if ":" in address else 4
-        self._pool = PortPool(reactor, address, low, high)
+        # On Linux with a real reactor one reader serves every relay socket
+        # (keepsip.media.mux); otherwise (a test clock) a Twisted port each.
+        self._mux = RelayMux(reactor) if available(reactor) else None
+        self._pool = PortPool(self._mux or reactor, address, low, high)
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._releasedPackets = 0
         self._releasedBytes = 0
@@ -271,6 +277,14 @@ class BuiltinRelay:
         return sum(
             1 for s in self._sessions.values() for st in s.streams if st is not None and st.open
         )
+
+    @property
+    def wakeups(self) -> int | None:
+        """
+        Times the reactor woke the relay's reader (L{RelayMux.wakeups}), or
+        L{None} without one (Twisted ports, a test clock).
+        """
+        return self._mux.wakeups if self._mux is not None else None
 
     def totals(self) -> dict[str, int]:
         """
@@ -426,6 +440,8 @@ class BuiltinRelay:
     def close(self) -> Deferred[None]:
         for callID, fromTag in list(self._sessions):
             self.release(callID, fromTag)
+        if self._mux is not None:
+            self._mux.close()
         return succeed(None)
 
 

@@ -362,6 +362,23 @@ class RtpengineRelay:
         d = self.client.command({"command": "query", "call-id": callID, "from-tag": fromTag})
         return d.addCallback(mediaStatistics, dict(call.tags), self._hold(call))
 
+    def finalStatistics(self, callID: str, fromTag: str) -> Deferred[MediaStats]:
+        """
+        Delete the call at rtpengine now and return its final counters: the
+        answer to C{delete} carries the same C{tags} as a C{query}'s,
+        counted up to the deletion. A later L{release} does nothing.
+
+        @return: a Deferred firing with the L{MediaStats}, or failing with
+            L{UnknownMediaSession} or L{MediaRelayUnavailable}.
+        """
+        call = self._calls.pop((callID, fromTag), None)
+        if call is None:
+            return fail(UnknownMediaSession(f"no media session for {callID!r} {fromTag!r}"))
+        d = self.client.command(
+            {"command": "delete", "call-id": callID, "from-tag": fromTag, "delete delay": 0}
+        )
+        return d.addCallback(mediaStatistics, dict(call.tags), self._hold(call))
+
     def release(self, callID: str, fromTag: str) -> Deferred[None]:
         if self._calls.pop((callID, fromTag), None) is None:
             return succeed(None)

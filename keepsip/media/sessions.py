@@ -6,9 +6,12 @@ dialog's typed fields (C{measuredBytes}, C{measuredMedia}) for accounting.
 It must be told of a call's end before accounting makes the stop record
 (L{keepsip.service.makeService} adds it as an observer first): a relay whose
 statistics are at hand (the built-in one) then puts the final counters into
-the record. An external relay (rtpengine) answers later; its record carries
-the counters of the last query: when a BYE passed (the anchor asks then,
-see L{keepsip.media.anchor}) or the last media-timeout check.
+the record. An external relay (rtpengine) answers later, so its call is
+deleted, and its final counters (the C{delete} answer's) recorded, before
+the call's end is known: when a BYE passes (the anchor forwards it once
+rtpengine answered, see L{keepsip.media.anchor}), when the keepalive reaper
+finds the call expired (before its BYEs go out), or when the media timeout
+ends it (before its BYEs go out). L{MediaSessions.finish} does that.
 """
 
 from __future__ import annotations
@@ -66,6 +69,52 @@ class MediaSessions(DialogObserver):
         self.relay = relay
         self.overhead = overhead
         self.released = 0
+        # Calls whose session finish() deleted, until they end.
+        self._finished: set[tuple[str, str]] = set()
+
+    @property
+    def external(self) -> bool:
+        """
+        Whether the relay's final counters come from deleting the call
+        (rtpengine: C{finalStatistics}) rather than at once.
+        """
+        return callable(getattr(self.relay, "finalStatistics", None))
+
+    def finish(self, dialog: Dialog) -> Deferred[None]:
+        """
+        The call is ending: for an external relay, delete its session now
+        and record the final counters the relay answers with; its end then
+        releases nothing. Nothing for the built-in relay, whose counters
+        are final when the call ends.
+
+        @return: a Deferred firing when the counters are recorded (or the
+            relay failed, logged); it does not fail.
+        """
+        key = dialog.callKey
+        if not self.external or key in self._finished:
+            return succeed(None)
+        self._finished.add(key)
+        callID, fromTag = key
+        d: Deferred[MediaStats] = self.relay.finalStatistics(callID, fromTag)
+
+        def got(stats: MediaStats) -> None:
+            recordMeasurement(dialog, stats, self.overhead)
+
+        def failed(reason: Failure) -> None:
+            log.info(
+                "no final media statistics for {callID}: {error}",
+                callID=callID,
+                error=reason.getErrorMessage(),
+            )
+
+        return d.addCallbacks(got, failed)
+
+    def dialogExpired(self, dialog: Dialog) -> None:
+        """
+        The keepalive reaper ends the call: its BYEs follow, so take the
+        final counters now.
+        """
+        self.finish(dialog)
 
     def measure(self, dialog: Dialog) -> Deferred[MediaStats | None]:
         """
@@ -108,6 +157,10 @@ class MediaSessions(DialogObserver):
         """
         callID, fromTag = dialog.callKey
         self.released += 1
+        if dialog.callKey in self._finished:
+            # Deleted already (finish), its final counters recorded.
+            self._finished.discard(dialog.callKey)
+            return
         measured = self.measure(dialog)
 
         def release(_: object) -> Deferred[None]:

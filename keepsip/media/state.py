@@ -23,12 +23,22 @@ class MediaState:
         relay (a side that comes back from hold is measured from then).
     @ivar quiet: set when the media timeout ends the call: the sentence
         that says which end went quiet and since when, for the end detail.
+    @ivar pendingOffer: the side (C{caller}/C{callee}) whose offer went
+        through the relay and awaits its answer, or L{None}: tells whether
+        the SDP of a PRACK (RFC 3262) answers a reliable 18x's offer or
+        makes a new offer.
+    @ivar earlyOffer: C{(as sent, as rewritten)}: the offer of a
+        provisional response to an INVITE without SDP, so the 2xx that
+        repeats it (RFC 3262 §5) gets the same rewritten body; dropped once
+        a 2xx passed.
     """
 
     anchored: bool = False
     failed: bool = False
     changedAt: float | None = None
     quiet: str | None = None
+    pendingOffer: str | None = None
+    earlyOffer: tuple[bytes, bytes] | None = None
 
 
 def mediaState(dialog: Any) -> MediaState:

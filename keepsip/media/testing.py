@@ -1,14 +1,20 @@
 """
 Test doubles for media relays: a reactor whose UDP ports are in memory, so a
-test can deliver datagrams to a relay and read what it sent.
+test can deliver datagrams to a relay and read what it sent, and a relay
+that records what it is asked.
 """
 
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
+from zope.interface import implementer
+
+from keepsip.interfaces import IMediaRelay
+from keepsip.media.model import MediaStats
 
 
 class FakeUDPPort:
@@ -92,3 +98,46 @@ class FakeUDPReactor(Clock):
             for port, listening in sorted(self.bound.items())
             for datagram, address in listening.written
         ]
+
+
+@implementer(IMediaRelay)
+class RecordingRelay:
+    """
+    An L{IMediaRelay} that records each call and answers at once: the
+    rewritten body of C{allocate}, C{update} and C{answer} is
+    C{b"<method> <leg>"}, so a test sees which call made it.
+
+    @ivar calls: C{(method, leg, body)} for each offer/answer call,
+        C{(method, callID, fromTag)} for the others.
+    """
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, bytes | str]] = []
+
+    def _rewrite(self, method: str, leg: str, sdp: bytes) -> Deferred[bytes]:
+        self.calls.append((method, leg, sdp))
+        return succeed(f"{method} {leg}".encode("ascii"))
+
+    def allocate(self, callID: str, fromTag: str, leg: str, sdp: bytes) -> Deferred[bytes]:
+        return self._rewrite("allocate", leg, sdp)
+
+    def update(self, callID: str, fromTag: str, leg: str, sdp: bytes) -> Deferred[bytes]:
+        return self._rewrite("update", leg, sdp)
+
+    def answer(
+        self, callID: str, fromTag: str, toTag: str, leg: str, sdp: bytes
+    ) -> Deferred[bytes]:
+        return self._rewrite("answer", leg, sdp)
+
+    def statistics(self, callID: str, fromTag: str) -> Deferred[MediaStats]:
+        self.calls.append(("statistics", callID, fromTag))
+        return succeed(MediaStats())
+
+    def release(self, callID: str, fromTag: str) -> Deferred[None]:
+        self.calls.append(("release", callID, fromTag))
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)

@@ -32,7 +32,7 @@ from keepsip.dialog.model import Dialog, EndCause
 from keepsip.dialog.observer import DialogObserver
 from keepsip.keepalive.deadlines import DeadlineIndex
 from keepsip.keepalive.reaper import Reaper
-from keepsip.keepalive.termination import Terminator
+from keepsip.keepalive.termination import Terminator, beingEnded
 from keepsip.logs import Logger
 from keepsip.media.model import CALLEE, CALLER, MediaStats
 from keepsip.media.sessions import MediaSessions
@@ -146,7 +146,7 @@ class MediaTimeouts(DialogObserver):
 
     def _check(self, key: Any, when: float, now: float) -> Deferred[None] | None:
         dialog = self.store.getByCallKey(key)
-        if dialog is None or dialog.isTerminated or dialog.ending is not None:
+        if dialog is None or beingEnded(dialog) or dialog.ending is not None:
             return None
         if mediaState(dialog).failed:
             return None
@@ -155,7 +155,8 @@ class MediaTimeouts(DialogObserver):
         return d.addCallback(self._decide, dialog, key)
 
     def _decide(self, stats: MediaStats | None, dialog: Dialog, key: Any) -> Deferred[None] | None:
-        if dialog.isTerminated or dialog.ending is not None:
+        if beingEnded(dialog) or dialog.ending is not None:
+            # Ended meanwhile: by a BYE, or by the keepalive reaper.
             return None
         now = self.clock.seconds()
         if stats is None:
@@ -202,14 +203,18 @@ class MediaTimeouts(DialogObserver):
             callID=dialog.callID,
             quiet=mediaState(dialog).quiet,
         )
-        return self.terminator.end(
-            dialog,
-            EndCause.MEDIA_TIMEOUT,
-            silent,
-            endedAt,
-            now,
-            "media stopped",
-            MEDIA_TIMEOUT_REASON,
+        # An external relay's final counters, before the BYEs go out.
+        finished = self.sessions.finish(dialog)
+        return finished.addCallback(
+            lambda _: self.terminator.end(
+                dialog,
+                EndCause.MEDIA_TIMEOUT,
+                silent,
+                endedAt,
+                now,
+                "media stopped",
+                MEDIA_TIMEOUT_REASON,
+            )
         )
 
 

@@ -248,6 +248,33 @@ class RtpengineTests(RelayCase):
         )
 
     @inlineCallbacks
+    def test_finalStatisticsFromDelete(self) -> None:
+        """
+        Through a real rtpengine: packets sent after the last C{query} are
+        in the final counters, read from the answer to C{delete}; the call
+        is gone at rtpengine after it, and a later release sends nothing.
+        """
+        relay = RtpengineRelay(reactor, HOST, self.ngPort, timeout=2.0)
+        self.addCleanup(relay.close)
+        alice, bob, forAlice, forBob = yield self.exchange(relay, HOST)
+        polled = yield relay.statistics("call-1", "tag-a")
+        self.assertEqual((polled.caller.packets, polled.callee.packets), (20, 10))
+        # More from Alice's latched address, her endpoint's port.
+        for seq in range(20, 27):
+            alice.transport.write(rtp(seq), (forAlice.address, forAlice.port))
+            yield deferLater(reactor, 0.002, lambda: None)
+        yield self.waitFor(lambda: len(bob.received) >= 27)
+        final = yield relay.finalStatistics("call-1", "tag-a")
+        self.assertEqual((final.caller.packets, final.callee.packets), (27, 10))
+        self.assertEqual(final.caller.bytes, 27 * 172)
+        self.assertEqual(final.volume()["audio"]["caller-to-callee"]["packets"], 27)
+        yield self.assertFailure(
+            relay.client.command({"command": "query", "call-id": "call-1"}),
+            UnknownMediaSession,
+        )
+        yield relay.release("call-1", "tag-a")
+
+    @inlineCallbacks
     def test_engineStopped(self) -> None:
         """
         With rtpengine gone, an offer fails with L{MediaRelayUnavailable}

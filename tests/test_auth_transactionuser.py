@@ -421,9 +421,13 @@ class DialogTests(AuthTestCase):
 
         class Core(RecordingTransactionUser):
             def requestReceived(inner, request: Request, serverTransaction: Any) -> None:
+                fromTag = request.header("from").rpartition("tag=")[2]
                 dialog = Dialog(
-                    "c1", Leg("sip:alice@sip.test"), Leg("sip:bob@sip.test"), "x", 0.0,
-                    lastInvite=request,
+                    request.header("call-id"),
+                    Leg("sip:alice@sip.test", tag=fromTag),
+                    Leg("sip:bob@sip.test"),
+                    "x",
+                    0.0,
                 )
                 self.user.dialogCreated(dialog)
                 created.append(dialog)
@@ -432,7 +436,7 @@ class DialogTests(AuthTestCase):
         self.user = self.makeUser()
         self.login()
         self.assertEqual(created[0].authUser, "alice")
-        other = Dialog("c2", Leg("a"), Leg("b"), "x", 0.0, lastInvite=request())
+        other = Dialog("c2", Leg("a", tag="other"), Leg("b"), "x", 0.0)
         self.user.dialogCreated(other)
         self.assertIsNone(other.authUser)
 

@@ -33,3 +33,21 @@ class MemoryDialogStoreTests(DialogStoreContract, SynchronousTestCase):
         self.assertEqual(self.successResultOf(store.open()), [])
         store.add(makeDialog())
         self.assertEqual(len(self.successResultOf(store.open())), 1)
+
+    def test_lookupByDialogIDFollowsCalleeTag(self):
+        """
+        A dialog ID finds its dialog from either side through the call key
+        alone: once the 2xx replaced an early callee tag, the old tag finds
+        nothing; an ID with an empty tag finds nothing.
+        """
+        store = MemoryDialogStore()
+        dialog = makeDialog(calleeTag="early")
+        store.add(dialog)
+        self.assertIs(store.getByDialogID(("c1", "early", "a")), dialog)
+        dialog.callee.tag = "answered"
+        store.update(dialog)
+        self.assertIsNone(store.getByDialogID(("c1", "a", "early")))
+        self.assertIs(store.getByDialogID(("c1", "a", "answered")), dialog)
+        self.assertIs(store.getByDialogID(("c1", "answered", "a")), dialog)
+        self.assertIsNone(store.getByDialogID(("c1", "a", "")))
+        self.assertIsNone(store.getByDialogID(("c1", "", "a")))

@@ -176,3 +176,40 @@ class DeadlineIndexTests(SynchronousTestCase):
         index.clear()
         self.assertEqual(len(index), 0)
         self.assertEqual(index.popExpired(10.0), [])
+
+    def test_workGrowsWithExpiredOnly(self):
+        """
+        The entries C{popExpired} takes off the heap (C{popped}) are the
+        expired ones and the stale ones due before them: none when nothing
+        is due, whether the index holds 100 keys or 10,000, and exactly the
+        expired count when some are.
+        """
+        for size in (100, 10_000):
+            index = DeadlineIndex()
+            for n in range(size):
+                index.set(n, 100.0 + n)
+            for tick in range(50):
+                self.assertEqual(index.popExpired(99.0 + tick * 1e-3), [])
+            self.assertIsNotNone(index.nextExpiry())
+            self.assertEqual(index.popped, 0, size)
+            expired = index.popExpired(100.0 + 9)
+            self.assertEqual(len(expired), 10)
+            self.assertEqual(index.popped, 10, size)
+
+    def test_refreshedEntriesPoppedOnce(self):
+        """
+        A refreshed key leaves one stale entry, taken off once when its old
+        deadline comes and not returned: the work of a tick is its expired
+        and stale entries, counted.
+        """
+        index = DeadlineIndex()
+        for n in range(1000):
+            index.set(n, 10.0)
+        for n in range(100):
+            index.set(n, 50.0)  # refreshed: 100 stale entries at 10.0
+        self.assertEqual(len(index.popExpired(10.0)), 900)
+        self.assertEqual(index.popped, 1000)
+        self.assertEqual(index.popExpired(20.0), [])
+        self.assertEqual(index.popped, 1000)
+        self.assertEqual(len(index.popExpired(50.0)), 100)
+        self.assertEqual(index.popped, 1100)

@@ -85,7 +85,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.assertEqual(cseq(atBob).number, 2)
         self.proxy.receive(answer(atBob, 200, "OK", body=ANSWER_SDP), BOB)
         self.proxy.sent()
-        self.assertEqual(cseq(self.dialog.lastInvite).number, 2)
+        self.assertEqual(self.dialog.lastInviteCSeq, 2)
         self.assertEqual(self.proxy.service.keepalive.index.get(self.dialog.callKey), 110.0)
         # The old INVITE's media no longer makes a keepalive...
         sent = self.keepalive(2, body=SDP, number=2)

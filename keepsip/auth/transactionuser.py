@@ -160,7 +160,16 @@ class AuthTransactionUser(TransactionUserWrapper, DialogObserver):
         Bind a new dialog to the user whose INVITE is being delegated.
         """
         pending = self._pending
-        if pending is not None and dialog.lastInvite is pending[0]:
+        if pending is None:
+            return
+        request = pending[0]
+        if request.header("call-id") != dialog.callID:
+            return
+        try:
+            sender = fromHeader(request).tag
+        except ValueError:
+            return
+        if sender == dialog.caller.tag:
             dialog.authUser = pending[1]
 
     # -- admission ---------------------------------------------------------

@@ -22,6 +22,8 @@ See docs/keepalive.md, "Who may keep a call alive", for why.
 
 from __future__ import annotations
 
+from sys import intern
+
 from keepsip.dialog.model import Leg
 from keepsip.sip.address import DEFAULT_PORT, sameAddress, stripBrackets
 from keepsip.sip.headers import parseNameAddr
@@ -81,4 +83,15 @@ def mayRebind(leg: Leg, source: Address, method: str, number: int) -> bool:
     )
 
 
-__all__ = ["fromLeg", "mayRebind", "routeHop", "sameHost"]
+def sharedAddress(source: Address | None) -> Address | None:
+    """
+    C{source} for keeping in a leg, its host string shared with every
+    other leg at that host (many calls come from one SBC or proxy).
+    """
+    if source is None:
+        return None
+    host = source[0]
+    return (intern(host), source[1]) if type(host) is str else source
+
+
+__all__ = ["fromLeg", "mayRebind", "routeHop", "sameHost", "sharedAddress"]

@@ -8,10 +8,12 @@ accounting state). Attachments without a codec are left out: they are
 transient (an absorbed answer being retransmitted, a pending ACK).
 
 The format is JSON (compact, UTF-8), versioned by L{SCHEMA_VERSION} in every
-document and in every store's metadata. Bytes from the wire (the last
-INVITE, the SDP bodies) that are not UTF-8 survive through
-C{surrogateescape}. A document of a newer version is refused with
-L{SchemaError}; an older one is migrated by L{DialogCodec.decode}.
+document and in every store's metadata. Bytes from the wire (the SDP
+bodies, tags) that are not UTF-8 survive through C{surrogateescape}. A
+document of a newer version is refused with L{SchemaError}; an older one is
+migrated by L{DialogCodec.decode}. Documents written when a dialog kept its
+whole last INVITE (C{lastInvite}, the request's text) are still read: the
+CSeq number and From tag a keepalive must repeat are taken from it.
 """
 
 from __future__ import annotations
@@ -87,15 +89,6 @@ def _legFromDict(data: Mapping[str, Any]) -> Leg:
     )
 
 
-def _parseRequest(text: str) -> Any:
-    from keepsip.sip.parser import ParseError, parseDatagram
-
-    try:
-        return parseDatagram(_bytes(text))
-    except ParseError as e:
-        raise SchemaError(f"stored INVITE does not parse: {e}") from e
-
-
 def _bodyOf(message: str) -> bytes:
     """
     The body of a serialised message (after the first empty line).
@@ -104,33 +97,25 @@ def _bodyOf(message: str) -> bytes:
     return _bytes(body) if separator else b""
 
 
-class RestoredDialog(Dialog):
+def _lastInviteOf(text: str) -> tuple[int | None, str | None]:
     """
-    A L{Dialog} decoded from a store: its last INVITE is parsed when first
-    read (most restored calls never need it, and parsing it is half the cost
-    of a restart), otherwise it is a L{Dialog} like any other.
+    The CSeq number and From tag of an INVITE stored whole (documents
+    written before dialogs kept only those), or C{(None, None)} if it does
+    not parse.
     """
+    from keepsip.sip.headers import cseq, fromHeader
+    from keepsip.sip.parser import ParseError, parseDatagram
 
-    @property
-    def lastInvite(self) -> Any:
-        state = self.__dict__
-        raw = state.pop("_storedInvite", None)
-        if raw is not None:
-            try:
-                state["_lastInvite"] = _parseRequest(raw)
-            except SchemaError as e:
-                log.error(
-                    "stored INVITE of {callID} unreadable: {error}",
-                    callID=self.callID,
-                    error=str(e),
-                )
-                state["_lastInvite"] = None
-        return state.get("_lastInvite")
+    try:
+        request = parseDatagram(_bytes(text))
+        return cseq(request).number, fromHeader(request).tag
+    except (ParseError, ValueError, AttributeError) as e:
+        log.error("stored INVITE unreadable: {error}", error=str(e))
+        return None, None
 
-    @lastInvite.setter
-    def lastInvite(self, value: Any) -> None:
-        self.__dict__.pop("_storedInvite", None)
-        self.__dict__["_lastInvite"] = value
+
+#: Decoded dialogs are plain L{Dialog}s (the name stays for callers).
+RestoredDialog = Dialog
 
 
 class DialogCodec:
@@ -156,8 +141,6 @@ class DialogCodec:
             value = dialog.attachments.get(codec.kind)
             if value is not None:
                 attached[codec.name] = codec.toDict(value)
-        last = dialog.lastInvite
-        lastBody = last.body if last is not None else None
         offer = dialog.lastOfferSDP
         return {
             "v": SCHEMA_VERSION,
@@ -170,9 +153,9 @@ class DialogCodec:
             "answeredAt": dialog.answeredAt,
             "endedAt": dialog.endedAt,
             "detectedAt": dialog.detectedAt,
-            "lastInvite": _text(last.toBytes()) if last is not None else None,
-            # The offer is most often the last INVITE's body: kept once.
-            "lastOfferSDP": None if offer and offer == lastBody else _text(offer),
+            "lastInviteCSeq": dialog.lastInviteCSeq,
+            "lastInviteSender": dialog.lastInviteSender,
+            "lastOfferSDP": _text(offer),
             "lastAnswerSDP": _text(dialog.lastAnswerSDP),
             "finalStatus": dialog.finalStatus,
             "endCause": dialog.endCause,
@@ -204,7 +187,16 @@ class DialogCodec:
             kept = data.get("keptAlive") or {}
             last = data.get("lastInvite")
             offer = data.get("lastOfferSDP")
-            dialog = RestoredDialog(
+            number = data.get("lastInviteCSeq")
+            sender = data.get("lastInviteSender")
+            if last is not None:
+                # Written when a dialog kept its whole last INVITE.
+                if not isinstance(last, str):
+                    raise TypeError("lastInvite is not a string")
+                number, sender = _lastInviteOf(last)
+                if offer is None:
+                    offer = _text(_bodyOf(last))
+            dialog = Dialog(
                 callID=str(data["callID"]),
                 caller=_legFromDict(data["caller"]),
                 callee=_legFromDict(data["callee"]),
@@ -214,7 +206,8 @@ class DialogCodec:
                 answeredAt=data.get("answeredAt"),
                 endedAt=data.get("endedAt"),
                 detectedAt=data.get("detectedAt"),
-                lastInvite=None,
+                lastInviteCSeq=None if number is None else int(number),
+                lastInviteSender=None if sender is None else str(sender),
                 lastOfferSDP=b"" if offer is None else _bytes(offer),
                 lastAnswerSDP=_bytes(data.get("lastAnswerSDP") or ""),
                 finalStatus=data.get("finalStatus"),
@@ -225,12 +218,6 @@ class DialogCodec:
                 keptAlive=ProofOfLife(int(kept.get("count", 0)), kept.get("lastAt")),
                 measuredBytes=data.get("measuredBytes"),
             )
-            if last is not None:
-                if not isinstance(last, str):
-                    raise TypeError("lastInvite is not a string")
-                dialog.__dict__["_storedInvite"] = last
-                if offer is None:
-                    dialog.lastOfferSDP = _bodyOf(last)
             attached = data.get("attachments") or {}
             for codec in self.attachments:
                 if codec.name in attached:

@@ -1,10 +1,12 @@
 """
 The in-memory L{IDialogStore}.
 
-It keeps two indexes: by call key C{(Call-ID, caller tag)}, which identifies a
-call from its initial INVITE on, and by dialog ID C{(Call-ID, tag, tag)} once
-the callee's tag is known, in both orientations so that requests from either
-side find their dialog with one dictionary lookup.
+It keeps one index, by call key C{(Call-ID, caller tag)}, which identifies a
+call from its initial INVITE on; the key is the dialog's own
+(L{Dialog.callKey}), shared with the deadline indexes. A dialog ID
+C{(Call-ID, tag, tag)} from either side is found with at most two lookups
+in it: its From tag is the caller's (a request from the caller) or its To
+tag is (from the callee), and the other tag must be the callee's.
 """
 
 from __future__ import annotations
@@ -33,13 +35,22 @@ class MemoryDialogStore:
 
     def __init__(self) -> None:
         self._byCallKey: dict[tuple[str, str], Dialog] = {}
-        self._byDialogID: dict[DialogID, Dialog] = {}
 
     # Synchronous accessors, for callers that know they hold a memory store
     # (tests, the keepalive fast path).
 
     def getByDialogID(self, dialogID: DialogID) -> Dialog | None:
-        return self._byDialogID.get(dialogID)
+        callID, one, other = dialogID
+        if not one or not other:
+            return None
+        byCallKey = self._byCallKey
+        dialog = byCallKey.get((callID, one))
+        if dialog is not None and dialog.callee.tag == other:
+            return dialog
+        dialog = byCallKey.get((callID, other))
+        if dialog is not None and dialog.callee.tag == one:
+            return dialog
+        return None
 
     def getByCallKey(self, callKey: tuple[str, str]) -> Dialog | None:
         return self._byCallKey.get(callKey)
@@ -53,37 +64,25 @@ class MemoryDialogStore:
         """
         return list(self._byCallKey.values())
 
-    def _index(self, dialog: Dialog) -> None:
-        callID, callerTag, calleeTag = dialog.dialogID
-        if calleeTag:
-            self._byDialogID[(callID, callerTag, calleeTag)] = dialog
-            self._byDialogID[(callID, calleeTag, callerTag)] = dialog
-
     # IDialogStore
 
     def add(self, dialog: Dialog) -> Deferred[None]:
         self._byCallKey[dialog.callKey] = dialog
-        self._index(dialog)
         return succeed(None)
 
     def byCallKey(self, callKey: tuple[str, str]) -> Deferred[Dialog | None]:
         return succeed(self._byCallKey.get(callKey))
 
     def byDialogID(self, dialogID: DialogID) -> Deferred[Dialog | None]:
-        return succeed(self._byDialogID.get(dialogID))
+        return succeed(self.getByDialogID(dialogID))
 
     def update(self, dialog: Dialog) -> Deferred[None]:
-        self._index(dialog)
+        # Indexed by its call key, which never changes: nothing to do.
         return succeed(None)
 
     def remove(self, dialog: Dialog) -> Deferred[None]:
         if self._byCallKey.get(dialog.callKey) is dialog:
             del self._byCallKey[dialog.callKey]
-        callID, callerTag, calleeTag = dialog.dialogID
-        if calleeTag:
-            for key in ((callID, callerTag, calleeTag), (callID, calleeTag, callerTag)):
-                if self._byDialogID.get(key) is dialog:
-                    del self._byDialogID[key]
         return succeed(None)
 
     def count(self) -> Deferred[int]:

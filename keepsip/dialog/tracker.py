@@ -15,11 +15,12 @@ what to send, and store Deferreds that fail are logged.
 from __future__ import annotations
 
 import weakref
+from sys import intern
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
 
-from keepsip.dialog.legs import fromLeg, mayRebind
+from keepsip.dialog.legs import fromLeg, mayRebind, sharedAddress
 from keepsip.dialog.messages import (
     contactURI,
     isSDP,
@@ -127,7 +128,7 @@ class DialogTracker:
             old=leg.source,
             peer=source,
         )
-        leg.source = source
+        leg.source = sharedAddress(source)
         self.rebound += 1
         self._logStoreFailure(self.store.update(dialog), "update")
 
@@ -167,13 +168,14 @@ class DialogTracker:
                 tag=caller.tag,
                 cseq=number,
                 remoteTarget=contactURI(request),
-                source=source,
+                source=sharedAddress(source),
                 lastRequestAt=now,
             ),
             callee=Leg(uri=uriString(callee.uri)),
             requestURI=request.uri.toString(),
             invitedAt=now,
-            lastInvite=request,
+            lastInviteCSeq=number,
+            lastInviteSender=caller.tag,
             lastOfferSDP=request.body if isSDP(request) else b"",
         )
         self._logStoreFailure(self.store.add(dialog), "add")
@@ -243,7 +245,7 @@ class DialogTracker:
             dialog.callee.tag = toTag
             dialog.callee.remoteTarget = contactURI(response)
             dialog.callee.lastRequestAt = now
-            dialog.callee.source = source
+            dialog.callee.source = sharedAddress(source)
             dialog.lastAnswerSDP = response.body if isSDP(response) else b""
             negotiated = sessionExpires(response)
             if negotiated:
@@ -261,13 +263,18 @@ class DialogTracker:
             self.terminate(dialog, EndCause.REJECTED, {"callee": str(code)}, endedAt=now)
 
     def _setRouteSets(self, dialog: Dialog, response: Response) -> None:
-        dialog.callee.routeSet, dialog.caller.routeSet = splitRouteSets(
+        calleeRoutes, callerRoutes = splitRouteSets(
             response.headers.get("record-route", []), self.recordRoute
         )
+        # The hops are mostly the same few proxies for every call: one copy.
+        dialog.callee.routeSet = [intern(route) for route in calleeRoutes]
+        dialog.caller.routeSet = [intern(route) for route in callerRoutes]
 
     def _reinviteAnswered(
         self, request: Request, response: Response, cid: str, fromTag: str, toTag: str
     ) -> None:
+        from keepsip.sip.headers import cseq
+
         def update(dialog: Dialog | None) -> None:
             if dialog is None or dialog.isTerminated:
                 return
@@ -276,7 +283,11 @@ class DialogTracker:
                 # keepsip's idea of the dialog follows only its own legs.
                 self._untrustedInvites.discard(request)
                 return
-            dialog.lastInvite = request
+            try:
+                number = cseq(request).number
+            except ValueError:
+                return
+            dialog.noteInvite(number, fromTag)
             dialog.lastOfferSDP = request.body if isSDP(request) else b""
             if isSDP(response):
                 dialog.lastAnswerSDP = response.body
@@ -481,3 +492,4 @@ class DialogTracker:
         self._notify(
             dialog, "dialogTerminated", lambda o: o.dialogTerminated(dialog, cause, detail)
         )
+

@@ -54,14 +54,14 @@ def classifyInvite(dialog: Dialog, sender: Leg, request: Request) -> str:
     """
     @return: L{KEEPALIVE}, L{REINVITE}, L{CONFLICT} or L{STALE}.
     """
-    last = dialog.lastInvite
+    lastNumber = dialog.lastInviteCSeq
+    if lastNumber is None:
+        return STALE
     try:
         number = cseq(request).number
-        lastNumber = cseq(last).number
-        lastSender = fromHeader(last).tag
-    except (ValueError, AttributeError):
+    except ValueError:
         return STALE
-    if number == lastNumber and lastSender == sender.tag:
+    if number == lastNumber and dialog.lastInviteSender == sender.tag:
         if sameMedia(request.body, dialog.lastOfferSDP):
             return KEEPALIVE
         return CONFLICT

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from keepsip.keepalive.absorb import AbsorbedAnswer
 
 
-@dataclass
+@dataclass(slots=True)
 class KeepaliveState:
     """
     Per-dialog keepalive bookkeeping.

@@ -102,6 +102,8 @@ EVERY_OPTION_CLI = [
     "--log-level", "debug",
     "--metrics", "tcp:9460:interface=127.0.0.1",
     "--shutdown-timeout", "3.5",
+    "--workers", "1",
+    "--worker-ports", "6000",
     "--media-relay", "builtin",
     "--rtp-address", "::1",
     "--rtp-ports", "20000-20099",
@@ -157,6 +159,8 @@ interim-on-keepalive = false
 log-level = "debug"
 metrics = "tcp:9460:interface=127.0.0.1"
 shutdown-timeout = 3.5
+workers = 1
+worker-ports = 6000
 media-relay = "builtin"
 rtp-address = "::1"
 rtp-ports = "20000-20099"
@@ -219,6 +223,8 @@ EVERY_OPTION_CONFIG = Config(
     logLevel="debug",
     metrics="tcp:9460:interface=127.0.0.1",
     shutdownTimeout=3.5,
+    workers=1,
+    workerPorts=6000,
     mediaRelay="builtin",
     rtpAddress="::1",
     rtpPorts=(20000, 20099),

@@ -4,9 +4,11 @@ i's L{Config} from the supervisor's, a pure function of the two.
 
 Worker i (1..N):
 
-  - listens on every C{--listen} address (the supervisor's C{SO_REUSEPORT}
-    socket for it) and on its own port, C{--worker-ports} + i - 1, on every
-    listen host (L{privateAddresses});
+  - listens on its own port, C{--worker-ports} + i - 1, on every listen host
+    (L{privateAddresses}), and on every C{--listen} address (the
+    supervisor's C{SO_REUSEPORT} socket for it); it sends from its own port
+    (the first in its C{listen}), so peers that answer the source address
+    reach it too;
   - advertises its own port in Via and Record-Route (the C{--advertise}
     host, or the computed one, with that port), so that responses and
     in-dialog requests come back to it;
@@ -228,8 +230,8 @@ def privateAddresses(config: Config, index: int) -> tuple[ListenAddress, ...]:
 def workerConfig(config: Config, index: int) -> Config:
     """
     Worker C{index}'s configuration (1 <= C{index} <= C{config.workers}),
-    as the module docstring says. Its C{listen} is the shared addresses
-    then L{privateAddresses}; its C{workers} is 1.
+    as the module docstring says. Its C{listen} is L{privateAddresses}
+    then the shared addresses; its C{workers} is 1.
     """
     if not 1 <= index <= config.workers:
         raise ValueError(f"worker {index} of {config.workers}")
@@ -237,7 +239,9 @@ def workerConfig(config: Config, index: int) -> Config:
     return dataclasses.replace(
         config,
         workers=1,
-        listen=config.listen + privateAddresses(config, index),
+        # Its own port first: keepsip sends out of the first socket of a
+        # family, and peers that answer the source address reach it.
+        listen=privateAddresses(config, index) + config.listen,
         advertise=(host, workerPort(config, index)),
         dialogStore=workerDialogStore(config.dialogStore, index),
         accounting=workerAccounting(config.accounting, index),

@@ -144,6 +144,9 @@ class WorkerProtocol(protocol.ProcessProtocol):
         except ValueError:
             log.info("worker {workerIndex}: {line}", workerIndex=self.index, line=line)
             return
+        if not isinstance(event, dict):
+            return
+        event.setdefault("log_time", self.supervisor.reactor.seconds())
         level = event.get("log_level")
         levelName = level.name if isinstance(level, type(LogLevel.info)) else "-"
         event["log_system"] = f"w{self.index} {event.get('log_namespace', '-')}#{levelName}"

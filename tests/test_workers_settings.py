@@ -55,6 +55,13 @@ class SpecTests(SynchronousTestCase):
             ("jsonl:path=/x/a\\,b.w2.jsonl,fsync=always", "http:url=http://127.0.0.1:8080/cdr"),
         )
 
+    def test_defaultAccounting(self) -> None:
+        """
+        Without --accounting each worker writes its own copy of the default
+        jsonl file.
+        """
+        self.assertEqual(workerAccounting((), 2), ("jsonl:path=keepsip-cdr.w2.jsonl",))
+
     def test_dialogStore(self) -> None:
         """
         An SQLite file per worker; memory and redis unchanged.

@@ -70,6 +70,25 @@ def main() -> None:
     from keepsip.service import makeService
     from keepsip.tap import ExitOnStartupError, tuneGarbageCollector
 
+    # Before anything starts: a SIGTERM during start-up stops it cleanly too.
+    stopping: list[int] = []
+
+    def stopOnce(signalNumber: int) -> None:
+        # SIGTERM from the supervisor and SIGINT from a terminal (the whole
+        # process group) may both come: stop once.
+        if not stopping and reactor.running:
+            stopping.append(signalNumber)
+            log.info(
+                "worker {workerIndex}: signal {signal}, stopping",
+                workerIndex=spec.index,
+                signal=signalNumber,
+            )
+            reactor.stop()
+
+    for signalNumber in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(
+            signalNumber, lambda number, frame: reactor.callFromThread(stopOnce, number)
+        )
     root = ExitOnStartupError(makeService(spec.config, reactor, spec.sockets))
     tuneGarbageCollector()
     root.privilegedStartService()
@@ -90,22 +109,4 @@ def main() -> None:
         pid=os.getpid(),
         **{READY_FIELD: True},
     )
-    stopping: list[int] = []
-
-    def stopOnce(signalNumber: int) -> None:
-        # SIGTERM from the supervisor and SIGINT from a terminal (the whole
-        # process group) may both come: stop once.
-        if not stopping and reactor.running:
-            stopping.append(signalNumber)
-            log.info(
-                "worker {workerIndex}: signal {signal}, stopping",
-                workerIndex=spec.index,
-                signal=signalNumber,
-            )
-            reactor.stop()
-
-    for signalNumber in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(
-            signalNumber, lambda number, frame: reactor.callFromThread(stopOnce, number)
-        )
     reactor.run(installSignalHandlers=False)

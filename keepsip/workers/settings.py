@@ -119,11 +119,13 @@ def _withWorkerPath(spec: str, index: int, key: str = "path") -> str:
 def workerAccounting(specs: tuple[str, ...], index: int) -> tuple[str, ...]:
     """
     The C{--accounting} values of worker C{index}: a C{jsonl} file per
-    worker, every other backend as it is.
+    worker (the default one too), every other backend as it is.
     """
+    from keepsip.accounting.plugin import DEFAULT_ACCOUNTING
+
     return tuple(
         _withWorkerPath(spec, index) if spec.partition(":")[0].strip() == "jsonl" else spec
-        for spec in specs
+        for spec in specs or (DEFAULT_ACCOUNTING,)
     )
 
 

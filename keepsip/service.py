@@ -9,6 +9,7 @@ Nothing else constructs services; nothing here imports the global reactor
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from typing import Any, cast
 
 from twisted.application import strports
@@ -70,7 +71,9 @@ def keepaliveSettings(config: Config) -> KeepaliveSettings:
     return KeepaliveSettings(**config.keepaliveArguments())
 
 
-def makeService(config: Config, reactor: Any) -> ProxyService:
+def makeService(
+    config: Config, reactor: Any, sockets: Mapping[tuple[str, int], int] | None = None
+) -> ProxyService:
     """
     Build keepsip's service tree: the one place its objects are made and
     wired, each given its collaborators at construction (in the manner of
@@ -95,6 +98,9 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
 
     @param reactor: the reactor (time, UDP, TCP for metrics, name
         resolution).
+    @param sockets: descriptors of sockets already bound, by C{(host,
+        port)} of a C{--listen} address (a worker of C{--workers} gets them
+        from its supervisor, L{keepsip.workers}); the others are bound here.
     """
     setLogLevel(config.logLevel)
     identity = ProxyIdentity(
@@ -264,7 +270,14 @@ def makeService(config: Config, reactor: Any) -> ProxyService:
             blocked=admission.blocks,
         )
         protocols.append(protocol)
-        listener = UDPListener(reactor, address.port, protocol, address.host, receiveErrors)
+        listener = UDPListener(
+            reactor,
+            address.port,
+            protocol,
+            address.host,
+            receiveErrors,
+            fileno=(sockets or {}).get((address.host, address.port)),
+        )
         listener.setName(f"udp:{hostPort(address.host, address.port)}")
         listeners.append(listener)
 

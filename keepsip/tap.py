@@ -159,12 +159,18 @@ def makeService(options: Options) -> MultiService:
     Build keepsip's service tree from parsed options.
 
     @param options: parsed L{Options}.
-    @return: the service returned by L{keepsip.service.makeService}.
+    @return: the service returned by L{keepsip.service.makeService}, or
+        with C{--workers} above 1 the L{keepsip.workers.supervisor.WorkerSupervisor}.
     """
     from twisted.internet import reactor
 
     from keepsip.service import makeService as _makeService
 
+    if options.config.workers > 1:
+        from keepsip.workers.supervisor import WorkerSupervisor
+
+        # Worker processes run the proxy (docs/architecture.md, Workers).
+        return ExitOnStartupError(WorkerSupervisor(options.config, reactor))
     service = _makeService(options.config, reactor)
     tuneGarbageCollector()
     return ExitOnStartupError(service)

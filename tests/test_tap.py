@@ -102,6 +102,8 @@ EVERY_OPTION_CLI = [
     "--log-level", "debug",
     "--metrics", "tcp:9460:interface=127.0.0.1",
     "--shutdown-timeout", "3.5",
+    "--workers", "1",
+    "--worker-ports", "6000",
     "--media-relay", "builtin",
     "--rtp-address", "::1",
     "--rtp-ports", "20000-20099",
@@ -157,6 +159,8 @@ interim-on-keepalive = false
 log-level = "debug"
 metrics = "tcp:9460:interface=127.0.0.1"
 shutdown-timeout = 3.5
+workers = 1
+worker-ports = 6000
 media-relay = "builtin"
 rtp-address = "::1"
 rtp-ports = "20000-20099"
@@ -219,6 +223,8 @@ EVERY_OPTION_CONFIG = Config(
     logLevel="debug",
     metrics="tcp:9460:interface=127.0.0.1",
     shutdownTimeout=3.5,
+    workers=1,
+    workerPorts=6000,
     mediaRelay="builtin",
     rtpAddress="::1",
     rtpPorts=(20000, 20099),
@@ -560,3 +566,66 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
         tap.tuneGarbageCollector()
         self.assertEqual(gc.get_threshold(), (before[0], before[1], tap.FULL_COLLECTION_EVERY))
         self.assertGreater(gc.get_freeze_count(), 0)
+
+
+class WorkersOptionTests(OptionsTestsMixin, SynchronousTestCase):
+    """
+    C{--workers} and C{--worker-ports} on the command line and in TOML.
+    """
+
+    def test_auto(self) -> None:
+        """
+        C{auto} is the number of cores this process may use, from the
+        command line or TOML (where a number is an integer).
+        """
+        from keepsip.config.parsers import cpuCount
+
+        self.assertEqual(self.parse("--workers", "auto").config.workers, cpuCount())
+        self.assertEqual(self.parse(toml='workers = "auto"').config.workers, cpuCount())
+        self.assertEqual(self.parse(toml="workers = 3").config.workers, 3)
+        self.assertEqual(self.parse().config.workers, 1)
+
+    def test_workerPortsComputed(self) -> None:
+        """
+        Without --worker-ports, worker 1's own port is the first listen port
+        + 1; given, it is kept.
+        """
+        options = self.parse("--listen", "udp:127.0.0.1:5070", "--workers", "2")
+        self.assertEqual(options.config.workerPorts, 5071)
+        options = self.parse("--workers", "2", "--worker-ports", "7000")
+        self.assertEqual(options.config.workerPorts, 7000)
+
+    def test_badValues(self) -> None:
+        """
+        Each wrong value is one line naming the option that is wrong.
+        """
+        cases = [
+            (("--workers", "0"), "--workers: "),
+            (("--workers", "many"), "--workers: "),
+            (("--workers", "-2"), "--workers: "),
+            (("--workers", "2", "--role", "edge", "--core", "sip:192.0.2.1"), "--workers: "),
+            (("--workers", "2", "--listen", "udp:127.0.0.1:0"), "--workers: "),
+            (("--worker-ports", "70000"), "--worker-ports: "),
+            (("--workers", "3", "--worker-ports", "65534"), "--worker-ports: "),
+            (("--workers", "2", "--listen", "udp:127.0.0.1:5060", "--worker-ports", "5059"),
+             "--worker-ports: "),
+            (("--workers", "2", "--metrics", "systemd:domain=INET:index=0"), "--metrics: "),
+        ]  # fmt: skip
+        for argv, prefix in cases:
+            message = self.usageError(*argv)
+            self.assertTrue(message.startswith(prefix), (argv, message))
+        message = self.usageError(toml="workers = 1.5")
+        self.assertTrue(message.startswith("--workers: "), message)
+
+    def test_supervisorService(self) -> None:
+        """
+        With more than one worker, twistd runs the supervisor (which binds
+        nothing until started); with one, the proxy itself.
+        """
+        from keepsip.proxyservice import ProxyService
+        from keepsip.workers.supervisor import WorkerSupervisor
+
+        root = tap.makeService(self.parse("--workers", "2", "--dialog-store", "memory"))
+        self.assertIsInstance(root.proxy, WorkerSupervisor)
+        root = tap.makeService(self.parse("--dialog-store", "memory"))
+        self.assertIsInstance(root.proxy, ProxyService)

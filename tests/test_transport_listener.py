@@ -155,3 +155,82 @@ class BigDatagramTests(TestCase):
         Through the reactor's plain C{listenUDP}, too.
         """
         return self.receiveThrough(False)
+
+
+class _Received(DatagramProtocol):
+    def __init__(self) -> None:
+        from twisted.internet.defer import Deferred
+
+        self.received: Any = Deferred()
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        if not self.received.called:
+            self.received.callback(data)
+
+
+class InheritedSocketTests(TestCase):
+    """
+    L{bindUDPSocket} and a L{UDPListener} given a bound socket (C{fileno}),
+    as a worker of C{--workers} gets them.
+    """
+
+    def test_reusePortShares(self) -> None:
+        """
+        With C{reusePort}, two sockets bind one port; without, the second
+        fails as C{listenUDP} does (L{CannotListenError}).
+        """
+        import socket
+
+        from twisted.internet.error import CannotListenError
+
+        from keepsip.transport.listener import bindUDPSocket
+
+        first = bindUDPSocket("127.0.0.1", 0, reusePort=True)
+        self.addCleanup(first.close)
+        port = first.getsockname()[1]
+        second = bindUDPSocket("127.0.0.1", port, reusePort=True)
+        self.addCleanup(second.close)
+        self.assertEqual(second.getsockname()[1], port)
+        self.assertFalse(second.getblocking())
+        plain = bindUDPSocket("127.0.0.1", 0)
+        self.addCleanup(plain.close)
+        self.assertRaises(
+            CannotListenError, bindUDPSocket, "127.0.0.1", plain.getsockname()[1]
+        )
+        self.assertEqual(plain.family, socket.AF_INET)
+
+    def receiveOn(self, receiveErrors: bool) -> Any:
+        import socket
+
+        from keepsip.transport.listener import bindUDPSocket
+
+        bound = bindUDPSocket("127.0.0.1", 0)
+        self.addCleanup(bound.close)
+        protocol = _Received()
+        listener = UDPListener(
+            reactor, 0, protocol, "127.0.0.1", receiveErrors, fileno=bound.fileno()
+        )
+        listener.startService()
+        self.addCleanup(listener.stopService)
+        assert listener.listening is not None
+        self.assertEqual(listener.listening.getHost().port, bound.getsockname()[1])
+        if receiveErrors:
+            self.assertIsInstance(listener.listening, RecvErrPort)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sender.close)
+        sender.sendto(b"hello", bound.getsockname())
+        protocol.received.addTimeout(5, reactor)
+        return protocol.received.addCallback(self.assertEqual, b"hello")
+
+    def test_adoptedPlain(self) -> None:
+        """
+        The listener listens on the socket it was given, through the
+        reactor's C{adoptDatagramPort}.
+        """
+        return self.receiveOn(False)
+
+    def test_adoptedReceiveErrors(self) -> None:
+        """
+        With C{receiveErrors}, the given socket becomes a L{RecvErrPort}.
+        """
+        return self.receiveOn(True)

@@ -183,6 +183,8 @@ def buildConfig(
                 "rtp-address",
                 f"needed with --media-relay builtin: --advertise {host!r} is not an IP address",
             )
+    if values["workers"] > 1:
+        _checkWorkers(values)
     tariffs = dict(fileValues.get("tariffs", {}))
     try:
         from keepsip.accounting.rating import Tariffs
@@ -207,3 +209,38 @@ def buildConfig(
     except ValueError as e:
         raise ConfigError("auth", str(e))
     return Config(configFile=configFile, tariffs=tariffs, **values)
+
+
+def _checkWorkers(values: dict[str, Any]) -> None:
+    """
+    Check what C{--workers N} (N > 1) needs, and compute C{--worker-ports}
+    when it is not given (the first listen port + 1).
+
+    @raise ConfigError: naming C{workers} or C{worker-ports}.
+    """
+    from keepsip.workers.settings import WorkerSettingsError, checkDerivable
+
+    count = values["workers"]
+    if values["role"] == "edge":
+        raise ConfigError(
+            "workers", f"{count} workers need --role core (an edge's registrations live in one process)"
+        )
+    for address in values["listen"]:
+        if address.port == 0:
+            raise ConfigError("workers", f"{count} workers need fixed --listen ports, got {address}")
+    first = values["workerPorts"]
+    if first is None:
+        first = values["workerPorts"] = values["listen"][0].port + 1
+    last = first + count - 1
+    if last > 65535:
+        raise ConfigError("worker-ports", f"{count} workers from port {first} go beyond 65535")
+    for address in values["listen"]:
+        if first <= address.port <= last:
+            raise ConfigError(
+                "worker-ports",
+                f"the worker ports {first}-{last} include the --listen port {address.port}",
+            )
+    try:
+        checkDerivable(values["metrics"], values["rtpPorts"], count, values["mediaRelay"])
+    except WorkerSettingsError as e:
+        raise ConfigError(e.option, e.message)

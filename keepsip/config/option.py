@@ -19,6 +19,8 @@ _TOML_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "float": (int, float),
     "boolean": (bool,),
+    # A number or a word standing for one (workers = 4 or workers = "auto").
+    "count": (int, str),
 }
 
 
@@ -34,8 +36,8 @@ class Option:
         (a list of them for a repeatable option, a C{bool} for a flag), or
         L{None} when the default is computed (see C{help}).
     @ivar help: one line for C{--help}, the README and C{etc/keepsip.toml}.
-    @ivar kind: the TOML kind of one value: C{string}, C{integer}, C{float}
-        or C{boolean}.
+    @ivar kind: the TOML kind of one value: C{string}, C{integer}, C{float},
+        C{boolean} or C{count} (an integer or a string such as C{auto}).
     @ivar multiple: whether the option is repeatable (a TOML array).
     @ivar flag: whether the option is a C{--name / --no-name} pair.
     @ivar metavar: the value's shape in help texts.

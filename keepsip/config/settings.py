@@ -73,6 +73,10 @@ class Config:
     logLevel: str = "info"
     metrics: str = ""
     shutdownTimeout: float = 10.0
+    #: C{--workers}: processes sharing the SIP port (1: no supervisor).
+    workers: int = 1
+    #: C{--worker-ports}: the first worker's own port (computed by buildConfig).
+    workerPorts: int | None = None
     mediaRelay: str = "none"
     rtpAddress: str = ""
     rtpPorts: tuple[int, int] = (30000, 39999)

@@ -629,6 +629,7 @@ class IntegrationTestCase(unittest.TestCase):
         port: int | None = None,
         timeout: float = 300.0,
         readyTimeout: float = 20.0,
+        twistd: bool = False,
     ):  # type: ignore[no-untyped-def]
         """
         Start keepsip listening on C{udp:127.0.0.1:port} (advertising that
@@ -639,6 +640,7 @@ class IntegrationTestCase(unittest.TestCase):
         @param port: the UDP port; a free one if L{None}.
         @param timeout: hard limit of keepsip's life in this test.
         @param readyTimeout: how long it may take to answer the probe.
+        @param twistd: run it as C{twistd -n keepsip} rather than C{twist}.
         @return: a Deferred firing with a L{KeepsipProcess}; failing with
             L{ProcessFailed} (with keepsip's output) if it exits or does not
             answer in time.
@@ -646,12 +648,18 @@ class IntegrationTestCase(unittest.TestCase):
         port = port or freeUDPPort(HOST)
         workdir = FilePath(self.mktemp())
         workdir.makedirs()
+        runner = [sys.executable, "-m", "twisted", "--log-format=text", "--log-file=-"]
+        if twistd:
+            runner = [
+                sys.executable,
+                "-c",
+                "from twisted.scripts.twistd import run; run()",
+                "-n",
+                "--pidfile=",
+                "--logfile=-",
+            ]
         argv = [
-            sys.executable,
-            "-m",
-            "twisted",
-            "--log-format=text",
-            "--log-file=-",
+            *runner,
             "keepsip",
             "--listen",
             f"udp:{HOST}:{port}",

@@ -10,6 +10,8 @@ from keepsip.config.parsers import (
     choice,
     nonNegativeFloat,
     parseMetricsEndpoint,
+    parseWorkers,
+    workerPort,
 )
 
 #: The operation rows, in table order.
@@ -40,5 +42,26 @@ OPERATION: tuple[Option, ...] = (
         "left stays in the spool for the next start.",
         kind="float",
         metavar="SECONDS",
+    ),
+    Option(
+        "workers",
+        parseWorkers,
+        "1",
+        "Processes sharing the SIP port (SO_REUSEPORT), each with its own port for "
+        "the transactions and calls it holds; auto: one per core; 1: one process "
+        "(see docs/architecture.md, Workers).",
+        kind="count",
+        metavar="N|auto",
+    ),
+    Option(
+        "worker-ports",
+        workerPort,
+        None,
+        "With --workers N: worker i (1..N) also listens on FIRST+i-1 on every listen "
+        "host and advertises that port in Via and Record-Route. Default: the first "
+        "listen port + 1.",
+        kind="integer",
+        metavar="FIRST",
+        example=5061,
     ),
 )

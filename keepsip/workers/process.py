@@ -1,0 +1,112 @@
+"""
+A worker process of C{--workers N}: C{python -m keepsip.workers}, spawned by
+L{keepsip.workers.supervisor.WorkerSupervisor}, never by hand.
+
+It reads its L{WorkerSpec} from standard input, writes its log as JSON
+events to standard output (the supervisor relays them into its own log),
+builds keepsip's service tree with L{keepsip.service.makeService} on the
+sockets it inherited, and runs the reactor as twistd does: services
+started before the reactor runs (a start-up error ends the process with
+status 1 and one line on standard error), stopped on SIGTERM or SIGINT with
+their shutdown flush (once, though both may come: the supervisor sends
+SIGTERM and a terminal's Ctrl-C reaches the whole process group). It also stops when its standard input closes: the
+supervisor is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from twisted.internet import abstract
+from twisted.internet.main import CONNECTION_DONE
+from twisted.logger import globalLogBeginner, jsonFileLogObserver
+
+from keepsip.logs import Logger
+from keepsip.workers.supervisor import READY_FIELD, readSpec
+
+log = Logger()
+
+
+class ParentWatch(abstract.FileDescriptor):
+    """
+    Read the worker's standard input until it closes, then call C{lost}.
+    """
+
+    def __init__(self, reactor: Any, fd: int, lost: Any) -> None:
+        abstract.FileDescriptor.__init__(self, reactor)
+        self.fd = fd
+        self.lost = lost
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def doRead(self) -> Any:
+        try:
+            data = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return CONNECTION_DONE
+        return None if data else CONNECTION_DONE
+
+    def connectionLost(self, reason: Any) -> None:
+        abstract.FileDescriptor.connectionLost(self, reason)
+        self.lost()
+
+
+def main() -> None:
+    """
+    Run one worker (see the module docstring).
+    """
+    spec = readSpec(0)
+    globalLogBeginner.beginLoggingTo([jsonFileLogObserver(sys.stdout)], redirectStandardIO=False)
+
+    from twisted.internet import reactor as _reactor
+
+    reactor: Any = _reactor
+    from keepsip.service import makeService
+    from keepsip.tap import ExitOnStartupError, tuneGarbageCollector
+
+    # Before anything starts: a SIGTERM during start-up stops it cleanly too.
+    stopping: list[int] = []
+
+    def stopOnce(signalNumber: int) -> None:
+        # SIGTERM from the supervisor and SIGINT from a terminal (the whole
+        # process group) may both come: stop once.
+        if not stopping and reactor.running:
+            stopping.append(signalNumber)
+            log.info(
+                "worker {workerIndex}: signal {signal}, stopping",
+                workerIndex=spec.index,
+                signal=signalNumber,
+            )
+            reactor.stop()
+
+    for signalNumber in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(
+            signalNumber, lambda number, frame: reactor.callFromThread(stopOnce, number)
+        )
+    root = ExitOnStartupError(makeService(spec.config, reactor, spec.sockets))
+    tuneGarbageCollector()
+    root.privilegedStartService()
+    root.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
+
+    def parentGone() -> None:
+        if reactor.running:
+            log.warn("worker {workerIndex}: the supervisor is gone; stopping", workerIndex=spec.index)
+            reactor.stop()
+
+    os.set_blocking(0, False)
+    watch = ParentWatch(reactor, 0, parentGone)
+    watch.startReading()
+    log.info(
+        "worker {workerIndex} ready, pid {pid}",
+        workerIndex=spec.index,
+        pid=os.getpid(),
+        **{READY_FIELD: True},
+    )
+    reactor.run(installSignalHandlers=False)

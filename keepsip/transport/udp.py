@@ -277,7 +277,9 @@ class SIPDatagramProtocol(DatagramProtocol):
             except OSError:
                 pass
         try:
-            sent = transport.write(data, destination)
+            # IUDPTransport.write is annotated -> None; a real port returns
+            # sendto's count, None when it swallowed an error.
+            sent = transport.write(data, destination)  # type: ignore[func-returns-value]
         except (InvalidAddressError, OSError) as e:
             raise TransportError(address, str(e)) from e
         if sent is not None and sendto is not None:

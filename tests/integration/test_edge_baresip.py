@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
 
-from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.python.filepath import FilePath
+from twisted.internet.defer import inlineCallbacks
 
-from tests.helpers import freeTCPPort, requireExternal
+from tests.integration._baresip import BaresipPhones
 from tests.integration._harness import HOST, IntegrationTestCase
 from tests.integration.test_accounting import AccountedKeepsipMixin, readRecords, stops
-from tests.integration.test_media_baresip import BaresipControl, baresipConfig, sipPorts
 
 INTERVAL = 2.0
 TOLERANCE = 2.0
@@ -28,39 +24,8 @@ TICK = 0.5
 MEDIA_TIMEOUT = 3.0
 
 
-class BaresipBehindEdgeTests(AccountedKeepsipMixin, IntegrationTestCase):
+class BaresipBehindEdgeTests(BaresipPhones, AccountedKeepsipMixin, IntegrationTestCase):
     timeout = 90
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.baresip = requireExternal("baresip")
-
-    def sleep(self, seconds: float) -> Deferred[None]:
-        d: Deferred[None] = Deferred()
-        self.reactor.callLater(seconds, d.callback, None)
-        return d
-
-    @inlineCallbacks
-    def startPhone(self, user: str, rtp: int, account: str):  # type: ignore[no-untyped-def]
-        sipPort, ctrlPort = sipPorts(), freeTCPPort(HOST)
-        directory = FilePath(self.mktemp()).child(user)
-        baresipConfig(directory, user, sipPort, ctrlPort, rtp)
-        directory.child("accounts").setContent(account.encode() + b"\n")
-        child = self._spawn(user, [self.baresip, "-f", directory.path], directory.path, 80)
-        control = BaresipControl(self.reactor)
-        endpoint = TCP4ClientEndpoint(self.reactor, HOST, ctrlPort)
-        for _ in range(50):
-            try:
-                yield connectProtocol(endpoint, control)
-                break
-            except Exception:
-                if not child.running:
-                    raise AssertionError(f"baresip {user} exited:\n{child.output()!r}")
-                yield self.sleep(0.1)
-        else:
-            raise AssertionError(f"baresip {user} ctrl_tcp never listened")
-        self.addCleanup(lambda: control.transport.loseConnection())
-        return child, control, sipPort
 
     @inlineCallbacks
     def test_killedPhoneBehindEdge(self):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,64 @@ def proxyCommand(
     ]
 
 
+def keepsipWorkers(args: argparse.Namespace) -> int:
+    """
+    How many worker processes the C{--keepsip-arg} options ask keepsip for
+    (C{--workers=N} or C{--workers N}; C{auto}: the cores this process may
+    run on).
+    """
+    value = "1"
+    options = list(args.keepsip_arg)
+    for i, option in enumerate(options):
+        if option.startswith("--workers="):
+            value = option.split("=", 1)[1]
+        elif option == "--workers" and i + 1 < len(options):
+            value = options[i + 1]
+    if value == "auto":
+        return len(os.sched_getaffinity(0))
+    return int(value)
+
+
+def uacTransport(args: argparse.Namespace) -> str:
+    """
+    SIPp's C{-t} for the caller: C{un} (a socket, so a source port, per
+    call) with C{--uac-sockets per-call}, or by default when keepsip runs
+    several workers: the kernel hands the datagrams of the shared
+    C{SO_REUSEPORT} port to a worker by the hash of the source address, so
+    one caller port would load one worker only. Else C{u1} (one socket).
+    """
+    sockets = args.uac_sockets
+    if sockets == "auto":
+        sockets = "per-call" if "keepsip" in args.proxy and keepsipWorkers(args) > 1 else "one"
+    return "un" if sockets == "per-call" else "u1"
+
+
+def _openFileLimit() -> int:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 50000
+
+
+def waitForWorkers(log: Path, count: int, proc: subprocess.Popen[bytes], limit: float) -> None:
+    """
+    Wait until keepsip's log says each of its C{count} workers is ready
+    (one answering OPTIONS is not all of them: the CPU of another still
+    starting would count in the run).
+
+    @raise RuntimeError: if keepsip exits or they are not ready in C{limit} s.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"keepsip exited with status {proc.returncode}")
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if len(set(re.findall(r"worker (\d+) ready", text))) >= count:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"keepsip's {count} workers were not ready within {limit}s")
+
+
 def runOnce(
     proxy: str, scenario: Scenario, rate: float, calls: int, args: argparse.Namespace, workdir: Path
 ) -> dict[str, object]:
@@ -170,6 +229,10 @@ def runOnce(
         recvTimeout += hold
     sippTimeout = int(calls / rate + hold + 30)
     uacArgs = ["-d", str(intervalMs if scenario.keepalives else 0)]
+    if uacTransport(args) == "un":
+        # SIPp refuses to start when its socket limit (50000) exceeds the
+        # open-file limit.
+        uacArgs += ["-max_socket", str(max(64, _openFileLimit() - 100))]
     if scenario.keepalives:
         uacArgs += ["-set", "keepalives", str(args.keepalives)]
     procs: list[subprocess.Popen[bytes]] = []
@@ -192,13 +255,15 @@ def runOnce(
             )  # fmt: skip
             procs.append(server)
             waitUntilAnswering(proxyPort, server, 30.0, proxy)
+            if proxy == "keepsip" and keepsipWorkers(args) > 1:
+                waitForWorkers(workdir / "keepsip.log", keepsipWorkers(args), server, 30.0)
             cpuBefore = treeCPU(server.pid)
             memory = MemorySampler(server.pid)
             memory.start()
             started = time.monotonic()
             uac = subprocess.Popen(
                 [args.sipp, "-sf", str(SCENARIOS / scenario.uac), "-s", "bob", "-i", HOST,
-                 "-p", str(uacPort), "-m", str(calls), "-r", f"{rate:g}", "-rp", "1000",
+                 "-t", uacTransport(args), "-p", str(uacPort), "-m", str(calls), "-r", f"{rate:g}", "-rp", "1000",
                  *uacArgs, *SIPP_COMMON, "-stf", str(workdir / "uac.csv"),
                  "-trace_rtt", "-rtt_freq", "1",
                  "-timeout", f"{sippTimeout}s", "-timeout_error",
@@ -257,6 +322,7 @@ def runOnce(
         "peak_pss_kb": memory.peakKB,
         "elapsed_s": round(elapsed, 3),
         "uac_exit": uac.returncode,
+        "uac_transport": uacTransport(args),
     }
 
 
@@ -492,6 +558,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kamailio-arg", action="append", default=[], help="extra kamailio option, repeatable"
     )
+    p.add_argument(
+        "--uac-sockets", choices=("auto", "one", "per-call"), default="auto",
+        help="the caller's source ports: one socket (SIPp -t u1) or one per call (-t un); "
+        "auto: per call when keepsip runs several --workers (SO_REUSEPORT hashes a source "
+        "address to one worker), else one",
+    )  # fmt: skip
     p.add_argument("--json", type=Path, help="also write the full results to this file")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, stats)")
     return p

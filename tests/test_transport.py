@@ -31,7 +31,7 @@ class RecordingController:
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
 
-    def requestReceived(self, request: Any, source: Any) -> None:
+    def requestReceived(self, request: Any, source: Any, receivedOn: Any = None) -> None:
         self.events.append(("request", request, source))
 
     def responseReceived(self, response: Any, source: Any) -> None:

@@ -115,7 +115,7 @@ class BigDatagramTests(TestCase):
         got: Deferred[Any] = Deferred()
 
         class Controller:
-            def requestReceived(self, request: Any, source: Any) -> None:
+            def requestReceived(self, request: Any, source: Any, receivedOn: Any = None) -> None:
                 got.callback(request)
 
             def responseReceived(self, response: Any, source: Any) -> None:

@@ -109,10 +109,18 @@ class TransactionLayer:
 
     # -- incoming --------------------------------------------------------
 
-    def requestReceived(self, request: Request, source: Address) -> None:
+    def requestReceived(
+        self, request: Request, source: Address, receivedOn: Any = None
+    ) -> None:
         """
         Hand a request from the transport to its server transaction, or
         create one, or pass an ACK for a 2xx to the user.
+
+        @param receivedOn: the port the request came in on (a
+            L{SIPDatagramProtocol<keepsip.transport.udp.SIPDatagramProtocol>}),
+            or L{None}: the responses of a new transaction, and the ones
+            sent statelessly, go to its C{replyAddress(destination)}, so that
+            they leave through that port (RFC 3261 §18.2.2, RFC 3581 §4).
         """
         try:
             via = topVia(request)
@@ -162,6 +170,8 @@ class TransactionLayer:
             self._notify(self._user.requestRetransmitted, request, txn)
             return
         destination = responseDestination(via, source)
+        if receivedOn is not None:
+            destination = receivedOn.replyAddress(destination)
         if self._canSend is not None and not self._canSend(destination):
             # RFC 3261 §17.2.4 would end the transaction at its first
             # response anyway: keep no state for it at all.

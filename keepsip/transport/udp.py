@@ -45,9 +45,12 @@ class TransportController(Protocol):
     What the transport hands messages to (the transaction layer).
     """
 
-    def requestReceived(self, request: Request, source: Address) -> None:
+    def requestReceived(
+        self, request: Request, source: Address, receivedOn: "SIPDatagramProtocol | None" = None
+    ) -> None:
         """
-        A valid request arrived from C{source}.
+        A valid request arrived from C{source} on port C{receivedOn}: its
+        responses leave through C{receivedOn.replyAddress(destination)}.
         """
 
     def responseReceived(self, response: Response, source: Address) -> None:
@@ -141,7 +144,7 @@ class SIPDatagramProtocol(DatagramProtocol):
                     self._reject(message, source, code, phrase, extra)
                     return
                 self._fixupVia(message, source)
-                self.controller.requestReceived(message, source)
+                self.controller.requestReceived(message, source, self)
             else:
                 if self.isMyVia is not None:
                     try:
@@ -159,6 +162,14 @@ class SIPDatagramProtocol(DatagramProtocol):
             log.failure(
                 "failed to handle a message from {peer}", peer=source, callID=message.header("call-id")
             )
+
+    def replyAddress(self, destination: Address) -> Address:
+        """
+        Where a response to a request received on this port goes:
+        C{destination}, through this port (RFC 3261 §18.2.2, RFC 3581 §4);
+        see L{TransportSelector.replyAddress}.
+        """
+        return self.selector.replyAddress(self, destination)
 
     def _badMessage(self, error: ParseError, source: tuple[str, int]) -> None:
         message = error.message

@@ -10,7 +10,10 @@ started before the reactor runs (a start-up error ends the process with
 status 1 and one line on standard error), stopped on SIGTERM or SIGINT with
 their shutdown flush (once, though both may come: the supervisor sends
 SIGTERM and a terminal's Ctrl-C reaches the whole process group). It also stops when its standard input closes: the
-supervisor is gone.
+supervisor is gone. A stop that has not ended C{--shutdown-timeout} +
+L{STOP_GRACE<keepsip.workers.supervisor.STOP_GRACE>} seconds after it began
+ends the process (status 1): the supervisor would SIGKILL it then, and a
+supervisor that is gone cannot.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from twisted.internet.main import CONNECTION_DONE
 from twisted.logger import globalLogBeginner, jsonFileLogObserver
 
 from keepsip.logs import Logger
-from keepsip.workers.supervisor import READY_FIELD, readSpec
+from keepsip.workers.supervisor import READY_FIELD, STOP_GRACE, readSpec
 
 log = Logger()
 
@@ -73,6 +76,22 @@ def main() -> None:
     # Before anything starts: a SIGTERM during start-up stops it cleanly too.
     stopping: list[int] = []
 
+    def stuck() -> None:
+        log.error(
+            "worker {workerIndex}: not stopped {seconds} s after the stop began; exiting",
+            workerIndex=spec.index,
+            seconds=spec.config.shutdownTimeout + STOP_GRACE,
+        )
+        os._exit(1)
+
+    def stopBounded() -> None:
+        # The stop of the services (their shutdown flush) is bounded by the
+        # shutdown timeout; should it hang anyway, nothing but this ends
+        # the process once the supervisor is gone (seen: a worker whose
+        # supervisor was SIGKILLed stayed, ignoring SIGTERM, for minutes).
+        reactor.callLater(spec.config.shutdownTimeout + STOP_GRACE, stuck)
+        reactor.stop()
+
     def stopOnce(signalNumber: int) -> None:
         # SIGTERM from the supervisor and SIGINT from a terminal (the whole
         # process group) may both come: stop once.
@@ -83,7 +102,7 @@ def main() -> None:
                 workerIndex=spec.index,
                 signal=signalNumber,
             )
-            reactor.stop()
+            stopBounded()
 
     for signalNumber in (signal.SIGTERM, signal.SIGINT):
         signal.signal(
@@ -96,9 +115,10 @@ def main() -> None:
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)
 
     def parentGone() -> None:
-        if reactor.running:
+        if not stopping and reactor.running:
+            stopping.append(0)
             log.warn("worker {workerIndex}: the supervisor is gone; stopping", workerIndex=spec.index)
-            reactor.stop()
+            stopBounded()
 
     os.set_blocking(0, False)
     watch = ParentWatch(reactor, 0, parentGone)

@@ -6,9 +6,10 @@ Worker i (1..N):
 
   - listens on its own port, C{--worker-ports} + i - 1, on every listen host
     (L{privateAddresses}), and on every C{--listen} address (the
-    supervisor's C{SO_REUSEPORT} socket for it); it sends from its own port
-    (the first in its C{listen}), so peers that answer the source address
-    reach it too;
+    supervisor's C{SO_REUSEPORT} socket for it); it sends requests from its
+    own port (the first in its C{listen}), so peers that answer the source
+    address reach it too, and responses from the port the request came to
+    (L{keepsip.transport.selector.ReplyAddress});
   - advertises its own port in Via and Record-Route (the C{--advertise}
     host, or the computed one, with that port), so that responses and
     in-dialog requests come back to it;
@@ -241,8 +242,8 @@ def workerConfig(config: Config, index: int) -> Config:
     return dataclasses.replace(
         config,
         workers=1,
-        # Its own port first: keepsip sends out of the first socket of a
-        # family, and peers that answer the source address reach it.
+        # Its own port first: keepsip sends requests out of the first socket
+        # of a family, and peers that answer the source address reach it.
         listen=privateAddresses(config, index) + config.listen,
         advertise=(host, workerPort(config, index)),
         dialogStore=workerDialogStore(config.dialogStore, index),

@@ -6,7 +6,9 @@ The kernel spreads the datagrams of the shared port among the workers by
 the hash of the source address, so the test first finds, for each worker, a
 caller port whose requests it takes: it sends OPTIONS for a domain routed
 to a small responder from candidate ports and reads the worker's own port
-from the Via keepsip adds. Then:
+from the Via keepsip adds; each prober gets its 200 from the shared port it
+sent to (RFC 3581 symmetric response), while the forwarded OPTIONS left from
+the worker's own port. Then:
 
   - a SIPp caller on each of the two ports places basic calls: all succeed,
     the callee sees each worker's own port in Record-Route, and each
@@ -63,11 +65,11 @@ def _twoFreePorts() -> int:
 class _Responder(protocol.DatagramProtocol):
     """
     Answer every request with 200 and tell C{waiting} the port of the top
-    Via (the keepsip worker that forwarded it).
+    Via (the keepsip worker that forwarded it) and the request's source port.
     """
 
     def __init__(self) -> None:
-        self.waiting: Deferred[int] | None = None
+        self.waiting: Deferred[tuple[int, int]] | None = None
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         text = data.decode("utf-8", "replace")
@@ -84,12 +86,22 @@ class _Responder(protocol.DatagramProtocol):
         match = re.search(r":(\d+)", vias[0].split(None, 2)[-1]) if vias else None
         waiting, self.waiting = self.waiting, None
         if waiting is not None and match is not None:
-            waiting.callback(int(match.group(1)))
+            waiting.callback((int(match.group(1)), addr[1]))
 
 
 class _Prober(protocol.DatagramProtocol):
+    """
+    Send one OPTIONS to C{target}; C{answered} fires with the source port
+    of the first response (RFC 3581 §4: it must be C{target}'s port).
+    """
+
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        self.answered: Deferred[int] = Deferred()
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data.startswith(b"SIP/2.0 ") and not self.answered.called:
+            self.answered.callback(addr[1])
 
     def startProtocol(self) -> None:
         port = self.transport.getHost().port  # type: ignore[attr-defined]
@@ -142,11 +154,18 @@ class WorkersTests(IntegrationTestCase):
                 responder.waiting = Deferred()
                 waiting = responder.waiting
                 waiting.addTimeout(3, self.reactor)
-                prober = self.reactor.listenUDP(candidate, _Prober((HOST, shared)), interface=HOST)
+                probe = _Prober((HOST, shared))
+                probe.answered.addTimeout(3, self.reactor)
+                prober = self.reactor.listenUDP(candidate, probe, interface=HOST)
                 try:
-                    viaPort = yield waiting
+                    viaPort, sourcePort = yield waiting
+                    # The answer leaves from the port the OPTIONS went to
+                    # (the shared one), not the worker's own port the
+                    # OPTIONS was forwarded from.
+                    answeredFrom = yield probe.answered
                 finally:
                     yield prober.stopListening()
+                self.assertEqual((sourcePort, answeredFrom), (viaPort, shared))
                 self.assertIn(viaPort, workerPorts)
                 found.setdefault(workerPorts[viaPort], candidate)
                 if len(found) == len(workerPorts):

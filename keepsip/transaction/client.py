@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 
 @implementer(IClientTransactionUser)
-class _CancelUser:
+class _IgnoringUser:
     """
     The user of a CANCEL's own client transaction: its outcome changes
     nothing (the INVITE's final response, or the INVITE's CANCEL guard, does).
+    Also the user of every ended transaction, which has no one left to tell.
     """
 
     def responseReceived(self, response: Response, clientTransaction: object) -> None:
@@ -36,7 +37,7 @@ class _CancelUser:
         pass
 
 
-_cancelUser = _CancelUser()
+_ignoringUser = _IgnoringUser()
 
 
 @implementer(IClientTransaction)
@@ -129,7 +130,7 @@ class ClientTransaction(TransactionBase):
             self.cancelTransaction = self._layer.request(
                 cancelForRequest(self.request),
                 self.destination,
-                _cancelUser,
+                _ignoringUser,
                 reliable=self.reliable,
             )
         except ValueError:
@@ -206,8 +207,9 @@ class ClientTransaction(TransactionBase):
         answer and the transaction's own timers end it.
         """
         if self.state in ("calling", "trying", "proceeding"):
+            user = self.user
             self._terminate()
-            self._layer._notify(self.user.transportFailed, self)
+            self._layer._notify(user.transportFailed, self)
 
     # -- timers ----------------------------------------------------------
 
@@ -229,10 +231,21 @@ class ClientTransaction(TransactionBase):
         """
         Timer B, timer F, or the CANCEL guard fired without a final response.
         """
+        user = self.user
         self._terminate()
-        self._layer._notify(self.user.timedOut, self)
+        self._layer._notify(user.timedOut, self)
 
     def _terminate(self) -> None:
+        self._abandon()
+        self._layer._removeClient(self)
+
+    def _abandon(self) -> None:
+        """
+        End without telling anyone: cancel the timers and drop the user.
+        The user (the proxy's response context) holds this transaction too;
+        forgetting it lets reference counting free both at once, leaving the
+        cyclic garbage collector nothing to find.
+        """
         self.state = "terminated"
         self._disarmAll()
-        self._layer._removeClient(self)
+        self.user = _ignoringUser

@@ -201,7 +201,17 @@ class ServerTransaction(TransactionBase):
             self._terminate()
 
     def _terminate(self) -> None:
+        self._layer._retransmittingDone(self)
+        self._abandon()
+        self._layer._removeServer(self)
+
+    def _abandon(self) -> None:
+        """
+        End without telling anyone: cancel the timers and drop the user
+        context. The context (the proxy's response context) holds this
+        transaction too; forgetting it lets reference counting free both at
+        once, leaving the cyclic garbage collector nothing to find.
+        """
         self.state = "terminated"
         self._disarmAll()
-        self._layer._retransmittingDone(self)
-        self._layer._removeServer(self)
+        self.userContext = None

@@ -21,7 +21,9 @@ class TransactionBase:
     not armed; they run on the layer's L{TimerQueue
     <keepsip.transaction.scheduler.TimerQueue>}, in bounded batches. Subclasses list theirs in C{_TIMERS}.
 
-    @ivar request: the request that created the transaction.
+    @ivar request: the request that created the transaction; L{None} once
+        the transaction only absorbs or answers retransmissions (see the
+        subclasses).
     @ivar state: the RFC state name, lower case.
     @ivar isInvite: L{True} for an INVITE transaction.
     @ivar reliable: L{True} if the transport is reliable: no retransmission
@@ -30,10 +32,11 @@ class TransactionBase:
 
     _TIMERS: tuple[str, ...] = ()
     state: str
+    method: str
 
     def __init__(self, layer: "TransactionLayer", request: Request, reliable: bool) -> None:
         self._layer = layer
-        self.request = request
+        self.request: Request | None = request
         self.isInvite = request.method == "INVITE"
         self.reliable = reliable
         for name in self._TIMERS:
@@ -64,6 +67,6 @@ class TransactionBase:
 
     def __repr__(self) -> str:
         return (
-            f"<{self.__class__.__name__} {self.request.method}"
+            f"<{self.__class__.__name__} {self.method}"
             f" {self.state} at 0x{id(self):x}>"
         )

@@ -217,11 +217,12 @@ def tuneGarbageCollector() -> None:
     collection walks all of them and stopped the reactor for 300-470 ms every
     few seconds, long enough for SIPp callers to see retransmissions and
     failed calls after 15 s of load. Transactions, messages and dialogs are
-    freed by reference counting when they end, so full collections only find
-    the few cycles (Deferred chains, transaction <-> context links); doing
-    them 100 times less often leaves memory flat (212 MB either way after
-    25 s at 200 calls/s) and removed the failures. Objects made at startup
-    are frozen out of the collector's sight altogether.
+    freed by reference counting when they end: an ended transaction drops
+    its user and user context, so a call through the proxy leaves nothing
+    for the cyclic collector (tests/test_transaction_layer.py,
+    C{ProxyReferenceCycleTests}); doing full collections 100 times less
+    often leaves memory flat and removed the failures. Objects made at
+    startup are frozen out of the collector's sight altogether.
     """
     import gc
 

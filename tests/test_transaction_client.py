@@ -5,6 +5,8 @@ L{keepsip.transaction.layer.TransactionLayer.request}.
 
 from __future__ import annotations
 
+import weakref
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -354,6 +356,15 @@ class ReliableInviteClientTests(ClientTestMixin, SynchronousTestCase):
         self.assertEqual(txn.state, "terminated")
         self.assertNoTransactions()
 
+    def test_non2xxReachesUser(self) -> None:
+        """
+        The final response that ends a transaction at once still reaches
+        its user (the transaction forgets its user when it ends).
+        """
+        self.start()
+        self.deliver(answer(self.request, 486))
+        self.assertEqual(self.user.codes(), [486])
+
 
 class NonInviteClientTests(ClientTestMixin, SynchronousTestCase):
     """
@@ -444,4 +455,72 @@ class ReliableNonInviteClientTests(ClientTestMixin, SynchronousTestCase):
         self.deliver(answer(self.request, 200))
         self.assertEqual(txn.state, "terminated")
         self.assertEqual(self.sentAt(), [0.0])
+        self.assertNoTransactions()
+        self.assertEqual(self.user.codes(), [200])
+
+
+class KeptAfterFinalTests(ClientTestMixin, SynchronousTestCase):
+    """
+    After a final response a client transaction keeps neither the request
+    nor, in Completed, its user: they are freed while it waits out its
+    timer (issue 13: memory per call).
+    """
+
+    def finalThenForget(self, method: str, code: int):
+        """
+        Start C{method}, deliver a C{code} final response, and drop every
+        reference the test and the recording sender hold to the request.
+
+        @return: the transaction and a weak reference to its request.
+        """
+        txn = self.start(method)
+        self.deliver(answer(self.request, code))
+        request = weakref.ref(self.request)
+        del self.request
+        self.sender.clear()
+        return txn, request
+
+    def test_acceptedForgetsRequest(self) -> None:
+        """
+        An INVITE in Accepted frees its request, and still hands a further
+        2xx (a fork) to its user.
+        """
+        txn, request = self.finalThenForget("INVITE", 200)
+        self.assertEqual(txn.state, "accepted")
+        self.assertIsNone(txn.request)
+        self.assertIsNone(request())
+        fork = makeResponse(outgoing("INVITE"), 200, toTag="callee2")
+        self.deliver(fork)
+        self.assertEqual(self.user.codes(), [200, 200])
+
+    def test_completedInviteForgetsRequestKeepsAck(self) -> None:
+        """
+        An INVITE in Completed frees its request and its user, and answers a
+        retransmitted non-2xx with the same ACK.
+        """
+        txn, request = self.finalThenForget("INVITE", 486)
+        user = weakref.ref(self.user)
+        del self.user
+        self.assertEqual(txn.state, "completed")
+        self.assertIsNone(request())
+        self.assertIsNone(user())
+        self.deliver(answer(outgoing("INVITE"), 486))
+        [(ack, _)] = self.sender.sent
+        self.assertIs(ack, txn.ack)
+        self.assertEqual(ack.method, "ACK")
+
+    def test_completedNonInviteForgetsRequestAndUser(self) -> None:
+        """
+        A non-INVITE in Completed frees its request and its user; a
+        retransmitted final is absorbed.
+        """
+        txn, request = self.finalThenForget("BYE", 200)
+        user = weakref.ref(self.user)
+        del self.user
+        self.assertEqual(txn.state, "completed")
+        self.assertIsNone(request())
+        self.assertIsNone(user())
+        self.deliver(answer(outgoing("BYE"), 200))
+        self.assertEqual(self.sender.sent, [])
+        advanceTo(self.clock, 10)
         self.assertNoTransactions()

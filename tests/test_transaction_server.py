@@ -5,6 +5,8 @@ L{keepsip.transaction.layer.TransactionLayer.requestReceived}.
 
 from __future__ import annotations
 
+import weakref
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -385,7 +387,7 @@ class InviteServerTests(ServerTestMixin, SynchronousTestCase):
         cancelTxn.respond(ok)
         self.assertEqual(cancelTxn.state, "completed")
         self.receive(makeCancel(invite))
-        self.assertIs(self.sender.sent[-1][0], ok)
+        self.assertEqual(self.sender.sent[-1][0].toBytes(), ok.toBytes())
         self.assertEqual(self.user.names(), ["requestReceived", "cancelReceived"])
         self.assertEqual(inviteTxn.state, "proceeding")
 
@@ -450,7 +452,7 @@ class NonInviteServerTests(ServerTestMixin, SynchronousTestCase):
         txn.respond(ok)
         self.assertEqual(txn.state, "completed")
         self.receive(makeRequest("OPTIONS"))
-        self.assertEqual(self.sender.messages(), [ok, ok])
+        self.assertEqual([m.toBytes() for m in self.sender.messages()], [ok.toBytes()] * 2)
         self.advanceTo(31.9)
         self.assertEqual(txn.state, "completed")
         self.assertEqual(len(self.sender.sent), 2)
@@ -478,3 +480,88 @@ class NonInviteServerTests(ServerTestMixin, SynchronousTestCase):
         txn.respond(makeResponse(request, 200))
         txn.respond(makeResponse(request, 500))
         self.assertEqual([m.code for m in self.sender.messages()], [200])
+
+
+class KeptAfterFinalTests(ServerTestMixin, SynchronousTestCase):
+    """
+    A server transaction that only absorbs or answers retransmissions keeps
+    no parsed message: the request and the response given to C{respond}
+    are freed while it waits out its timer (issue 13: memory per call).
+    """
+
+    def respondThenForget(self, request, code: int):
+        """
+        Create the transaction for C{request}, answer it C{code}, and drop
+        the references the test, the recording user and the recording
+        sender hold.
+
+        @return: the transaction and weak references to the request and the
+            response.
+        """
+        txn = self.receive(request)
+        response = makeResponse(request, code)
+        txn.respond(response)
+        refs = weakref.ref(request), weakref.ref(response)
+        self.user.events.clear()
+        self.sender.clear()
+        return txn, refs
+
+    def test_acceptedKeepsNoMessage(self) -> None:
+        """
+        An INVITE in Accepted frees its request and its 2xx, keeps the
+        status code (users ask whether a final went out), and absorbs a
+        retransmitted INVITE.
+        """
+        txn, (request, response) = self.respondThenForget(makeRequest("INVITE"), 200)
+        self.assertEqual(txn.state, "accepted")
+        self.assertIsNone(txn.request)
+        self.assertIsNone(request())
+        self.assertIsNone(response())
+        self.assertEqual(txn.lastResponse.code, 200)
+        self.receive(makeRequest("INVITE"))
+        self.assertEqual(self.sender.sent, [])
+
+    def test_acceptedSendsLater2xx(self) -> None:
+        """
+        A 2xx the user sends in Accepted (a fork's) is sent, and not kept.
+        """
+        invite = makeRequest("INVITE")
+        txn, _ = self.respondThenForget(invite, 200)
+        fork = makeResponse(invite, 200, toTag="fork2")
+        txn.respond(fork)
+        [(sent, _)] = self.sender.sent
+        self.assertIs(sent, fork)
+        self.assertIsNot(txn.lastResponse, fork)
+        self.assertEqual(txn.lastResponse.code, 200)
+
+    def test_completedAnswersWithBytes(self) -> None:
+        """
+        A non-INVITE in Completed frees its request and its response and
+        answers a retransmitted request with the bytes that went out.
+        """
+        request = makeRequest("BYE")
+        expected = makeResponse(request, 200).toBytes()
+        txn, (requestRef, response) = self.respondThenForget(request, 200)
+        del request
+        self.assertEqual(txn.state, "completed")
+        self.assertIsNone(requestRef())
+        self.assertIsNone(response())
+        self.receive(makeRequest("BYE"))
+        [(again, destination)] = self.sender.sent
+        self.assertEqual(again.toBytes(), expected)
+        self.assertEqual(again.code, 200)
+        self.assertEqual(destination, SOURCE)
+
+    def test_confirmedKeepsNoMessage(self) -> None:
+        """
+        An INVITE in Confirmed (a non-2xx ACKed) frees its request and its
+        response.
+        """
+        invite = makeRequest("INVITE")
+        txn, (request, response) = self.respondThenForget(invite, 486)
+        self.receive(makeAck(invite, makeResponse(invite, 486)))
+        del invite
+        self.assertEqual(txn.state, "confirmed")
+        self.assertIsNone(request())
+        self.assertIsNone(response())
+        self.assertEqual(txn.lastResponse.code, 486)

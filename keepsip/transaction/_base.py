@@ -17,11 +17,13 @@ class TransactionBase:
     """
     State and timers common to every transaction.
 
-    Timers are attributes named after RFC 3261 (C{_timerA} ...), L{None} when
-    not armed; they run on the layer's L{TimerQueue
+    Timers are attributes named after RFC 3261 (C{_timerA} ...), L{None} or
+    a spent timer when not armed; they run on the layer's L{TimerQueue
     <keepsip.transaction.scheduler.TimerQueue>}, in bounded batches. Subclasses list theirs in C{_TIMERS}.
 
-    @ivar request: the request that created the transaction.
+    @ivar request: the request that created the transaction; L{None} once
+        the transaction only absorbs or answers retransmissions (see the
+        subclasses).
     @ivar state: the RFC state name, lower case.
     @ivar isInvite: L{True} for an INVITE transaction.
     @ivar reliable: L{True} if the transport is reliable: no retransmission
@@ -30,10 +32,11 @@ class TransactionBase:
 
     _TIMERS: tuple[str, ...] = ()
     state: str
+    method: str
 
     def __init__(self, layer: "TransactionLayer", request: Request, reliable: bool) -> None:
         self._layer = layer
-        self.request = request
+        self.request: Request | None = request
         self.isInvite = request.method == "INVITE"
         self.reliable = reliable
         for name in self._TIMERS:
@@ -42,12 +45,13 @@ class TransactionBase:
     def _arm(self, name: str, delay: float, fired: Callable[[], None]) -> None:
         """
         Arm timer C{name} to call C{fired} after C{delay} seconds.
-        """
-        setattr(self, name, self._layer._timerQueue.callLater(delay, self._fire, name, fired))
 
-    def _fire(self, name: str, fired: Callable[[], None]) -> None:
-        setattr(self, name, None)
-        fired()
+        Once it has run the attribute still holds the spent L{Timer}
+        (inactive; cancelling it does nothing): no wrapper that clears the
+        attribute is allocated per timer, which thousands of transactions
+        waiting out their timers would pay for in memory.
+        """
+        setattr(self, name, self._layer._timerQueue.callLater(delay, fired))
 
     def _disarm(self, *names: str) -> None:
         """
@@ -64,6 +68,6 @@ class TransactionBase:
 
     def __repr__(self) -> str:
         return (
-            f"<{self.__class__.__name__} {self.request.method}"
+            f"<{self.__class__.__name__} {self.method}"
             f" {self.state} at 0x{id(self):x}>"
         )

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 
 @implementer(IClientTransactionUser)
-class _CancelUser:
+class _IgnoringUser:
     """
     The user of a CANCEL's own client transaction: its outcome changes
     nothing (the INVITE's final response, or the INVITE's CANCEL guard, does).
+    Also the user of every ended transaction, which has no one left to tell.
     """
 
     def responseReceived(self, response: Response, clientTransaction: object) -> None:
@@ -36,7 +37,7 @@ class _CancelUser:
         pass
 
 
-_cancelUser = _CancelUser()
+_ignoringUser = _IgnoringUser()
 
 
 @implementer(IClientTransaction)
@@ -51,6 +52,13 @@ class ClientTransaction(TransactionBase):
     Non-INVITE states: C{trying} (timers E, F) -> C{proceeding} (1xx; E at
     T2) -> C{completed} (final; timer K) -> C{terminated}.
 
+    Once a final response has arrived the request is no longer needed:
+    C{request} becomes L{None} (an INVITE's ACK for a non-2xx is kept, to
+    answer retransmissions of that response), and in Completed the user is
+    forgotten too (retransmitted finals are absorbed); in Accepted it still
+    gets every further 2xx.
+
+    @ivar method: the method of the request.
     @ivar destination: C{(host, port)} the request is sent to.
     @ivar user: the L{IClientTransactionUser} told about responses.
     @ivar cancelTransaction: the CANCEL's client transaction once sent.
@@ -79,6 +87,7 @@ class ClientTransaction(TransactionBase):
         reliable: bool,
     ) -> None:
         TransactionBase.__init__(self, layer, request, reliable)
+        self.method = request.method
         self.destination = destination
         self.user = user
         self.cancelTransaction: ClientTransaction | None = None
@@ -93,7 +102,7 @@ class ClientTransaction(TransactionBase):
         Send the request and arm the Calling/Trying timers.
         """
         settings = self._layer._timers
-        self._layer._send(self.request, self.destination)
+        self._layer._send(self._outgoing(), self.destination)
         if self.isInvite:
             if not self.reliable:
                 self._arm("_timerA", settings.T1, self._timerAFired)
@@ -102,6 +111,15 @@ class ClientTransaction(TransactionBase):
             if not self.reliable:
                 self._arm("_timerE", settings.T1, self._timerEFired)
             self._arm("_timerF", settings.transactionTimeout, self._timedOut)
+
+    def _outgoing(self) -> Request:
+        """
+        @return: the request, kept until a final response arrives (the
+            states that send it again, or a CANCEL built from it).
+        """
+        request = self.request
+        assert request is not None, "the request is kept until a final response"
+        return request
 
     # -- the transaction user's side -------------------------------------
 
@@ -127,9 +145,9 @@ class ClientTransaction(TransactionBase):
     def _sendCancel(self) -> None:
         try:
             self.cancelTransaction = self._layer.request(
-                cancelForRequest(self.request),
+                cancelForRequest(self._outgoing()),
                 self.destination,
-                _cancelUser,
+                _ignoringUser,
                 reliable=self.reliable,
             )
         except ValueError:
@@ -148,12 +166,15 @@ class ClientTransaction(TransactionBase):
         code = response.code
         state = self.state
         notify = self._layer._notify
+        # Taken now: a final response may end the transaction (which drops
+        # its user) before the user is told.
+        user = self.user
         if state in ("calling", "proceeding"):
             if code < 200:
                 if state == "calling":
                     self.state = "proceeding"
                     self._disarm("_timerA", "_timerB")
-                notify(self.user.responseReceived, response, self)
+                notify(user.responseReceived, response, self)
                 if (
                     self._cancelRequested
                     and self.cancelTransaction is None
@@ -164,22 +185,25 @@ class ClientTransaction(TransactionBase):
             self._disarm("_timerA", "_timerB", "_timerCancelGuard")
             if code < 300:
                 self.state = "accepted"
+                self.request = None
                 self._arm(
                     "_timerM", self._layer._timers.transactionTimeout, self._terminate
                 )
             else:
                 self.state = "completed"
-                self.ack = ackForResponse(self.request, response)
+                self.ack = ackForResponse(self._outgoing(), response)
+                self.request = None
+                self.user = _ignoringUser
                 self._layer._send(self.ack, self.destination)
                 if self.reliable:
                     self._terminate()
                 else:
                     self._arm("_timerD", self._layer._timers.timerD, self._terminate)
-            notify(self.user.responseReceived, response, self)
+            notify(user.responseReceived, response, self)
         elif state == "accepted":
             if 200 <= code < 300:
                 # Another 2xx: a retransmission or a forked answer (RFC 6026).
-                notify(self.user.responseReceived, response, self)
+                notify(user.responseReceived, response, self)
         elif state == "completed":
             if code >= 300 and self.ack is not None:
                 self._layer._send(self.ack, self.destination)
@@ -188,16 +212,20 @@ class ClientTransaction(TransactionBase):
         code = response.code
         if self.state not in ("trying", "proceeding"):
             return  # Completed: retransmitted finals are absorbed.
+        user = self.user
         if code < 200:
             self.state = "proceeding"
         else:
             self.state = "completed"
             self._disarm("_timerE", "_timerF")
+            # Completed only absorbs retransmitted finals.
+            self.request = None
+            self.user = _ignoringUser
             if self.reliable:
                 self._terminate()
             else:
                 self._arm("_timerK", self._layer._timers.T4, self._terminate)
-        self._layer._notify(self.user.responseReceived, response, self)
+        self._layer._notify(user.responseReceived, response, self)
 
     def _transportFailed(self) -> None:
         """
@@ -206,18 +234,19 @@ class ClientTransaction(TransactionBase):
         answer and the transaction's own timers end it.
         """
         if self.state in ("calling", "trying", "proceeding"):
+            user = self.user
             self._terminate()
-            self._layer._notify(self.user.transportFailed, self)
+            self._layer._notify(user.transportFailed, self)
 
     # -- timers ----------------------------------------------------------
 
     def _timerAFired(self) -> None:
-        self._layer._send(self.request, self.destination)
+        self._layer._send(self._outgoing(), self.destination)
         self._interval *= 2
         self._arm("_timerA", self._interval, self._timerAFired)
 
     def _timerEFired(self) -> None:
-        self._layer._send(self.request, self.destination)
+        self._layer._send(self._outgoing(), self.destination)
         settings = self._layer._timers
         if self.state == "trying":
             self._interval = min(2 * self._interval, settings.T2)
@@ -229,10 +258,21 @@ class ClientTransaction(TransactionBase):
         """
         Timer B, timer F, or the CANCEL guard fired without a final response.
         """
+        user = self.user
         self._terminate()
-        self._layer._notify(self.user.timedOut, self)
+        self._layer._notify(user.timedOut, self)
 
     def _terminate(self) -> None:
+        self._abandon()
+        self._layer._removeClient(self)
+
+    def _abandon(self) -> None:
+        """
+        End without telling anyone: cancel the timers and drop the user.
+        The user (the proxy's response context) holds this transaction too;
+        forgetting it lets reference counting free both at once, leaving the
+        cyclic garbage collector nothing to find.
+        """
         self.state = "terminated"
         self._disarmAll()
-        self._layer._removeClient(self)
+        self.user = _ignoringUser

@@ -126,7 +126,12 @@ class ITransaction(Interface):
     What the transaction layer's users may read on any transaction.
     """
 
-    request = Attribute("The L{keepsip.sip.message.Request} that created it.")
+    request = Attribute(
+        "The L{keepsip.sip.message.Request} that created it; L{None} once the"
+        " transaction only absorbs or answers retransmissions (server: INVITE"
+        " Accepted or Confirmed, non-INVITE Completed; client: after a final"
+        " response), so that no parsed message outlives its use."
+    )
     state = Attribute(
         "One of 'calling', 'trying', 'proceeding', 'completed', 'confirmed',"
         " 'accepted', 'terminated'."
@@ -149,7 +154,11 @@ class IServerTransaction(ITransaction):
         "C{(host, port)} responses are sent to (see"
         " L{keepsip.sip.responses.responseDestination})."
     )
-    lastResponse = Attribute("The last response sent, or L{None}.")
+    lastResponse = Attribute(
+        "The last response sent, or L{None}. In the states where C{request} is"
+        " L{None} it is a L{keepsip.transaction.sent.SentResponse}: its C{code}"
+        " is at hand, its headers are parsed again from its bytes if read."
+    )
     cancelled = Attribute("L{True} once a CANCEL matched this transaction.")
     userContext = Attribute(
         "The transaction user's own object for this transaction, or L{None}:"

@@ -350,11 +350,9 @@ class TransactionLayer:
         Users are not told.
         """
         for server in list(self._server.values()):
-            server.state = "terminated"
-            server._disarmAll()
+            server._abandon()
         for client in list(self._client.values()):
-            client.state = "terminated"
-            client._disarmAll()
+            client._abandon()
         self._server.clear()
         self._client.clear()
         self._byDestination.clear()

@@ -13,6 +13,7 @@ from keepsip.logs import Logger
 from keepsip.sip.message import Request, Response
 from keepsip.transaction._base import TransactionBase
 from keepsip.transaction.interfaces import IServerTransaction
+from keepsip.transaction.sent import SentResponse
 
 if TYPE_CHECKING:
     from keepsip.transaction.layer import TransactionLayer
@@ -30,11 +31,20 @@ class ServerTransaction(TransactionBase):
     Non-INVITE states: C{trying} -> C{proceeding} (1xx sent) -> C{completed}
     (final sent; timer J) -> C{terminated}.
 
+    Once the transaction only absorbs or answers retransmissions (INVITE
+    Accepted and Confirmed, non-INVITE Completed) it keeps no parsed message:
+    C{request} becomes L{None} and C{lastResponse} a L{SentResponse} (its
+    bytes kept only where a retransmitted request is answered with them),
+    so that the tens of thousands of transactions waiting out their timers
+    under load cost little memory.
+
+    @ivar method: the method of the request.
     @ivar source: C{(host, port)} the request came from.
     @ivar latestSource: C{(host, port)} the latest copy of the request came
         from: a retransmission matches by its Via, wherever it comes from.
     @ivar destination: C{(host, port)} responses go to.
-    @ivar lastResponse: the last response sent, or L{None}.
+    @ivar lastResponse: the last response sent (a L{SentResponse} in the
+        states above), or L{None}.
     @ivar cancelled: L{True} once a CANCEL matched this transaction.
     """
 
@@ -51,6 +61,7 @@ class ServerTransaction(TransactionBase):
         rfc2543: bool,
     ) -> None:
         TransactionBase.__init__(self, layer, request, reliable)
+        self.method = request.method
         self.source = source
         self.latestSource = source
         self.destination = destination
@@ -89,6 +100,9 @@ class ServerTransaction(TransactionBase):
                 self._layer._finalSent(self)
                 if code < 300:
                     self.state = "accepted"
+                    # RFC 6026: retransmitted INVITEs are absorbed, the 2xx
+                    # is never sent again by the transaction.
+                    self._keepOnly(response, keepBytes=False)
                     self._arm("_timerL", settings.transactionTimeout, self._timerLFired)
                 else:
                     self.state = "completed"
@@ -103,7 +117,8 @@ class ServerTransaction(TransactionBase):
                 # retransmissions a proxy forwards) are still sent.
                 if self._rfc2543:
                     self._layer._addAckKey(self, response)
-                self._transmit(response)
+                self._layer._send(response, self.destination)
+                self.lastResponse = SentResponse(response, keepBytes=False)
                 return
             if 200 <= code < 300:
                 # A 2xx after a non-2xx final (timer C's 408 raced the
@@ -126,6 +141,10 @@ class ServerTransaction(TransactionBase):
             if self.reliable:
                 self._terminate()
             else:
+                # Retransmitted requests get these bytes; nobody needs the
+                # rest, nor the user context (a CANCEL looks for INVITEs only).
+                self._keepOnly(response, keepBytes=True)
+                self.userContext = None
                 self._arm(
                     "_timerJ", self._layer._timers.transactionTimeout, self._timerJFired
                 )
@@ -134,7 +153,7 @@ class ServerTransaction(TransactionBase):
             "Dropped {code} response in state {state} for {method}",
             code=code,
             state=state,
-            method=self.request.method,
+            method=self.method,
         )
 
     # -- the layer's side ------------------------------------------------
@@ -142,6 +161,15 @@ class ServerTransaction(TransactionBase):
     def _transmit(self, response: Response) -> None:
         self.lastResponse = response
         self._layer._send(response, self.destination)
+
+    def _keepOnly(self, response: Response, keepBytes: bool) -> None:
+        """
+        Forget the parsed request and response: the transaction only absorbs
+        retransmissions from now on, or answers them with the bytes of
+        C{response} (C{keepBytes}).
+        """
+        self.lastResponse = SentResponse(response, keepBytes)
+        self.request = None
 
     def _requestRetransmitted(self) -> None:
         """
@@ -161,6 +189,8 @@ class ServerTransaction(TransactionBase):
             self._disarm("_timerG", "_timerH")
             self._layer._retransmittingDone(self)
             self.state = "confirmed"
+            if self.lastResponse is not None:
+                self._keepOnly(self.lastResponse, keepBytes=False)
             if self.reliable:
                 self._terminate()
             else:
@@ -201,7 +231,17 @@ class ServerTransaction(TransactionBase):
             self._terminate()
 
     def _terminate(self) -> None:
+        self._layer._retransmittingDone(self)
+        self._abandon()
+        self._layer._removeServer(self)
+
+    def _abandon(self) -> None:
+        """
+        End without telling anyone: cancel the timers and drop the user
+        context. The context (the proxy's response context) holds this
+        transaction too; forgetting it lets reference counting free both at
+        once, leaving the cyclic garbage collector nothing to find.
+        """
         self.state = "terminated"
         self._disarmAll()
-        self._layer._retransmittingDone(self)
-        self._layer._removeServer(self)
+        self.userContext = None

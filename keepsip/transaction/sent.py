@@ -1,0 +1,62 @@
+"""
+L{SentResponse}: what a transaction keeps of a final response once it only
+absorbs or answers retransmissions.
+
+A parsed response is a tree of header lists, URIs and name-addrs, some 4 KB
+for a 200 with SDP; a transaction waiting out its RFC 3261 timer (32 s)
+needs none of it: the status code (users ask whether a final response went
+out), and, where the state answers a retransmitted request, the bytes to
+send again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keepsip.sip.message import Response
+from keepsip.sip.parser import parseDatagram
+
+#: The attributes read from the parsed bytes on first access.
+_PARSED = frozenset({"headers", "body", "finished", "_cache"})
+
+
+class SentResponse(Response):
+    """
+    A response already sent, kept as its status line and, if it may be sent
+    again, its encoded bytes.
+
+    It is a L{Response}: sending it writes the kept bytes as they are; its
+    C{headers} and C{body} are parsed from them on first reading (tests and
+    diagnostics; the per-message path reads only C{code}).
+
+    @ivar code: the status code.
+    @ivar phrase: the reason phrase.
+    @ivar data: the encoded response, or L{None} if the transaction never
+        sends it again (an INVITE transaction in Accepted or Confirmed).
+    """
+
+    def __init__(self, response: Response, keepBytes: bool) -> None:
+        # No Message.__init__: no header dict unless it is read.
+        self.code = response.code
+        self.phrase = response.phrase
+        self.version = response.version
+        self.data: bytes | None = response.toBytes() if keepBytes else None
+
+    def toBytes(self) -> bytes:
+        """
+        @return: the bytes the response was sent as.
+        @raise ValueError: if they were not kept.
+        """
+        if self.data is None:
+            raise ValueError(f"the bytes of this {self.code} response were not kept")
+        return self.data
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set: the parsed parts.
+        if name not in _PARSED or self.data is None:
+            raise AttributeError(name)
+        parsed = parseDatagram(self.data)
+        self.__dict__.update(
+            headers=parsed.headers, body=parsed.body, finished=1, _cache={}
+        )
+        return self.__dict__[name]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-
 import sys
 import types
 from typing import Any
@@ -578,7 +577,7 @@ class WorkersOptionTests(OptionsTestsMixin, SynchronousTestCase):
         C{auto} is the number of cores this process may use, from the
         command line or TOML (where a number is an integer).
         """
-        from keepsip.config.parsers import cpuCount
+        from keepsip.config.cores import cpuCount
 
         self.assertEqual(self.parse("--workers", "auto").config.workers, cpuCount())
         self.assertEqual(self.parse(toml='workers = "auto"').config.workers, cpuCount())

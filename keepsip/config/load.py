@@ -23,6 +23,7 @@ from keepsip.config.parsers import ConfigError
 from keepsip.config.settings import Config
 from keepsip.config.values import ListenAddress
 
+
 def primaryIPv4(socketFactory: Callable[..., Any] | None = None) -> str:
     """
     Find the machine's primary IPv4 address: the source address the kernel

@@ -14,7 +14,6 @@ from keepsip.config.options import OPTIONS
 from keepsip.config.values import ListenAddress, Route
 from keepsip.sip.address import hostPort
 
-
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 

@@ -5,13 +5,12 @@ timeout: the operational rows of the option table.
 
 from __future__ import annotations
 
+from keepsip.config.cores import parseWorkers, workerPort
 from keepsip.config.option import Option
 from keepsip.config.parsers import (
     choice,
     nonNegativeFloat,
     parseMetricsEndpoint,
-    parseWorkers,
-    workerPort,
 )
 
 #: The operation rows, in table order.

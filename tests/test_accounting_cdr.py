@@ -99,6 +99,23 @@ class HelperTests(SynchronousTestCase):
         self.assertEqual(isoTime(T0 + 0.25), "2023-11-14T22:13:20.250Z")
         self.assertIsNone(isoTime(None))
 
+    def test_isoTimeRounding(self) -> None:
+        """
+        Around millisecond and second boundaries (where the microseconds
+        round into the next second) and for consecutive calls in one
+        second, isoTime gives what datetime.fromtimestamp gives.
+        """
+        from datetime import UTC, datetime
+
+        def reference(epoch: float) -> str:
+            moment = datetime.fromtimestamp(epoch, UTC)
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+        epochs = [T0, T0 + 0.0005, T0 + 0.9994999, T0 + 0.9999995, T0 + 0.9999996, T0 + 1.5]
+        epochs += [T0 + i / 997 for i in range(2000)] + [0.0, 1e-7, -0.0000004, -1.5]
+        self.assertEqual([isoTime(e) for e in epochs], [reference(e) for e in epochs])
+        self.assertEqual(isoTime(T0 + 0.9999996), "2023-11-14T22:13:21.000Z")
+
     def test_userPart(self) -> None:
         """
         The user part of sip, sips and tel URIs, without parameters or

@@ -19,6 +19,7 @@ from keepsip.sip.headers import (
     parseCSeq,
     parseNameAddr,
     routes,
+    sharedNameAddr,
     toHeader,
     topVia,
     vias,
@@ -224,6 +225,50 @@ class AccessorTests(SynchronousTestCase):
             msg = request(b"Max-Forwards: " + value.encode() + b"\r\n")
             self.assertRaises(ValueError, maxForwards, msg)
         self.assertEqual(maxForwards(request(b"Max-Forwards: 255\r\n")), 255)
+
+
+class SharedNameAddrTests(SynchronousTestCase):
+    """
+    L{sharedNameAddr}: one parse per distinct string, shared between
+    messages.
+    """
+
+    def test_sameAsParse(self) -> None:
+        """
+        It gives what L{parseNameAddr} gives, for a name-addr, an addr-spec
+        and a wildcard.
+        """
+        for value in ['"A" <sip:a@x;lr>;tag=1', "sip:b@y;expires=5", "*"]:
+            self.assertEqual(sharedNameAddr(value), parseNameAddr(value))
+
+    def test_shared(self) -> None:
+        """
+        The same string gives the same object, also through the accessors
+        of two different messages; a different string another object.
+        """
+        first, second = request(), request()
+        self.assertIs(fromHeader(first), fromHeader(second))
+        self.assertIs(sharedNameAddr("<sip:c@z>;tag=9"), sharedNameAddr("<sip:c@z>;tag=9"))
+        self.assertIsNot(sharedNameAddr("<sip:c@z>;tag=9"), sharedNameAddr("<sip:c@z>;tag=8"))
+
+    def test_malformed(self) -> None:
+        """
+        A malformed value raises L{ValueError} every time it is asked for.
+        """
+        for _ in range(2):
+            self.assertRaises(ValueError, sharedNameAddr, '"unterminated <sip:a@b>')
+
+    def test_bounded(self) -> None:
+        """
+        Many distinct values do not pile up: after more values than the
+        bound, the first is parsed again (a new object, equal to the old).
+        """
+        first = sharedNameAddr("<sip:bound-0@x>")
+        for i in range(1, 5000):
+            sharedNameAddr(f"<sip:bound-{i}@x>")
+        again = sharedNameAddr("<sip:bound-0@x>")
+        self.assertIsNot(again, first)
+        self.assertEqual(again, first)
 
 
 class IdentifierTests(SynchronousTestCase):

@@ -10,7 +10,8 @@ import socket
 from typing import Any
 
 from twisted.internet.testing import FakeDatagramTransport
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from keepsip.sip.headers import topVia
 from keepsip.sip.parser import parseDatagram
@@ -167,3 +168,62 @@ class ProtocolTests(SynchronousTestCase):
         """
         self.protocol.icmpErrorReceived(("192.0.2.20", 5060), 111)
         self.assertEqual(self.controller.events, [("transportError", ("192.0.2.20", 5060))])
+
+
+class RealPortSendTests(TestCase):
+    """
+    L{SIPDatagramProtocol.send} on a real UDP port of the reactor: the
+    fast path taken after the first datagram to a host sends the same
+    bytes, and what Twisted refuses is still refused.
+    """
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.protocol = SIPDatagramProtocol(RecordingController(), TransportSelector())
+        self.port = reactor.listenUDP(0, self.protocol, interface="127.0.0.1")  # type: ignore[attr-defined]
+        self.addCleanup(self.port.stopListening)
+        self.peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(self.peer.close)
+        self.peer.bind(("127.0.0.1", 0))
+        self.peer.settimeout(5)
+
+    def test_repeatedSendsArrive(self) -> None:
+        """
+        Three messages to one address (the first through Twisted's checks,
+        the others straight to the socket) all arrive intact, in order.
+        """
+        address = self.peer.getsockname()
+        sent = [makeRequest("OPTIONS", branch=f"z9hG4bKfast{i}") for i in range(3)]
+        for request in sent:
+            self.protocol.send(request, address)
+        received = [self.peer.recvfrom(65535) for _ in sent]
+        self.assertEqual([data for data, _ in received], [r.toBytes() for r in sent])
+        host = self.port.getHost()
+        self.assertEqual({source for _, source in received}, {(host.host, host.port)})
+
+    def test_refusedAddressesStayRefused(self) -> None:
+        """
+        A host name and an IPv6 address are refused with L{TransportError}
+        on an IPv4 port, also after sends to a valid address.
+        """
+        self.protocol.send(makeRequest("OPTIONS"), self.peer.getsockname())
+        self.peer.recvfrom(65535)
+        for address in [("localhost", 5060), ("[::1]", 5060), ("localhost", 5060)]:
+            self.assertRaises(TransportError, self.protocol.send, makeRequest("OPTIONS"), address)
+
+    def test_sendAfterStop(self) -> Deferred[None]:
+        """
+        Once the port stopped listening, sending to a host it sent to
+        before raises L{TransportError}, as for any host.
+        """
+        address = self.peer.getsockname()
+        self.protocol.send(makeRequest("OPTIONS"), address)
+        self.peer.recvfrom(65535)
+        stopped: Deferred[None] = Deferred()
+        self.port.stopListening().addCallback(stopped.callback)
+
+        def check(_: None) -> None:
+            self.assertRaises(TransportError, self.protocol.send, makeRequest("OPTIONS"), address)
+
+        return stopped.addCallback(check)

@@ -25,6 +25,7 @@ restart.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,8 +65,29 @@ def isoTime(epoch: float | None) -> str | None:
     """
     if epoch is None:
         return None
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # What datetime.fromtimestamp does (microseconds rounded half to even),
+    # with the formatted second cached: a record's times share few seconds.
+    fraction, whole = math.modf(epoch)
+    second = int(whole)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        second += 1
+        micro -= 1_000_000
+    elif micro < 0:
+        second -= 1
+        micro += 1_000_000
+    prefix = _isoSeconds.get(second)
+    if prefix is None:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        if len(_isoSeconds) >= _ISO_SECONDS_MAX:
+            _isoSeconds.clear()
+        _isoSeconds[second] = prefix
+    return f"{prefix}{micro // 1000:03d}Z"
+
+
+#: Formatted seconds of L{isoTime}, bounded.
+_isoSeconds: dict[int, str] = {}
+_ISO_SECONDS_MAX = 256
 
 
 def _epoch(value: float | None) -> float | None:

@@ -46,7 +46,7 @@ from keepsip.proxy.routing import (
 )
 from keepsip.proxy.stateless import StatelessForwarding
 from keepsip.sip.address import isIPLiteral
-from keepsip.sip.headers import maxForwards, newBranch, newTag, parseNameAddr, toHeader, topVia
+from keepsip.sip.headers import maxForwards, newBranch, newTag, sharedNameAddr, toHeader, topVia
 from keepsip.sip.message import Message, Request, Response
 from keepsip.sip.responses import responseDestination, responseFromRequest
 from keepsip.sip.uri import URI
@@ -248,7 +248,7 @@ class ProxyCore(StatelessForwarding):
         # §16.4: a strict router put our Record-Route URI into the
         # Request-URI; the real one is the last Route.
         if uriIsMe and "lr" in uri.params and routeValues:
-            last = parseNameAddr(routeValues[-1]).uri
+            last = sharedNameAddr(routeValues[-1]).uri
             if not isinstance(last, URI):
                 self._reject(request, serverTransaction, 416, "Unsupported URI Scheme")
                 return
@@ -335,7 +335,7 @@ class ProxyCore(StatelessForwarding):
         """
         routeValues = request.headers.get("route")
         while routeValues:
-            top = parseNameAddr(routeValues[0]).uri
+            top = sharedNameAddr(routeValues[0]).uri
             if not isinstance(top, URI) or not self.identity.isMe(top.host, top.port):
                 break
             del routeValues[0]
@@ -374,7 +374,7 @@ class ProxyCore(StatelessForwarding):
             headers["route"] = [*path, *headers.get("route", ())]
         routeValues = headers.get("route")
         if routeValues:
-            first = parseNameAddr(routeValues[0])
+            first = sharedNameAddr(routeValues[0])
             destinationURI: Any = first.uri
             if isinstance(first.uri, URI) and "lr" not in first.uri.params:
                 # §16.6 step 7: a strict router next.

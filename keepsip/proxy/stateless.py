@@ -21,7 +21,7 @@ from keepsip.proxy.routing import (
     uriAddress,
 )
 from keepsip.sip.address import isIPLiteral
-from keepsip.sip.headers import maxForwards, parseNameAddr, topVia
+from keepsip.sip.headers import maxForwards, sharedNameAddr, topVia
 from keepsip.sip.message import Message, Request
 from keepsip.sip.uri import URI, AbsoluteURI, UnparsedURI
 from keepsip.transport.errors import TransportError
@@ -61,7 +61,7 @@ class StatelessForwarding:
             return
         headers["max-forwards"] = [str(DEFAULT_MAX_FORWARDS if forwards is None else forwards - 1)]
         if headers.get("route"):
-            first = parseNameAddr(headers["route"][0])
+            first = sharedNameAddr(headers["route"][0])
             destinationURI: URI | AbsoluteURI | UnparsedURI | None = first.uri
             if isinstance(first.uri, URI) and "lr" not in first.uri.params:
                 del headers["route"][0]

@@ -8,7 +8,8 @@ functions here parse one value each and raise L{ValueError} when it is
 malformed. The accessors cache their result on the message through
 L{Message.cached}; treat what they return as immutable (to change a header,
 build a new value and C{setHeader} its C{toString()}), since a copied message
-shares the cache entries of its original.
+shares the cache entries of its original, and messages with identical
+name-addr values share the parsed value (L{sharedNameAddr}).
 
 The value types live in their own modules: L{keepsip.sip.via} (L{Via},
 L{parseVia}), L{keepsip.sip.nameaddr} (L{NameAddr}) and the shared grammar
@@ -101,6 +102,31 @@ def parseNameAddr(value: str) -> NameAddr:
             raise ValueError(f"junk after <uri>: {value!r}")
         params = parseParams(splitQuoted(tail[1:], ";"))
     return NameAddr(uri, displayName, params)
+
+
+#: Values parsed by L{sharedNameAddr}, bounded (emptied when full).
+_nameAddrs: dict[str, NameAddr] = {}
+_NAME_ADDRS_MAX = 2048
+
+
+def sharedNameAddr(value: str) -> NameAddr:
+    """
+    L{parseNameAddr}, remembered for identical strings: the From, To,
+    Contact and Route values of a call repeat across its messages and the
+    layers reading them. The result is shared: treat it as immutable (copy
+    its URI before changing it), as with the cached accessors.
+
+    @raise ValueError: if it is malformed (not remembered).
+    """
+    try:
+        return _nameAddrs[value]
+    except KeyError:
+        pass
+    parsed = parseNameAddr(value)
+    if len(_nameAddrs) >= _NAME_ADDRS_MAX:
+        _nameAddrs.clear()
+    _nameAddrs[value] = parsed
+    return parsed
 
 
 # -- CSeq ---------------------------------------------------------------------
@@ -241,7 +267,7 @@ def fromHeader(msg: Message) -> NameAddr:
     @raise ValueError: if absent or malformed.
     """
     value: NameAddr = msg.cached(
-        "from", lambda m: parseNameAddr(_first(m, "from"))
+        "from", lambda m: sharedNameAddr(_first(m, "from"))
     )
     return value
 
@@ -252,7 +278,7 @@ def toHeader(msg: Message) -> NameAddr:
     @raise ValueError: if absent or malformed.
     """
     value: NameAddr = msg.cached(
-        "to", lambda m: parseNameAddr(_first(m, "to"))
+        "to", lambda m: sharedNameAddr(_first(m, "to"))
     )
     return value
 
@@ -286,7 +312,7 @@ def contacts(msg: Message) -> list[NameAddr]:
     """
     return msg.cached(
         "contact",
-        lambda m: [parseNameAddr(v) for v in m.headers.get("contact", ())],
+        lambda m: [sharedNameAddr(v) for v in m.headers.get("contact", ())],
     )
 
 
@@ -298,7 +324,7 @@ def routes(msg: Message, name: str = "route") -> list[NameAddr]:
     @raise ValueError: if any is malformed.
     """
     return msg.cached(
-        name, lambda m: [parseNameAddr(v) for v in m.headers.get(name, ())]
+        name, lambda m: [sharedNameAddr(v) for v in m.headers.get(name, ())]
     )
 
 
@@ -322,6 +348,7 @@ def newTag() -> str:
 __all__ = [
     "MAGIC_COOKIE",
     "parseNameAddr",
+    "sharedNameAddr",
     "CSeq",
     "parseCSeq",
     "parseMaxForwards",

@@ -33,6 +33,9 @@ log = Logger()
 
 Address = tuple[str, int]
 
+#: Hosts remembered as numeric addresses of a port's family (L{SIPDatagramProtocol.send}).
+_SENT_TO_MAX = 4096
+
 #: What a blocked source may still send: responses, ACK and CANCEL.
 _NEVER_BLOCKED = (b"SIP/", b"ACK ", b"CANCEL ")
 
@@ -93,11 +96,20 @@ class SIPDatagramProtocol(DatagramProtocol):
         self.supportedExtensions = supportedExtensions
         self.received = 0
         self.dropped = 0
+        self._sendto: Callable[[bytes, Address], int] | None = None
+        self._sentTo: set[str] = set()
 
     def startProtocol(self) -> None:
+        # A real port's socket, for sending without Twisted's per-datagram
+        # address checks once an address has passed them (see L{send}).
+        sock = getattr(self.transport, "socket", None)
+        self._sendto = getattr(sock, "sendto", None)
+        self._sentTo.clear()
         self.selector.portOpened(self)
 
     def stopProtocol(self) -> None:
+        self._sendto = None
+        self._sentTo.clear()
         self.selector.portClosed(self)
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
@@ -248,12 +260,32 @@ class SIPDatagramProtocol(DatagramProtocol):
             address of the other family; an L{OSError} such as an
             unreachable network).
         """
-        if self.transport is None:
+        transport = self.transport
+        if transport is None:
             raise TransportError(address, "not listening")
+        data = message.toBytes()
+        destination = (stripBrackets(address[0]), address[1])
+        host = destination[0]
+        sendto = self._sendto
+        if sendto is not None and host in self._sentTo:
+            # A host this port has sent to before is a numeric address of
+            # its family: skip Twisted's three address checks. Any error
+            # takes the full path below, which reports it as before.
+            try:
+                sendto(data, destination)
+                return
+            except OSError:
+                pass
         try:
-            self.transport.write(message.toBytes(), (stripBrackets(address[0]), address[1]))
+            # IUDPTransport.write is annotated -> None; a real port returns
+            # sendto's count, None when it swallowed an error.
+            sent = transport.write(data, destination)  # type: ignore[func-returns-value]
         except (InvalidAddressError, OSError) as e:
             raise TransportError(address, str(e)) from e
+        if sent is not None and sendto is not None:
+            if len(self._sentTo) >= _SENT_TO_MAX:
+                self._sentTo.clear()
+            self._sentTo.add(host)
 
     def icmpErrorReceived(self, address: tuple[str, int], errno: int) -> None:
         """

@@ -21,6 +21,7 @@ from keepsip.logs import Logger
 
 from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
 from keepsip.accounting.delivery import BackendDelivery
+from keepsip.accounting.interimline import interimLine
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.spool import Spool
 from keepsip.accounting.wire import wireSafe
@@ -222,6 +223,19 @@ class AccountingTracker(DialogObserver, Service):
         record, line = wireSafe(record)
         for delivery in self.deliveries:
             delivery.submit(record, line)
+        self._scheduleCommit()
+
+    def emitLine(self, line: bytes) -> None:
+        """
+        Like L{emit}, for a record already written as its wire-safe JSON
+        line (L{keepsip.accounting.interimline}): a backend that takes
+        records gets the line decoded.
+        """
+        for delivery in self.deliveries:
+            delivery.submit(None, line)
+        self._scheduleCommit()
+
+    def _scheduleCommit(self) -> None:
         if self._commitCall is None:
             self._commitCall = self.reactor.callLater(self.commitDelay, self.commit)
 
@@ -323,7 +337,15 @@ class AccountingTracker(DialogObserver, Service):
     def _interim(self, dialog: Dialog) -> None:
         state = accountingState(dialog)
         state.interims = sequence = state.interims + 1
-        self._record(dialog, INTERIM, sequence=sequence)
+        try:
+            line = interimLine(self.builder, dialog, self.reactor.seconds(), sequence)
+        except Exception:
+            # The slow path makes the same record, or logs why it cannot.
+            line = None
+        if line is None:
+            self._record(dialog, INTERIM, sequence=sequence)
+        else:
+            self.emitLine(line)
 
     def _armInterim(self, dialog: Dialog) -> None:
         assert self.interimInterval

@@ -1,7 +1,7 @@
 """
-Tests for L{keepsip.accounting.interimline}: the interim record written
-straight to its JSON line is the line the record builder and C{wireSafe}
-make, byte for byte, and the accounting tracker delivers it as such.
+Tests for L{keepsip.accounting.interimline}: a record written straight to
+its JSON line is the line the record builder and C{wireSafe} make, byte for
+byte, and the accounting tracker delivers it as such.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import json
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from keepsip.accounting.cdr import INTERIM, RecordBuilder, noteMedia
-from keepsip.accounting.interimline import interimLine
+from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, noteMedia
+from keepsip.accounting.interimline import interimLine, recordLine
 from keepsip.accounting.jsonl import JsonLinesBackend
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.tracker import AccountingTracker
 from keepsip.accounting.wire import wireSafe
-from keepsip.dialog.model import Dialog, DialogState, Leg
+from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from keepsip.testing import RecordingBackend
 
 T0 = 1_700_000_000.0
@@ -116,6 +116,37 @@ class InterimLineTests(SynchronousTestCase):
                         interimLine(builder, dialog, now, sequence), expected, (name, now)
                     )
 
+    def test_startAndStopSameBytes(self) -> None:
+        """
+        Start and stop records too: answered and unanswered calls, ended
+        with the dialog's own cause and detail or given ones, detected later
+        than ended or not at all.
+        """
+        unanswered = answeredDialog()
+        unanswered.answeredAt = None
+        unanswered.state = DialogState.TERMINATED
+        unanswered.finalStatus = 486
+        unanswered.callee.tag = None
+        calls = [*variants(), ("unanswered", unanswered)]
+        for tariffs in (Tariffs(), PRICED):
+            builder = RecordBuilder(tariffs)
+            for name, dialog in calls:
+                cases: list[tuple[str, dict]] = [
+                    (START, {}),
+                    (STOP, {}),
+                    (STOP, {"cause": EndCause.CALLER_BYE, "detail": {"caller": "BYE", "callee": "200"}}),
+                ]
+                for kind, kw in cases:
+                    for endedAt, detectedAt in ((None, None), (T0 + 70.5, T0 + 75.25)):
+                        dialog.endedAt, dialog.detectedAt = endedAt, detectedAt
+                        dialog.endCause = EndCause.KEEPALIVE_TIMEOUT
+                        dialog.endDetail = {"caller": "silent \u00e9"}
+                        now = T0 + 80.0005
+                        expected = wireSafe(builder.build(dialog, kind, now, **kw))[1]
+                        self.assertEqual(
+                            recordLine(builder, dialog, kind, now, **kw), expected, (name, kind, kw)
+                        )
+
     def test_oddBytesTakeTheSlowPath(self) -> None:
         """
         A Call-ID or URI holding a byte that was not UTF-8 (a lone
@@ -126,6 +157,8 @@ class InterimLineTests(SynchronousTestCase):
         odd = b"id-\xff@h".decode("utf-8", "surrogateescape")
         for dialog in (answeredDialog(callID=odd), answeredDialog(callerURI=f"sip:{odd}")):
             self.assertIsNone(interimLine(builder, dialog, T0 + 10, 1))
+        detail = answeredDialog()
+        self.assertIsNone(recordLine(builder, detail, STOP, T0 + 10, detail={"caller": odd}))
 
 
 class TrackerTests(SynchronousTestCase):

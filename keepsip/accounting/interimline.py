@@ -1,19 +1,20 @@
 """
-The interim record of a keepalive, straight to its JSON line.
+Call records straight to their JSON lines.
 
 With C{--interim-on-keepalive} (the default) every keepalive makes an
 C{interim} record; building its C{dict} (L{RecordBuilder.build}) and then
 encoding it (L{keepsip.accounting.wire.wireSafe}) was most of a keepalive's
-CPU. L{interimLine} writes the same line directly: each field is formatted
-once, in the order of C{docs/cdr.md}, and no C{dict} of the record is made;
-the delivery decodes the line into one only for a backend that asks for
-records (the JSON lines backend writes the line as it is).
+CPU. L{recordLine} writes the same line directly (for interim, start and
+stop records alike): each field is formatted once, in the order of
+C{docs/cdr.md}, and no C{dict} of the record is made; the delivery decodes
+the line into one only for a backend that asks for records (the JSON lines
+backend writes the line as it is).
 
-The line is byte for byte what C{wireSafe(builder.build(dialog, INTERIM,
-now, sequence=...))} gives; a record holding a string that is not UTF-8 (a
-byte the parser kept as a surrogate) or a value JSON writes otherwise (a
-non-finite float) is not made here: L{interimLine} returns L{None} and the
-caller takes the slow path, which writes the C{octets} form.
+The line is byte for byte what C{wireSafe(builder.build(...))} gives; a
+record holding a string that is not UTF-8 (a byte the parser kept as a
+surrogate) or a value JSON writes otherwise (a non-finite float) is not made
+here: L{recordLine} returns L{None} and the caller takes the slow path,
+which writes the C{octets} form.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from __future__ import annotations
 import json
 import math
 from json.encoder import encode_basestring
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from keepsip.accounting.cdr import (
     INTERIM,
     SCHEMA_VERSION,
+    START,
+    STOP,
     RecordBuilder,
     _address,
     _epoch,
@@ -87,21 +91,58 @@ def interimLine(builder: RecordBuilder, dialog: Dialog, now: float, sequence: in
     """
     The JSON line of an C{interim} record of C{dialog} made at C{now}.
 
-    @param builder: the builder whose tariffs price the call.
     @param sequence: the interim number (1, 2, ...).
+    @return: see L{recordLine}.
+    """
+    return recordLine(builder, dialog, INTERIM, now, sequence)
+
+
+def recordLine(
+    builder: RecordBuilder,
+    dialog: Dialog,
+    kind: str,
+    now: float,
+    sequence: int = 0,
+    cause: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> bytes | None:
+    """
+    The JSON line of a record of C{dialog}, without its C{dict}.
+
+    @param builder: the builder whose tariffs price the call.
+    @param kind, now, sequence, cause, detail: as for L{RecordBuilder.build}.
     @return: the line, newline-terminated, as
         L{keepsip.accounting.wire.wireSafe} writes the record
-        C{builder.build(dialog, INTERIM, now, sequence=sequence)}; or
+        C{builder.build(dialog, kind, now, sequence, cause, detail)}; or
         L{None} if that record needs the slow path (a string that is not
         UTF-8, a non-finite float).
     """
     caller, callee = dialog.caller, dialog.callee
     answeredAt = dialog.answeredAt
     answered = answeredAt is not None
-    talk = max(0, round((now - answeredAt) * 1000)) if answeredAt is not None else 0
+    endedAt: float | None
+    if kind == STOP:
+        endedAt = dialog.endedAt if dialog.endedAt is not None else now
+        until: float | None = endedAt
+        cause = cause or dialog.endCause
+        endDetail: dict[str, Any] | None = dict(
+            detail if detail is not None else dialog.endDetail
+        )
+        detectedAt = dialog.detectedAt
+    else:
+        endedAt = None
+        # As build(): a start record is "as of the answer".
+        until = answeredAt if kind == START and answered else now
+        cause = None
+        endDetail = None
+        detectedAt = None
+    if answeredAt is not None and until is not None:
+        talk = max(0, round((until - answeredAt) * 1000))
+    else:
+        talk = 0
     keptAlive = dialog.keptAlive
     keepaliveAt = keptAlive.lastAt
-    volume, volumeSource = builder.volume(dialog, now)
+    volume, volumeSource = builder.volume(dialog, until)
     destination = builder.destination(dialog)
     charge = builder.tariffs.rate(destination, answered, talk, volume)
     v = _value
@@ -118,8 +159,8 @@ def interimLine(builder: RecordBuilder, dialog: Dialog, now: float, sequence: in
         )
     try:
         text = (
-            f'{{"schema":{SCHEMA_VERSION},"type":"{INTERIM}",'
-            f'"record_id":"{recordID(dialog.callID, caller.tag or "", callee.tag or "", INTERIM, sequence)}",'
+            f'{{"schema":{SCHEMA_VERSION},"type":{v(kind)},'
+            f'"record_id":"{recordID(dialog.callID, caller.tag or "", callee.tag or "", kind, sequence)}",'
             f'"sequence":{v(sequence)},"record_time":{v(isoTime(now))},'
             f'"record_epoch":{v(_epoch(now))},"call_id":{v(dialog.callID)},'
             f'"tags":{{"caller":{v(caller.tag)},"callee":{v(callee.tag)}}},'
@@ -133,9 +174,10 @@ def interimLine(builder: RecordBuilder, dialog: Dialog, now: float, sequence: in
             f'"invite_time":{v(isoTime(dialog.invitedAt))},'
             f'"invite_epoch":{v(_epoch(dialog.invitedAt))},'
             f'"answer_time":{v(isoTime(answeredAt))},"answer_epoch":{v(_epoch(answeredAt))},'
-            '"end_time":null,"end_epoch":null,"detected_time":null,"detected_epoch":null,'
+            f'"end_time":{v(isoTime(endedAt))},"end_epoch":{v(_epoch(endedAt))},'
+            f'"detected_time":{v(isoTime(detectedAt))},"detected_epoch":{v(_epoch(detectedAt))},'
             f'"setup_ms":{v(dialog.setupMilliseconds)},"duration_ms":{v(talk)},'
-            '"end_cause":null,"end_detail":null,'
+            f'"end_cause":{v(cause)},"end_detail":{v(endDetail)},'
             f'"keepalive":{{"count":{v(keptAlive.count)},"last_time":{v(isoTime(keepaliveAt))},'
             f'"last_epoch":{v(_epoch(keepaliveAt))}}},'
             f'"media":{_encode(mediaEstimate(dialog)["media"])},'
@@ -152,4 +194,4 @@ def interimLine(builder: RecordBuilder, dialog: Dialog, now: float, sequence: in
         return None
 
 
-__all__ = ["interimLine"]
+__all__ = ["interimLine", "recordLine"]

@@ -411,7 +411,7 @@ class BackendDelivery:
         """
         if self._drained is None or self._inflight is not None or self._pumping:
             return
-        if self._stopping or not self.spool.head():
+        if self._stopping or not len(self.spool):
             self._finishDrain()
 
     def _finishDrain(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -59,6 +59,41 @@ class BackendDeliveryTests(SynchronousTestCase):
         self.delivery.commit()
         self.assertEqual(self.backend.records, records)
         self.assertEqual((self.delivery.sent, self.delivery.backlog), (3, 0))
+        self.stop()
+
+    def test_lineOnlyRecords(self) -> None:
+        """
+        A record submitted as its line alone reaches a backend that takes
+        records decoded, one that takes lines (C{sendLines}) as the line,
+        and is never decoded for the latter.
+        """
+        records = callRecords(1)
+        self.delivery.start()
+        for record in records:
+            self.delivery.submit(None, encodeRecord(record))
+        self.delivery.commit()
+        self.assertEqual(self.backend.records, records)
+        self.stop()
+
+        lines: list[bytes] = []
+
+        class LinesBackend(RecordingBackend):
+            def sendLines(self, batch: list[bytes]) -> Deferred:
+                lines.extend(batch)
+                return succeed(None)
+
+            def sendRecord(self, record: dict[str, Any]) -> Deferred:
+                raise AssertionError("records are not decoded for a lines backend")
+
+        self.backend = LinesBackend()
+        self.directory = self.mktemp()
+        self.delivery = self.makeDelivery()
+        self.delivery.start()
+        for record in records:
+            self.delivery.submit(None, encodeRecord(record))
+        self.delivery.commit()
+        self.assertEqual(lines, [encodeRecord(record) for record in records])
+        self.assertEqual(self.delivery.sent, len(records))
         self.stop()
 
     def test_waitsForStart(self) -> None:

@@ -233,6 +233,14 @@ class RedisCrashTests(TestCase):
             original(record)
 
         tracker.emit = emit  # type: ignore[method-assign]
+        originalLine = tracker.emitLine
+
+        def emitLine(line: bytes) -> None:
+            # Records the tracker makes straight as their lines.
+            expected.append(json.loads(line)["record_id"])
+            originalLine(line)
+
+        tracker.emitLine = emitLine  # type: ignore[method-assign]
         deliveredBeforeCrash = 0
         for number in range(200):
             dialog = makeDialog(number, reactor.seconds())

@@ -48,6 +48,29 @@ class SpoolTests(SynchronousTestCase):
         self.assertEqual(len(spool), 1)
         spool.close()
 
+    def test_lineOnlyRecords(self) -> None:
+        """
+        A record appended as its line alone is on disk as that line;
+        L{Spool.peek} gives it as C{(None, line)} and L{Spool.head} decodes
+        it to the record the line holds.
+        """
+        spool = Spool(self.directory, "backend")
+        spool.load()
+        spool.appendMany([(None, encodeRecord(rec(1))), (rec(2), encodeRecord(rec(2)))])
+        with open(spool.path, "rb") as f:
+            self.assertEqual(f.read(), encodeRecord(rec(1)) + encodeRecord(rec(2)))
+        self.assertEqual(
+            spool.peek(2), [(None, encodeRecord(rec(1))), (rec(2), encodeRecord(rec(2)))]
+        )
+        self.assertEqual(spool.head(), rec(1))
+        spool.acknowledge()
+        self.assertEqual(spool.head(), rec(2))
+        spool.hold(None, encodeRecord(rec(3)))
+        spool.acknowledge()
+        self.assertEqual(spool.head(), rec(3))
+        self.assertRaises(ValueError, spool.hold, None)
+        spool.close()
+
     def test_recoverUnacknowledgedInOrder(self) -> None:
         """
         After a restart the records not acknowledged come back in order, the

@@ -96,6 +96,19 @@ class DialogCodecTests(SynchronousTestCase):
         self.assertEqual(copy.dialogID, original.dialogID)
         self.assertEqual(copy.callKey, original.callKey)
 
+    def test_encodeText(self):
+        """
+        C{encodeText} is C{encode}'s document as text, the compact JSON of
+        C{toDict}, and decodes to the same dialog.
+        """
+        codec = DialogCodec([NOTE])
+        original = fullDialog()
+        text = codec.encodeText(original)
+        self.assertEqual(text.encode("ascii"), codec.encode(original))
+        self.assertEqual(json.loads(text), json.loads(json.dumps(codec.toDict(original))))
+        self.assertNotIn(", ", text)
+        self.assertEqual(codec.decode(text).dialogID, original.dialogID)
+
     def test_attachmentsWithCodecSurvive(self):
         """
         An attachment with a codec survives; one without (transient state)

@@ -20,11 +20,12 @@ from keepsip.sip.headers import (
     parseNameAddr,
     routes,
     sharedNameAddr,
+    sharedVia,
     toHeader,
     topVia,
     vias,
 )
-from keepsip.sip.message import Request
+from keepsip.sip.message import Request, Response
 from keepsip.sip.parser import parseDatagram
 from keepsip.sip.uri import URI, AbsoluteURI
 from keepsip.sip.via import parseVia
@@ -296,3 +297,80 @@ class IdentifierTests(SynchronousTestCase):
         for tag in tags:
             self.assertEqual(parseNameAddr(f"<sip:a@b>;tag={tag}").tag, tag)
             self.assertGreaterEqual(len(tag), 8)
+
+
+def response(vias: bytes) -> Response:
+    return parseDatagram(  # type: ignore[return-value]
+        b"SIP/2.0 180 Ringing\r\n" + vias + b"From: <sip:alice@example.com>;tag=a1\r\n"
+        b"To: <sip:bob@example.com>;tag=b1\r\nCall-ID: c1@x\r\nCSeq: 7 INVITE\r\n\r\n"
+    )
+
+
+class SharedViaTests(SynchronousTestCase):
+    """
+    L{sharedVia}: one parse per distinct Via string, shared between
+    responses; a request's top Via stays its own.
+    """
+
+    VIAS = b"Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKshared\r\nVia: SIP/2.0/UDP c.example;rport=5\r\n"
+
+    def test_sameAsParse(self) -> None:
+        """
+        It gives what L{parseVia} gives, parameters and their order kept.
+        """
+        for value in ["SIP/2.0/UDP h:5060;branch=z9hG4bKx;rport;x=1", "SIP/2.0/TCP [2001:db8::1]"]:
+            self.assertEqual(sharedVia(value).toString(), parseVia(value).toString())
+        self.assertRaises(ValueError, sharedVia, "garbage")
+
+    def test_responsesShare(self) -> None:
+        """
+        Two responses with the same Via values get the same parsed objects.
+        """
+        first, second = response(self.VIAS), response(self.VIAS)
+        self.assertIs(topVia(first), topVia(second))
+        self.assertEqual([v.host for v in vias(first)], ["192.0.2.7", "c.example"])
+        self.assertIs(vias(first)[1], vias(second)[1])
+
+    def test_requestTopViaIsItsOwn(self) -> None:
+        """
+        Changing a request's top Via in place (as the transport does when it
+        notes the source address) changes neither a response's Via of the
+        same string nor another request's.
+        """
+        value = "SIP/2.0/UDP 192.0.2.8:5060;branch=z9hG4bKown;rport"
+        ringing = response(b"Via: " + value.encode() + b"\r\n")
+        one, other = request(), request()
+        for msg in (one, other):
+            msg.setHeader("via", value)
+        fixed = topVia(one)
+        fixed.received = "198.51.100.1"
+        fixed.rportValue = 4000
+        self.assertEqual(topVia(ringing).toString(), value)
+        self.assertEqual(topVia(other).toString(), value)
+        self.assertEqual(sharedVia(value).toString(), value)
+        self.assertIs(topVia(one), fixed)
+
+
+class MaxForwardsCacheTests(SynchronousTestCase):
+    """
+    L{maxForwards} is parsed once per message and follows header changes.
+    """
+
+    def test_followsChanges(self) -> None:
+        """
+        A value set through C{setHeader}, or changed in place and
+        invalidated, is what L{maxForwards} gives next; removing the header
+        gives L{None}.
+        """
+        msg = request(b"Max-Forwards: 70\r\n")
+        self.assertEqual(maxForwards(msg), 70)
+        msg.setHeader("max-forwards", "69")
+        self.assertEqual(maxForwards(msg), 69)
+        msg.headers["max-forwards"] = ["12"]
+        msg.invalidate("max-forwards")
+        self.assertEqual(maxForwards(msg), 12)
+        copy = msg.copy()
+        copy.setHeader("max-forwards", "3")
+        self.assertEqual((maxForwards(msg), maxForwards(copy)), (12, 3))
+        msg.removeHeader("max-forwards")
+        self.assertIsNone(maxForwards(msg))

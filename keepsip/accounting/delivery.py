@@ -13,7 +13,9 @@ Delivery, per backend:
   - one send is in flight at a time, oldest first, so each backend sees
     records in the order they were made; a backend with an optional
     C{sendRecords(records, lines)} method gets up to C{batchSize} spooled
-    records in one send (and must fire only once all are durably accepted);
+    records in one send (and must fire only once all are durably accepted),
+    and one with C{sendLines(lines)} (the JSON lines backend) gets only the
+    encoded lines, so a record submitted as its line alone is never decoded;
     while a backend fails, new records queue behind the spooled ones;
   - a failed or timed-out send is retried after a delay that doubles from
     C{retryInitial} up to C{retryMax} seconds, on the injected clock;
@@ -45,7 +47,7 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
-from keepsip.accounting.spool import Spool
+from keepsip.accounting.spool import Spool, decodeLine
 from keepsip.interfaces import IAccountingBackend
 from keepsip.logs import Logger
 from keepsip.startup import StartupError
@@ -120,8 +122,9 @@ class BackendDelivery:
         self._spoolDownErrors = 0
         self._spoolDownHeld = 0
         self._sendMany: Callable[..., Any] | None = getattr(backend, "sendRecords", None)
+        self._sendLines: Callable[..., Any] | None = getattr(backend, "sendLines", None)
         self._delay = retryInitial
-        self._unspooled: list[tuple[dict[str, Any], bytes]] = []
+        self._unspooled: list[tuple[dict[str, Any] | None, bytes]] = []
         self._inflightCount = 0
         self._started = False
         self._ready = False
@@ -178,11 +181,13 @@ class BackendDelivery:
         )
         self._becameReady(None)
 
-    def submit(self, record: dict[str, Any], line: bytes) -> None:
+    def submit(self, record: dict[str, Any] | None, line: bytes) -> None:
         """
         Queue a record for the next L{commit}, which spools it (and sends it
         when its turn comes).
 
+        @param record: the record, or L{None} when only its line was made
+            (it is decoded from the line for a backend that takes records).
         @param line: C{record} encoded by
             L{keepsip.accounting.spool.encodeRecord}.
         """
@@ -245,14 +250,20 @@ class BackendDelivery:
                 and self._inflight is None
                 and self._retryCall is None
             ):
-                if self._sendMany is not None:
+                if self._sendLines is not None:
+                    batch = self.spool.peek(self.batchSize)
+                    if not batch:
+                        break
+                    count = len(batch)
+                    d = self._send(self._sendLines, [line for _, line in batch])
+                elif self._sendMany is not None:
                     batch = self.spool.peek(self.batchSize)
                     if not batch:
                         break
                     count = len(batch)
                     d = self._send(
                         self._sendMany,
-                        [record for record, _ in batch],
+                        [decodeLine(line) if record is None else record for record, line in batch],
                         [line for _, line in batch],
                     )
                 else:
@@ -400,7 +411,7 @@ class BackendDelivery:
         """
         if self._drained is None or self._inflight is not None or self._pumping:
             return
-        if self._stopping or not self.spool.head():
+        if self._stopping or not len(self.spool):
             self._finishDrain()
 
     def _finishDrain(self) -> None:

@@ -27,7 +27,9 @@ space; a torn last line left by a crash is cut when the file is opened.
 
 Besides L{JsonLinesBackend.sendRecord}, L{JsonLinesBackend.sendRecords}
 takes several records with their encoded lines (the accounting tracker's
-batches, already encoded for its spool) and writes them with one C{write}.
+batches, already encoded for its spool) and writes them with one C{write};
+L{JsonLinesBackend.sendLines} takes the lines alone (what the delivery
+uses: a record made as its line is then never decoded).
 """
 
 from __future__ import annotations
@@ -150,6 +152,16 @@ class JsonLinesBackend:
         """
         if lines is None:
             lines = [encodeRecord(record) for record in records]
+        return self._write(b"".join(lines))
+
+    def sendLines(self, lines: Sequence[bytes]) -> Deferred:
+        """
+        Append records given as their JSON lines only, in order, with one
+        write; like L{sendRecords} otherwise.
+
+        @param lines: each record as one JSON line, as
+            L{keepsip.accounting.spool.encodeRecord} makes it.
+        """
         return self._write(b"".join(lines))
 
     def _write(self, data: bytes) -> Deferred:

@@ -232,6 +232,14 @@ class Tariffs:
         self.places = places
         self._quantum = Decimal(1).scaleb(-places)
         self._longest = max((len(p) for p in self.prefixes), default=0)
+        # Tariffs that price everything at zero (the default table): their
+        # charges need no arithmetic, every amount is this zero.
+        self._zero = self._round(_ZERO)
+        self._free = {
+            id(tariff)
+            for tariff in (self.default, *self.prefixes.values())
+            if not tariff.fixed and not tariff.perMinute and not any(tariff.perMB.values())
+        }
 
     @classmethod
     def fromConfig(cls, config: Mapping[str, Any]) -> Tariffs:
@@ -311,6 +319,9 @@ class Tariffs:
             zero = self._round(_ZERO)
             return Charge(zero, zero, zero, zero, self.currency, tariff.name, 0)
         seconds = billedSeconds(talkMilliseconds, tariff.firstIncrement, tariff.nextIncrement)
+        if id(tariff) in self._free:
+            zero = self._zero
+            return Charge(zero, zero, zero, zero, self.currency, tariff.name, seconds)
         fixed = self._round(tariff.fixed)
         time = self._round(tariff.perMinute * seconds / _SIXTY)
         volumeAmount = _ZERO

@@ -73,6 +73,15 @@ def encodeRecord(record: dict[str, Any]) -> bytes:
     return wireSafe(record)[1]
 
 
+def decodeLine(line: bytes) -> dict[str, Any]:
+    """
+    The record a line of L{encodeRecord} holds: equal to the record
+    L{keepsip.accounting.wire.wireSafe} returned with that line.
+    """
+    record: dict[str, Any] = json.loads(line)
+    return record
+
+
 def _fsyncDirectory(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -89,7 +98,9 @@ def _fsyncDirectory(path: str) -> None:
 #: One unacknowledged record: C{(record, line, length)}: the record, its JSON
 #: line, and the octets it occupies in the spool file (its line, plus any
 #: unreadable lines after it found by L{Spool.load}; 0 when only in memory).
-_Entry = tuple[dict[str, Any], bytes, int]
+#: The record is L{None} when it was submitted as its line alone (see
+#: L{keepsip.accounting.interimline}); L{Spool.head} decodes it.
+_Entry = tuple[dict[str, Any] | None, bytes, int]
 
 
 class Spool:
@@ -223,13 +234,14 @@ class Spool:
         """
         self.appendMany([(record, encodeRecord(record) if line is None else line)])
 
-    def appendMany(self, entries: Iterable[tuple[dict[str, Any], bytes]]) -> None:
+    def appendMany(self, entries: Iterable[tuple[dict[str, Any] | None, bytes]]) -> None:
         """
         Add records at the end, in order, durably, with one C{write} and one
         C{fsync} for all of them.
 
         @param entries: C{(record, line)} pairs, C{line} being the record as
-            L{encodeRecord} made it.
+            L{encodeRecord} made it; C{record} may be L{None} (only the line
+            is known).
         @raise OSError: if the records could not be written; none of them is
             then added (some may be in the file, unacknowledged, to be
             replayed after a restart: duplicates, never losses).
@@ -260,25 +272,37 @@ class Spool:
             pending.append((record, line, len(line)))
         self._endOffset = self._file.size
 
-    def hold(self, record: dict[str, Any], line: bytes | None = None) -> None:
+    def hold(self, record: dict[str, Any] | None, line: bytes | None = None) -> None:
         """
         Add a record at the end in memory only: the last resort when
         L{append} failed (disk full), so a live backend still gets it.
+
+        @param record: the record, or L{None} if only C{line} is known.
         """
-        self._pending.append((record, encodeRecord(record) if line is None else line, 0))
+        if line is None:
+            if record is None:
+                raise ValueError("hold needs a record or its line")
+            line = encodeRecord(record)
+        self._pending.append((record, line, 0))
 
     def head(self) -> dict[str, Any] | None:
         """
         @return: the oldest unacknowledged record, or L{None}.
         """
-        if self._pending:
-            return self._pending[0][0]
-        return None
+        pending = self._pending
+        if not pending:
+            return None
+        record, line, length = pending[0]
+        if record is None:
+            record = decodeLine(line)
+            pending[0] = (record, line, length)
+        return record
 
-    def peek(self, count: int) -> list[tuple[dict[str, Any], bytes]]:
+    def peek(self, count: int) -> list[tuple[dict[str, Any] | None, bytes]]:
         """
         @return: up to C{count} of the oldest unacknowledged records as
-            C{(record, line)} pairs, oldest first.
+            C{(record, line)} pairs, oldest first; C{record} is L{None} for
+            a record submitted as its line alone (L{decodeLine} gives it).
         """
         pending = self._pending
         if count >= len(pending):

@@ -21,6 +21,7 @@ from keepsip.logs import Logger
 
 from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
 from keepsip.accounting.delivery import BackendDelivery
+from keepsip.accounting.interimline import recordLine
 from keepsip.accounting.rating import Tariffs
 from keepsip.accounting.spool import Spool
 from keepsip.accounting.wire import wireSafe
@@ -222,6 +223,20 @@ class AccountingTracker(DialogObserver, Service):
         record, line = wireSafe(record)
         for delivery in self.deliveries:
             delivery.submit(record, line)
+        self._scheduleCommit()
+
+    def emitLine(self, line: bytes) -> None:
+        """
+        Like L{emit}, for a record already written as its wire-safe JSON
+        line (L{keepsip.accounting.interimline.recordLine}, how the tracker
+        makes its records): a backend that takes records gets the line
+        decoded.
+        """
+        for delivery in self.deliveries:
+            delivery.submit(None, line)
+        self._scheduleCommit()
+
+    def _scheduleCommit(self) -> None:
         if self._commitCall is None:
             self._commitCall = self.reactor.callLater(self.commitDelay, self.commit)
 
@@ -241,8 +256,17 @@ class AccountingTracker(DialogObserver, Service):
                 _log.failure("Committing records for backend {backend}", backend=delivery.key)
 
     def _record(self, dialog: Dialog, kind: str, **kw: Any) -> None:
+        now = self.reactor.seconds()
         try:
-            record = self.builder.build(dialog, kind, self.reactor.seconds(), **kw)
+            line = recordLine(self.builder, dialog, kind, now, **kw)
+        except Exception:
+            # The slow path makes the same record, or logs why it cannot.
+            line = None
+        if line is not None:
+            self.emitLine(line)
+            return
+        try:
+            record = self.builder.build(dialog, kind, now, **kw)
             self.emit(record)
         except Exception:
             _log.failure(

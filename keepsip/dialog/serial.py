@@ -56,6 +56,10 @@ class AttachmentCodec:
     fromDict: Callable[[Mapping[str, Any]], Any]
 
 
+#: json.dumps(..., separators=(",", ":")) without making an encoder per call.
+_encodeJSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
@@ -232,7 +236,14 @@ class DialogCodec:
         """
         @return: C{dialog} as compact JSON.
         """
-        return json.dumps(self.toDict(dialog), separators=(",", ":")).encode("ascii")
+        return _encodeJSON(self.toDict(dialog)).encode("ascii")
+
+    def encodeText(self, dialog: Dialog) -> str:
+        """
+        @return: L{encode}'s document as text (it is ASCII), for a store
+            that keeps text: no round trip through C{bytes}.
+        """
+        return _encodeJSON(self.toDict(dialog))
 
     def decode(self, data: bytes | str) -> Dialog:
         """

@@ -247,7 +247,7 @@ class SQLiteDialogStore(MemoryDialogStore):
                 deletes.append(key)
                 continue
             try:
-                rows.append((key[0], key[1], self.codec.encode(dialog).decode("ascii")))
+                rows.append((key[0], key[1], self.codec.encodeText(dialog)))
             except Exception:
                 self.errors += 1
                 log.failure("dialog store cannot serialise {callID}", callID=key[0])

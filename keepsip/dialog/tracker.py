@@ -482,7 +482,9 @@ class DialogTracker:
         dialog.endCause = cause
         dialog.endDetail = dict(detail)
         self._logStoreFailure(self.store.remove(dialog), "remove")
-        log.info(
+        # Per call, so debug: the counts by cause are in the metrics
+        # (keepsip_dialogs_ended_total).
+        log.debug(
             "dialog ended: {callID} cause={cause}",
             callID=dialog.callID,
             cause=cause,

@@ -60,6 +60,7 @@ class StatelessForwarding:
         if forwards is not None and forwards <= 0:
             return
         headers["max-forwards"] = [str(DEFAULT_MAX_FORWARDS if forwards is None else forwards - 1)]
+        fwd.invalidate("max-forwards")
         if headers.get("route"):
             first = sharedNameAddr(headers["route"][0])
             destinationURI: URI | AbsoluteURI | UnparsedURI | None = first.uri

@@ -22,7 +22,7 @@ import os
 import re
 
 from keepsip.sip.grammar import QUOTED_STRING, TOKEN, parseParams, splitQuoted
-from keepsip.sip.message import Message
+from keepsip.sip.message import Message, Request
 from keepsip.sip.nameaddr import NameAddr
 from keepsip.sip.uri import parseURI
 from keepsip.sip.via import Via, parseVia
@@ -224,28 +224,58 @@ def _viaCache(msg: Message) -> _ViaCache:
     return msg.cached("via", _ViaCache)
 
 
+#: Values parsed by L{sharedVia}, bounded (emptied when full).
+_vias: dict[str, Via] = {}
+_VIAS_MAX = 2048
+
+
+def sharedVia(value: str) -> Via:
+    """
+    L{parseVia}, remembered for identical strings: a transaction's Via
+    values recur in its request and each of its responses, and the layers
+    read them from each. The result is shared: treat it as immutable (change
+    a L{Via.copy}).
+
+    @raise ValueError: if it is malformed (not remembered).
+    """
+    try:
+        return _vias[value]
+    except KeyError:
+        pass
+    parsed = parseVia(value)
+    if len(_vias) >= _VIAS_MAX:
+        _vias.clear()
+    _vias[value] = parsed
+    return parsed
+
+
 def topVia(msg: Message) -> Via:
     """
-    @return: the message's top Via, parsed once.
+    @return: the message's top Via, parsed once (once per distinct value:
+        see L{sharedVia}). A request's is its own copy, which the transport
+        changes in place when it notes the source address (RFC 3261
+        §18.2.1); a response's is shared.
     @raise ValueError: if there is none or it is malformed.
     """
     cache = _viaCache(msg)
     if cache.top is None:
         if not cache.values:
             raise ValueError("no Via header")
-        cache.top = parseVia(cache.values[0])
+        via = sharedVia(cache.values[0])
+        cache.top = via.copy() if isinstance(msg, Request) else via
     return cache.top
 
 
 def vias(msg: Message) -> list[Via]:
     """
-    @return: every Via value, top first, parsed once.
+    @return: every Via value, top first, parsed once (see L{topVia}; the
+        others are shared).
     @raise ValueError: if any is malformed.
     """
     cache = _viaCache(msg)
     if cache.all is None:
         result = [topVia(msg)] if cache.values else []
-        result.extend(parseVia(v) for v in cache.values[1:])
+        result.extend(sharedVia(v) for v in cache.values[1:])
         cache.all = result
     return cache.all
 
@@ -294,15 +324,21 @@ def callID(msg: Message) -> str:
     return value
 
 
-def maxForwards(msg: Message) -> int | None:
-    """
-    @return: the Max-Forwards value, or L{None} if absent.
-    @raise ValueError: if malformed or above 255.
-    """
+def _maxForwards(msg: Message) -> int | None:
     values = msg.headers.get("max-forwards")
     if not values:
         return None
     return parseMaxForwards(values[0])
+
+
+def maxForwards(msg: Message) -> int | None:
+    """
+    @return: the Max-Forwards value, or L{None} if absent; parsed once per
+        message (validation, admission and the proxy each ask).
+    @raise ValueError: if malformed or above 255.
+    """
+    value: int | None = msg.cached("max-forwards", _maxForwards)
+    return value
 
 
 def contacts(msg: Message) -> list[NameAddr]:

@@ -141,6 +141,16 @@ class Via(_tsip.Via):
                     parts.append(piece)
         return "".join(parts)
 
+    def copy(self) -> "Via":
+        """
+        @return: an equal L{Via} that can be changed without touching this
+            one (see L{keepsip.sip.headers.sharedVia}).
+        """
+        clone = Via.__new__(Via)
+        clone.__dict__.update(self.__dict__)
+        clone.otherParams = dict(self.otherParams)
+        return clone
+
     def __repr__(self) -> str:
         return f"<Via {self.toString()}>"
 

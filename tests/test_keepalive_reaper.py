@@ -210,6 +210,34 @@ class ReaperLoopTests(SynchronousTestCase):
         self.assertEqual(reaper.pending, 0)
         reaper.stop()
 
+    def test_burstExpiredABatchPerTurn(self):
+        """
+        A tick with more expired keys than L{Reaper.batch} expires one batch
+        at once and the rest a batch per reactor turn (C{callLater(0)}), so
+        datagrams are read between batches; every key is expired once, the
+        tick's Deferred fires after the last, and C{stop} waits for the
+        batches still to run.
+        """
+        expire = Recorder()
+        reaper = Reaper(self.clock, self.index, expire, tick=1.0)
+        reaper.batch = 3
+        for n in range(8):
+            self.index.set(n, 0.5)
+        tick = reaper.reapExpired(1.0)
+        self.assertEqual([c[0] for c in expire.calls], [0, 1, 2])
+        self.assertNoResult(tick)
+        stopped = reaper.stop()
+        self.assertNoResult(stopped)
+        [nextTurn] = self.clock.getDelayedCalls()
+        self.assertEqual(nextTurn.getTime(), self.clock.seconds())
+        # task.Clock runs the calls a call schedules for now in the same
+        # advance; the reactor runs each in a later turn.
+        self.clock.advance(0)
+        self.assertEqual(sorted(c[0] for c in expire.calls), list(range(8)))
+        self.successResultOf(tick)
+        self.successResultOf(stopped)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_stopLeavesNoDelayedCall(self):
         """
         After C{stop}, no delayed call remains on the clock and no tick runs.

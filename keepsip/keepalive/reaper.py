@@ -51,10 +51,15 @@ class Reaper:
     @ivar ticks: how many ticks ran (a metric).
     @ivar reaped: how many keys were handed to C{expire} (a metric).
     @ivar failures: how many C{expire} calls failed (a metric).
+    @ivar batch: the most keys one reactor turn expires; a tick with more
+        expires the rest a batch per turn (C{callLater(0)}), so a burst of
+        expiries does not starve the reactor.
     @ivar housekeeping: called with C{now} at the start of every tick (for
         other work due on the same rhythm, such as closing log windows), or
         L{None}; its failures are logged.
     """
+
+    batch: int = 50
 
     def __init__(
         self,
@@ -153,7 +158,37 @@ class Reaper:
         if not expired:
             return succeed(None)
         self.reaped += len(expired)
-        started = []
+        started: list[Deferred[Any]] = []
+        batch = self.batch
+        if len(expired) <= batch:
+            self._expireBatch(expired, now, started)
+            return self._gathered(started)
+        # A burst (a link died, many calls fell silent together): end the
+        # calls a batch per reactor turn, so the datagrams that arrive
+        # meanwhile are read between batches instead of after all of them.
+        # The rest of the burst is already popped from the index, so it is
+        # pending work that stop() waits for like any expiry.
+        finished: Deferred[None] = Deferred()
+        self._pending.add(finished)
+        finished.addBoth(self._expiryFinished, finished)
+
+        def nextBatch(start: int) -> None:
+            self._expireBatch(expired[start : start + batch], now, started)
+            if start + batch < len(expired):
+                self.clock.callLater(0, nextBatch, start + batch)
+            else:
+                self._gathered(started).chainDeferred(finished)
+
+        nextBatch(0)
+        return finished
+
+    def _expireBatch(
+        self, expired: list[tuple[Hashable, float]], now: float, started: list[Deferred[Any]]
+    ) -> None:
+        """
+        Call C{expire} for each of C{expired}, adding the Deferreds that
+        have not fired, or failed, to C{started}.
+        """
         pending = self._pending
         for key, when in expired:
             d = maybeDeferred(self.expire, key, when, now)
@@ -165,6 +200,9 @@ class Reaper:
                 pending.add(d)
                 d.addBoth(self._expiryFinished, d)
             started.append(d)
+
+    @staticmethod
+    def _gathered(started: list[Deferred[Any]]) -> Deferred[None]:
         if not started:
             return succeed(None)
         return gatherResults(started).addCallback(lambda _: None)

@@ -141,24 +141,33 @@ class BaresipPhones:
 
         @return: a Deferred firing with C{(child, control, sipPort)}.
         """
-        sipPort, ctrlPort = sipPorts(), freeTCPPort(HOST)
-        directory = FilePath(self.mktemp()).child(user)
-        baresipConfig(directory, user, sipPort, ctrlPort, rtp)
-        if account is not None:
-            directory.child("accounts").setContent(account.encode() + b"\n")
-        child = self._spawn(user, [self.baresip, "-f", directory.path], directory.path, timeout)
-        control = BaresipControl(self.reactor)
-        endpoint = TCP4ClientEndpoint(self.reactor, HOST, ctrlPort)
-        for _ in range(50):
-            try:
-                yield connectProtocol(endpoint, control)
+        # The ports are free when picked, but baresip also binds TCP on
+        # sipPort + 1 and another test may take one meanwhile: a phone that
+        # exits with "Address already in use" is started again on others.
+        for attempt in range(5):
+            sipPort, ctrlPort = sipPorts(), freeTCPPort(HOST)
+            directory = FilePath(self.mktemp()).child(user)
+            baresipConfig(directory, user, sipPort, ctrlPort, rtp)
+            if account is not None:
+                directory.child("accounts").setContent(account.encode() + b"\n")
+            child = self._spawn(user, [self.baresip, "-f", directory.path], directory.path, timeout)
+            control = BaresipControl(self.reactor)
+            endpoint = TCP4ClientEndpoint(self.reactor, HOST, ctrlPort)
+            for _ in range(50):
+                try:
+                    yield connectProtocol(endpoint, control)
+                    break
+                except Exception:
+                    if not child.running:
+                        break
+                    yield self.sleep(0.1)
+            else:
+                raise AssertionError(f"baresip {user} ctrl_tcp never listened:\n{child.output()!r}")
+            if child.running:
                 break
-            except Exception:
-                if not child.running:
-                    raise AssertionError(f"baresip {user} exited:\n{child.output()!r}")
-                yield self.sleep(0.1)
-        else:
-            raise AssertionError(f"baresip {user} ctrl_tcp never listened:\n{child.output()!r}")
+            output = child.output()
+            if b"Address already in use" not in output or attempt == 4:
+                raise AssertionError(f"baresip {user} exited:\n{output!r}")
         self.addCleanup(lambda: control.transport.loseConnection())
         return child, control, sipPort
 

@@ -26,6 +26,7 @@ from keepsip.keepalive.absorb import stopAnswer
 from keepsip.keepalive.manager import KeepaliveManager
 from keepsip.keepalive.reaper import ReaperService
 from keepsip.keepalive.state import KeepaliveState
+from keepsip.keepalive.termination import Ending
 from keepsip.logs import Logger
 from keepsip.media.service import MediaService
 from keepsip.metrics.dialog import EndCauseCounter
@@ -39,6 +40,9 @@ from keepsip.transaction import ITransactionUser, TransactionLayer
 from keepsip.transaction.interfaces import IServerTransaction
 from keepsip.transport.listener import UDPListener
 from keepsip.transport.udp import SIPDatagramProtocol
+
+#: The end detail of a call keepsip stopped while its own BYEs were out.
+ENDING_CUT_SHORT = "keepsip stopped before the BYEs were answered"
 
 log = Logger()
 
@@ -349,6 +353,19 @@ class ProxyService(service.MultiService):
         """
         dialogs = list(self.store.allDialogs())
         for dialog in dialogs:
+            ending = dialog.attachments.get(Ending)
+            if ending is not None:
+                # A reaper is already ending it (its BYEs are out, not yet
+                # answered): no second pair of BYEs, and the record keeps
+                # that ending's cause and billed end, not the shutdown's.
+                self.tracker.terminate(
+                    dialog,
+                    ending.cause,
+                    {"silent": ending.silent, "why": f"{ending.why}; {ENDING_CUT_SHORT}"},
+                    endedAt=ending.endedAt,
+                    detectedAt=ending.detectedAt,
+                )
+                continue
             if dialog.isConfirmed:
                 # BYE to both legs first (their answers are not awaited:
                 # keepsip is going away), then the stop record.

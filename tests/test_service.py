@@ -22,11 +22,11 @@ from keepsip.config.values import ListenAddress
 from keepsip.dialog.model import EndCause
 from keepsip.service import makeService
 from keepsip.sip.address import hostPort
+from keepsip.sip.message import Request
+from keepsip.testing import ALICE, BOB, SDP, ack, answer, invite
 from keepsip.transport.listener import UDPListener
 
-from keepsip.testing import ALICE, BOB, SDP, ack, answer, invite
-
-from ._proxy import ProxyHarness, keepAliveThenFallSilent, startReapers, stopReapers
+from ._proxy import ProxyHarness, inDialog, keepAliveThenFallSilent, startReapers, stopReapers
 
 
 class AccountingWiringTests(SynchronousTestCase):
@@ -106,11 +106,44 @@ class AccountingWiringTests(SynchronousTestCase):
         their stop records reach the backend.
         """
         self.callUp()
-        self.proxy.clock.advance(90)
+        # Within the keepalive deadline (a call the reaper is already
+        # ending keeps that ending: test_shutdownWhileReaperByesOut).
+        self.proxy.clock.advance(50)
         self.assertEqual(self.proxy.service.endAllDialogs(EndCause.SHUTDOWN), 1)
         stop = self.records()[-1]
         self.assertEqual((stop["type"], stop["end_cause"]), ("stop", EndCause.SHUTDOWN))
-        self.assertEqual(stop["duration_ms"], 90000)
+        self.assertEqual(stop["duration_ms"], 50000)
+        self.assertEqual(len(self.proxy.service.store), 0)
+
+
+    def test_shutdownWhileReaperByesOut(self):
+        """
+        Stopping keepsip while the reaper's BYEs to a silent call are still
+        unanswered sends no second pair of BYEs, and the stop record keeps
+        the reaper's cause and billed end (the last keepalive, 60 s), not
+        the shutdown's (which would bill until the stop).
+        """
+        self.callUp()
+        for n in range(1, 3):
+            self.proxy.clock.advance(30)
+            self.proxy.receive(inDialog("INVITE", branch=f"z9hG4bKka{n}", body=SDP), ALICE)
+        self.proxy.sent()
+        byes = []
+        for _ in range(240):
+            self.proxy.clock.advance(0.5)
+            byes += [m for m, _ in self.proxy.sent() if isinstance(m, Request) and m.method == "BYE"]
+            if byes:
+                break
+        self.assertEqual(len(byes), 2)
+        self.proxy.clock.advance(5)
+        self.proxy.sent()  # the BYEs' retransmissions meanwhile
+        self.assertEqual(self.proxy.service.endAllDialogs(EndCause.SHUTDOWN), 1)
+        sentByes = [m for m, _ in self.proxy.sent() if isinstance(m, Request) and m.method == "BYE"]
+        self.assertEqual(sentByes, [])
+        stop = self.records()[-1]
+        self.assertEqual((stop["type"], stop["end_cause"]), ("stop", EndCause.KEEPALIVE_TIMEOUT))
+        self.assertEqual(stop["duration_ms"], 60000)
+        self.assertIn("keepsip stopped before the BYEs were answered", stop["end_detail"]["why"])
         self.assertEqual(len(self.proxy.service.store), 0)
 
 

@@ -46,10 +46,17 @@ class Ending:
     after a restart is rightly ended again.
     """
 
-    __slots__ = ("cause",)
+    __slots__ = ("cause", "silent", "endedAt", "detectedAt", "why")
 
-    def __init__(self, cause: str) -> None:
+    def __init__(
+        self, cause: str, silent: str = "none", endedAt: float | None = None,
+        detectedAt: float | None = None, why: str = "",
+    ) -> None:
         self.cause = cause
+        self.silent = silent
+        self.endedAt = endedAt
+        self.detectedAt = detectedAt
+        self.why = why
 
 
 def beingEnded(dialog: Dialog) -> bool:
@@ -192,7 +199,7 @@ class Terminator:
                 cause=cause,
             )
             return succeed(None)
-        dialog.attachments.set(Ending(cause))
+        dialog.attachments.set(Ending(cause, silent, endedAt, detectedAt, reasonText))
 
         def attempt() -> Deferred[dict[str, str]]:
             return maybeDeferred(

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from keepsip.sip.grammar import QUOTED_STRING, TOKEN, parseParams, splitQuoted
 from keepsip.sip.message import Message, Request
 from keepsip.sip.nameaddr import NameAddr
 from keepsip.sip.uri import parseURI
 from keepsip.sip.via import Via, parseVia
+
+T = TypeVar("T")
 
 #: The RFC 3261 §8.1.1.7 branch prefix.
 MAGIC_COOKIE = "z9hG4bK"
@@ -104,9 +108,36 @@ def parseNameAddr(value: str) -> NameAddr:
     return NameAddr(uri, displayName, params)
 
 
-#: Values parsed by L{sharedNameAddr}, bounded (emptied when full).
-_nameAddrs: dict[str, NameAddr] = {}
-_NAME_ADDRS_MAX = 2048
+class _Remembered(Generic[T]):
+    """
+    A parser remembered for identical strings: the values of a call's
+    headers repeat across its messages and the layers reading them. At most
+    C{size} results are kept (all forgotten when full: cheaper than an LRU,
+    and a proxy's working set refills it at once). A value the parser
+    refuses is not remembered.
+    """
+
+    __slots__ = ("parse", "size", "_results")
+
+    def __init__(self, parse: Callable[[str], T], size: int = 2048) -> None:
+        self.parse = parse
+        self.size = size
+        self._results: dict[str, T] = {}
+
+    def __call__(self, value: str) -> T:
+        results = self._results
+        try:
+            return results[value]
+        except KeyError:
+            pass
+        parsed = self.parse(value)
+        if len(results) >= self.size:
+            results.clear()
+        results[value] = parsed
+        return parsed
+
+
+_nameAddrs = _Remembered(parseNameAddr)
 
 
 def sharedNameAddr(value: str) -> NameAddr:
@@ -118,15 +149,7 @@ def sharedNameAddr(value: str) -> NameAddr:
 
     @raise ValueError: if it is malformed (not remembered).
     """
-    try:
-        return _nameAddrs[value]
-    except KeyError:
-        pass
-    parsed = parseNameAddr(value)
-    if len(_nameAddrs) >= _NAME_ADDRS_MAX:
-        _nameAddrs.clear()
-    _nameAddrs[value] = parsed
-    return parsed
+    return _nameAddrs(value)
 
 
 # -- CSeq ---------------------------------------------------------------------
@@ -224,9 +247,7 @@ def _viaCache(msg: Message) -> _ViaCache:
     return msg.cached("via", _ViaCache)
 
 
-#: Values parsed by L{sharedVia}, bounded (emptied when full).
-_vias: dict[str, Via] = {}
-_VIAS_MAX = 2048
+_vias = _Remembered(parseVia)
 
 
 def sharedVia(value: str) -> Via:
@@ -238,15 +259,7 @@ def sharedVia(value: str) -> Via:
 
     @raise ValueError: if it is malformed (not remembered).
     """
-    try:
-        return _vias[value]
-    except KeyError:
-        pass
-    parsed = parseVia(value)
-    if len(_vias) >= _VIAS_MAX:
-        _vias.clear()
-    _vias[value] = parsed
-    return parsed
+    return _vias(value)
 
 
 def topVia(msg: Message) -> Via:

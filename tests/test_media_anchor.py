@@ -159,7 +159,8 @@ class FailureTests(MediaProxyTestCase):
         held = self.relay.portsInUse
         self.proxy.receive(invite(callID="call-2", branch="z9hG4bKsecond"), ALICE)
         sent = self.proxy.sent()
-        self.assertEqual([a for _, a in sent], [ALICE, ALICE])
+        # Answered at once: no 100 Trying before the final response.
+        self.assertEqual([a for _, a in sent], [ALICE])
         final = sent[-1][0]
         assert isinstance(final, Response)
         self.assertEqual(final.code, 503)
@@ -174,7 +175,8 @@ class FailureTests(MediaProxyTestCase):
         self.makeProxy()
         self.proxy.receive(invite(body=IPV6_SDP), ALICE)
         sent = self.proxy.sent()
-        self.assertEqual([a for _, a in sent], [ALICE, ALICE])
+        # Answered at once: no 100 Trying before the final response.
+        self.assertEqual([a for _, a in sent], [ALICE])
         self.assertEqual(sent[-1][0].code, 488)  # type: ignore[union-attr]
         self.assertEqual(len(self.proxy.service.store), 0)
         self.assertEqual(self.relay.portsInUse, 0)
@@ -188,7 +190,8 @@ class FailureTests(MediaProxyTestCase):
         atBob, ok = self.establish()
         self.proxy.receive(inDialog("INVITE", 2, "z9hG4bKre6", body=IPV6_SDP), ALICE)
         sent = self.proxy.sent()
-        self.assertEqual([a for _, a in sent], [ALICE, ALICE])
+        # Answered at once: no 100 Trying before the final response.
+        self.assertEqual([a for _, a in sent], [ALICE])
         self.assertEqual(sent[-1][0].code, 488)  # type: ignore[union-attr]
         self.assertEqual(len(self.proxy.service.store), 1)
         self.rtp(mediaPort(ok.body), ALICE_RTP)

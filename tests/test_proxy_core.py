@@ -312,7 +312,7 @@ class ProxyRulesTests(ProxyTestCase):
         """
         self.proxy.receive(invite(maxForwards=0), ALICE)
         sent = self.proxy.sent()
-        self.assertEqual([(m.code, a) for m, a in sent], [(100, ALICE), (483, ALICE)])
+        self.assertEqual([(m.code, a) for m, a in sent], [(483, ALICE)])
 
     def test_optionsToProxyWithMaxForwardsZero(self):
         """
@@ -442,7 +442,7 @@ class ProxyRulesTests(ProxyTestCase):
         """
         self.proxy = ProxyHarness(routes=())
         self.proxy.receive(invite(), ALICE)
-        self.assertEqual([m.code for m in self.proxy.sentTo(ALICE)], [100, 404])
+        self.assertEqual([m.code for m in self.proxy.sentTo(ALICE)], [404])
 
     def test_unresolvableHostGets503(self):
         """

@@ -237,6 +237,27 @@ class ServerMatchingTests(LayerTestMixin, SynchronousTestCase):
         self.assertEqual(self.sender.sent, [])
         self.assertEqual(self.layer.serverCount, 0)
 
+    def test_trying(self) -> None:
+        """
+        An INVITE the user does not answer at once gets a 100 Trying, sent
+        after the user has seen the request; one it answers at once (an
+        absorbed keepalive's 200) gets its answer alone, and a non-INVITE
+        none at all.
+        """
+        self.layer.requestReceived(makeRequest("INVITE"), SOURCE)
+        self.assertEqual(self.user.names(), ["requestReceived"])
+        self.assertEqual(self.sender.startLines(), ["SIP/2.0 100 Trying"])
+
+        def answer(request, txn):
+            txn.respond(makeResponse(request, 200))
+
+        self.user.requestReceived = answer
+        self.layer.requestReceived(makeRequest("INVITE", branch="z9hG4bKanswered"), SOURCE)
+        self.layer.requestReceived(makeRequest("OPTIONS", branch="z9hG4bKoptions"), SOURCE)
+        self.assertEqual(
+            self.sender.startLines(), ["SIP/2.0 100 Trying", "SIP/2.0 200 OK", "SIP/2.0 200 OK"]
+        )
+
     def test_userFailureLogged(self) -> None:
         """
         A user raising from C{requestReceived} is logged; the transaction

@@ -25,8 +25,8 @@ class AbsorbedAnswer:
     The 200 keepsip gave an absorbed keepalive, retransmitted as a UAS core
     does (RFC 3261 §13.3.1.4): after T1, doubling up to T2, until the ACK
     comes or 64 × T1 have passed. Without it a lost 200 would leave the
-    caller waiting for timer B, since keepsip's 100 Trying already stopped
-    its INVITE retransmissions.
+    caller waiting for timer B, once a 100 Trying (keepsip's to an INVITE it
+    retransmitted, or another hop's) has stopped its INVITE retransmissions.
     """
 
     def __init__(

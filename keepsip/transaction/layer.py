@@ -219,9 +219,12 @@ class TransactionLayer:
                 invite.cancelled = True
             self._notify(self._user.cancelReceived, request, txn, invite)
             return
-        if txn.isInvite:
-            txn.respond(responseFromRequest(request, 100))
         self._notify(self._user.requestReceived, request, txn)
+        if txn.isInvite and txn.lastResponse is None and txn.state == "proceeding":
+            # RFC 3261 §17.2.1: a 100 Trying unless the user answered at
+            # once (an absorbed keepalive's 200): sent after the user has
+            # forwarded the INVITE, one datagram fewer when it answered.
+            txn.respond(responseFromRequest(request, 100))
 
     def responseReceived(self, response: Response, source: Address) -> None:
         """

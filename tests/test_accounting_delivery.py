@@ -5,6 +5,7 @@ without a tracker (the tracker's tests drive it through dialog events too).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -95,6 +96,56 @@ class BackendDeliveryTests(SynchronousTestCase):
         self.assertEqual(lines, [encodeRecord(record) for record in records])
         self.assertEqual(self.delivery.sent, len(records))
         self.stop()
+
+    def test_writtenDirectly(self) -> None:
+        """
+        A backend with C{writeLinesNow} (a durable file, like jsonl) takes a
+        commit's lines at once when nothing waits for it: the spool file is
+        not written. When that write fails, the records are spooled and
+        sent the usual way (retried after the delay), and while any record
+        is spooled new commits queue behind it, so the order is kept.
+        """
+        written: list[bytes] = []
+        failing = [False]
+
+        class DurableBackend(RecordingBackend):
+            def writeLinesNow(self, lines: list[bytes]) -> None:
+                if failing[0]:
+                    raise OSError(28, "No space left on device")
+                written.extend(lines)
+
+        self.backend = DurableBackend()
+        self.delivery = self.makeDelivery()
+        self.delivery.start()
+        first, second, third = callRecords(1), callRecords(2), callRecords(3)
+        self.submit(first)
+        self.delivery.commit()
+        self.assertEqual(written, [encodeRecord(r) for r in first])
+        self.assertEqual((self.delivery.sent, self.delivery.backlog), (3, 0))
+        self.assertEqual(self.backend.attempts, [])
+        self.assertFalse(self._spoolHolds())
+
+        failing[0] = True
+        self.backend.fail()
+        self.submit(second)
+        self.delivery.commit()
+        self.assertEqual(self.delivery.backlog, 3)
+        self.assertTrue(self._spoolHolds())
+        self.assertTrue(self.delivery.inOutage)
+        failing[0] = False
+        self.submit(third)
+        self.delivery.commit()
+        # Queued behind the spooled records, not written past them.
+        self.assertEqual(written, [encodeRecord(r) for r in first])
+        self.backend.recover()
+        self.clock.advance(1.0)
+        self.assertEqual(self.backend.records, second + third)
+        self.assertEqual(self.delivery.backlog, 0)
+        self.stop()
+
+    def _spoolHolds(self) -> bool:
+        path = self.delivery.spool.path
+        return os.path.exists(path) and os.path.getsize(path) > 0
 
     def test_waitsForStart(self) -> None:
         """

@@ -12,6 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from keepsip.accounting.jsonl import BackendClosed, JsonLinesBackend
+from keepsip.accounting.spool import encodeRecord
 from keepsip.interfaces import IAccountingBackend
 from keepsip.startup import StartupError
 
@@ -160,6 +161,31 @@ class JsonLinesTests(SynchronousTestCase):
         self.successResultOf(d)
         backend.close()
         self.assertEqual([r["n"] for r in readLines(self.path)], [0, 1, 2])
+
+    def test_writeLinesNow(self) -> None:
+        """
+        writeLinesNow writes the lines with one write and, under
+        fsync=always, one fsync before it returns (no reactor turn); an
+        fsync failure raises (the file is reopened for the next), and a
+        closed backend raises BackendClosed.
+        """
+        backend = JsonLinesBackend(self.clock, self.path)
+        self.successResultOf(backend.ready())
+        backend.writeLinesNow([encodeRecord({"n": 0}), encodeRecord({"n": 1})])
+        self.assertEqual(len(self.syncs), 1)
+        self.assertEqual([r["n"] for r in readLines(self.path)], [0, 1])
+
+        def broken(fd: int) -> None:
+            raise OSError(5, "I/O error")
+
+        patched = self.patch(os, "fsync", broken)
+        self.assertRaises(OSError, backend.writeLinesNow, [encodeRecord({"n": 2})])
+        self.assertFalse(backend.isOpen)
+        patched.restore()
+        backend.writeLinesNow([encodeRecord({"n": 3})])
+        self.successResultOf(backend.close())
+        self.assertRaises(BackendClosed, backend.writeLinesNow, [encodeRecord({"n": 4})])
+        self.assertEqual([r["n"] for r in readLines(self.path)], [0, 1, 2, 3])
 
     def test_closeAndReopenSyncWaiting(self) -> None:
         """

@@ -29,7 +29,9 @@ Besides L{JsonLinesBackend.sendRecord}, L{JsonLinesBackend.sendRecords}
 takes several records with their encoded lines (the accounting tracker's
 batches, already encoded for its spool) and writes them with one C{write};
 L{JsonLinesBackend.sendLines} takes the lines alone (what the delivery
-uses: a record made as its line is then never decoded).
+uses: a record made as its line is then never decoded), and
+L{JsonLinesBackend.writeLinesNow} writes (and fsyncs) lines before it
+returns, so that the delivery need not spool what this file takes at once.
 """
 
 from __future__ import annotations
@@ -163,6 +165,30 @@ class JsonLinesBackend:
             L{keepsip.accounting.spool.encodeRecord} makes it.
         """
         return self._write(b"".join(lines))
+
+    def writeLinesNow(self, lines: Sequence[bytes]) -> None:
+        """
+        Append records given as their JSON lines, in order, with one write,
+        and (under C{fsync=always}) C{fsync} them, before returning: the
+        delivery's way past the spool for a backend that is itself a durable
+        file (L{keepsip.accounting.delivery.BackendDelivery.commit}).
+
+        @raise OSError: if the write or the fsync failed (none of the
+            records counts as accepted; the file is reopened for the next).
+        @raise BackendClosed: if the backend was closed.
+        """
+        if self._closed:
+            raise BackendClosed(self.path)
+        try:
+            handle = self._file if self._file is not None else self._open()
+            handle.append(b"".join(lines))
+            if self.fsync == "always":
+                handle.sync()
+            else:
+                self._dirty = True
+        except OSError:
+            self._discard()
+            raise
 
     def _write(self, data: bytes) -> Deferred:
         if self._closed:

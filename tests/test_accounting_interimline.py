@@ -116,6 +116,30 @@ class InterimLineTests(SynchronousTestCase):
                         interimLine(builder, dialog, now, sequence), expected, (name, now)
                     )
 
+    def test_changedPartiesSameBytes(self) -> None:
+        """
+        The parts of a record formatted once per call are formatted again
+        when what they show changes between two records of the call (a
+        target refresh, a new address, an authenticated user, the answer):
+        each line is still what C{wireSafe(build(...))} gives.
+        """
+        builder = RecordBuilder(Tariffs())
+        dialog = answeredDialog()
+        changes = [
+            lambda: setattr(dialog.caller, "remoteTarget", "sip:alice@192.0.2.99"),
+            lambda: setattr(dialog.callee, "source", ("192.0.2.30", 5060)),
+            lambda: setattr(dialog, "authUser", "alice"),
+            lambda: setattr(dialog, "answeredAt", T0 + 3.75),
+        ]
+        for sequence, change in enumerate(changes, 1):
+            before = interimLine(builder, dialog, T0 + 10 * sequence, sequence)
+            change()
+            now = T0 + 10 * sequence + 5
+            expected = wireSafe(builder.build(dialog, INTERIM, now, sequence=sequence))[1]
+            line = interimLine(builder, dialog, now, sequence)
+            self.assertEqual(line, expected)
+            self.assertNotEqual(line, before)
+
     def test_startAndStopSameBytes(self) -> None:
         """
         Start and stop records too: answered and unanswered calls, ended

@@ -87,6 +87,74 @@ def _value(value: Any) -> str:
     return _encode(value)
 
 
+#: The parts of a record that stay the same through a call (who, where,
+#: when it was invited and answered), as JSON text, by what they are made
+#: of: a call's four or more records format them once (while it is among
+#: the last 1024 calls recorded: a bounded memo, cleared when full, so it
+#: costs no memory per held call).
+_parties: dict[tuple[Any, ...], str] = {}
+_times: dict[tuple[float | None, float | None], str] = {}
+_SEGMENTS_MAX = 1024
+
+
+def _partiesText(dialog: Dialog, destination: str | None) -> str:
+    """
+    C{"call_id"} to C{"destination"} of a record of C{dialog}, as JSON
+    members followed by a comma.
+    """
+    caller, callee = dialog.caller, dialog.callee
+    key = (
+        dialog.callID,
+        caller.tag,
+        callee.tag,
+        caller.uri,
+        caller.source,
+        caller.remoteTarget,
+        dialog.authUser,
+        callee.uri,
+        callee.source,
+        callee.remoteTarget,
+        dialog.requestURI,
+        destination,
+    )
+    text = _parties.get(key)
+    if text is None:
+        v = _value
+        text = (
+            f'"call_id":{v(dialog.callID)},'
+            f'"tags":{{"caller":{v(caller.tag)},"callee":{v(callee.tag)}}},'
+            f'"caller":{{"uri":{v(caller.uri)},"address":{v(_address(caller.source))},'
+            f'"contact":{v(caller.remoteTarget)},"auth_user":{v(dialog.authUser)}}},'
+            f'"callee":{{"uri":{v(callee.uri)},"address":{v(_address(callee.source))},'
+            f'"contact":{v(callee.remoteTarget)}}},'
+            f'"request_uri":{v(dialog.requestURI)},"destination":{v(destination)},'
+        )
+        if len(_parties) >= _SEGMENTS_MAX:
+            _parties.clear()
+        _parties[key] = text
+    return text
+
+
+def _timesText(invitedAt: float | None, answeredAt: float | None) -> str:
+    """
+    C{"invite_time"} to C{"answer_epoch"} of a record, as JSON members
+    followed by a comma.
+    """
+    key = (invitedAt, answeredAt)
+    text = _times.get(key)
+    if text is None:
+        v = _value
+        text = (
+            f'"invite_time":{v(isoTime(invitedAt))},'
+            f'"invite_epoch":{v(_epoch(invitedAt))},'
+            f'"answer_time":{v(isoTime(answeredAt))},"answer_epoch":{v(_epoch(answeredAt))},'
+        )
+        if len(_times) >= _SEGMENTS_MAX:
+            _times.clear()
+        _times[key] = text
+    return text
+
+
 def interimLine(builder: RecordBuilder, dialog: Dialog, now: float, sequence: int) -> bytes | None:
     """
     The JSON line of an C{interim} record of C{dialog} made at C{now}.
@@ -162,18 +230,10 @@ def recordLine(
             f'{{"schema":{SCHEMA_VERSION},"type":{v(kind)},'
             f'"record_id":"{recordID(dialog.callID, caller.tag or "", callee.tag or "", kind, sequence)}",'
             f'"sequence":{v(sequence)},"record_time":{v(isoTime(now))},'
-            f'"record_epoch":{v(_epoch(now))},"call_id":{v(dialog.callID)},'
-            f'"tags":{{"caller":{v(caller.tag)},"callee":{v(callee.tag)}}},'
-            f'"caller":{{"uri":{v(caller.uri)},"address":{v(_address(caller.source))},'
-            f'"contact":{v(caller.remoteTarget)},"auth_user":{v(dialog.authUser)}}},'
-            f'"callee":{{"uri":{v(callee.uri)},"address":{v(_address(callee.source))},'
-            f'"contact":{v(callee.remoteTarget)}}},'
-            f'"request_uri":{v(dialog.requestURI)},"destination":{v(destination)},'
+            f'"record_epoch":{v(_epoch(now))},{_partiesText(dialog, destination)}'
             f'"state":{v(dialog.state)},"answered":{v(answered)},'
             f'"final_status":{v(dialog.finalStatus)},'
-            f'"invite_time":{v(isoTime(dialog.invitedAt))},'
-            f'"invite_epoch":{v(_epoch(dialog.invitedAt))},'
-            f'"answer_time":{v(isoTime(answeredAt))},"answer_epoch":{v(_epoch(answeredAt))},'
+            f'{_timesText(dialog.invitedAt, answeredAt)}'
             f'"end_time":{v(isoTime(endedAt))},"end_epoch":{v(_epoch(endedAt))},'
             f'"detected_time":{v(isoTime(detectedAt))},"detected_epoch":{v(_epoch(detectedAt))},'
             f'"setup_ms":{v(dialog.setupMilliseconds)},"duration_ms":{v(talk)},'

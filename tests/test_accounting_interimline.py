@@ -130,6 +130,8 @@ class InterimLineTests(SynchronousTestCase):
             lambda: setattr(dialog.callee, "source", ("192.0.2.30", 5060)),
             lambda: setattr(dialog, "authUser", "alice"),
             lambda: setattr(dialog, "answeredAt", T0 + 3.75),
+            lambda: setattr(dialog, "lastAnswerSDP", VIDEO),
+            lambda: setattr(dialog, "finalStatus", 202),
         ]
         for sequence, change in enumerate(changes, 1):
             before = interimLine(builder, dialog, T0 + 10 * sequence, sequence)

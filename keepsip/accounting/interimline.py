@@ -88,12 +88,13 @@ def _value(value: Any) -> str:
 
 
 #: The parts of a record that stay the same through a call (who, where,
-#: when it was invited and answered), as JSON text, by what they are made
+#: its state, when it was invited and answered, its media), as JSON text, by what they are made
 #: of: a call's four or more records format them once (while it is among
 #: the last 1024 calls recorded: a bounded memo, cleared when full, so it
 #: costs no memory per held call).
 _parties: dict[tuple[Any, ...], str] = {}
-_times: dict[tuple[float | None, float | None], str] = {}
+_states: dict[tuple[Any, ...], str] = {}
+_medias: dict[str, str] = {}
 _SEGMENTS_MAX = 1024
 
 
@@ -135,24 +136,52 @@ def _partiesText(dialog: Dialog, destination: str | None) -> str:
     return text
 
 
-def _timesText(invitedAt: float | None, answeredAt: float | None) -> str:
+def _stateText(
+    state: Any,
+    answered: bool,
+    finalStatus: int | None,
+    invitedAt: float | None,
+    answeredAt: float | None,
+) -> str:
     """
-    C{"invite_time"} to C{"answer_epoch"} of a record, as JSON members
-    followed by a comma.
+    C{"state"} to C{"answer_epoch"} of a record, as JSON members followed
+    by a comma.
     """
-    key = (invitedAt, answeredAt)
-    text = _times.get(key)
+    key = (state, answered, finalStatus, invitedAt, answeredAt)
+    text = _states.get(key)
     if text is None:
         v = _value
         text = (
+            f'"state":{v(state)},"answered":{v(answered)},'
+            f'"final_status":{v(finalStatus)},'
             f'"invite_time":{v(isoTime(invitedAt))},'
             f'"invite_epoch":{v(_epoch(invitedAt))},'
             f'"answer_time":{v(isoTime(answeredAt))},"answer_epoch":{v(_epoch(answeredAt))},'
         )
-        if len(_times) >= _SEGMENTS_MAX:
-            _times.clear()
-        _times[key] = text
+        if len(_states) >= _SEGMENTS_MAX:
+            _states.clear()
+        _states[key] = text
     return text
+
+
+def _mediaText(estimate: dict[str, Any]) -> str:
+    """
+    The C{"media"} value of a record: the summaries of
+    L{keepsip.accounting.cdr.mediaEstimate}, a function of the SDP bodies
+    its C{"key"} digests, as JSON.
+    """
+    key = estimate["key"]
+    text = _medias.get(key)
+    if text is None:
+        text = _encode(estimate["media"])
+        if len(_medias) >= _SEGMENTS_MAX:
+            _medias.clear()
+        _medias[key] = text
+    return text
+
+
+#: The ending members of a start or interim record: not ended yet.
+_NOT_ENDED = '"end_time":null,"end_epoch":null,"detected_time":null,"detected_epoch":null,'
 
 
 def interimLine(builder: RecordBuilder, dialog: Dialog, now: float, sequence: int) -> bytes | None:
@@ -226,21 +255,28 @@ def recordLine(
             ]
         )
     try:
+        if kind == STOP:
+            ended = (
+                f'"end_time":{v(isoTime(endedAt))},"end_epoch":{v(_epoch(endedAt))},'
+                f'"detected_time":{v(isoTime(detectedAt))},'
+                f'"detected_epoch":{v(_epoch(detectedAt))},'
+            )
+            causeText = f'"end_cause":{v(cause)},"end_detail":{v(endDetail)},'
+        else:
+            ended = _NOT_ENDED
+            causeText = '"end_cause":null,"end_detail":null,'
         text = (
             f'{{"schema":{SCHEMA_VERSION},"type":{v(kind)},'
             f'"record_id":"{recordID(dialog.callID, caller.tag or "", callee.tag or "", kind, sequence)}",'
             f'"sequence":{v(sequence)},"record_time":{v(isoTime(now))},'
             f'"record_epoch":{v(_epoch(now))},{_partiesText(dialog, destination)}'
-            f'"state":{v(dialog.state)},"answered":{v(answered)},'
-            f'"final_status":{v(dialog.finalStatus)},'
-            f'{_timesText(dialog.invitedAt, answeredAt)}'
-            f'"end_time":{v(isoTime(endedAt))},"end_epoch":{v(_epoch(endedAt))},'
-            f'"detected_time":{v(isoTime(detectedAt))},"detected_epoch":{v(_epoch(detectedAt))},'
+            f"{_stateText(dialog.state, answered, dialog.finalStatus, dialog.invitedAt, answeredAt)}"
+            f"{ended}"
             f'"setup_ms":{v(dialog.setupMilliseconds)},"duration_ms":{v(talk)},'
-            f'"end_cause":{v(cause)},"end_detail":{v(endDetail)},'
+            f"{causeText}"
             f'"keepalive":{{"count":{v(keptAlive.count)},"last_time":{v(isoTime(keepaliveAt))},'
             f'"last_epoch":{v(_epoch(keepaliveAt))}}},'
-            f'"media":{_encode(mediaEstimate(dialog)["media"])},'
+            f'"media":{_mediaText(mediaEstimate(dialog))},'
             f'"volume_bytes":{v(sum(volume.values()))},'
             f'"volume":{volumeText},'
             # Charge.toDict, field by field (amounts are decimal strings).

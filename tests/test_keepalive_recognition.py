@@ -33,8 +33,9 @@ class RecognitionTests(KeepaliveTestCase):
             sent = self.keepalive(n)
             self.assertEqual(self.byes(sent), {})
             toAlice = [m for m, a in sent if a == ALICE and isinstance(m, Response)]
-            self.assertEqual([m.code for m in toAlice], [100, 200])
-            ok = toAlice[1]
+            # Answered at once: the 200 alone, no 100 Trying before it.
+            self.assertEqual([m.code for m in toAlice], [200])
+            ok = toAlice[0]
             self.assertEqual(toHeader(ok).tag, "bobtag")
             self.assertEqual(ok.header("contact"), "<sip:bob@192.0.2.20:5060>")
             self.assertEqual(ok.body, ANSWER_SDP)
@@ -55,7 +56,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.makeProxy()
         self.establish()
         sent = self.keepalive(1, body=SDP_NEW_ORIGIN)
-        self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 200])
+        self.assertEqual([m.code for m, a in sent if a == ALICE], [200])
         self.assertEqual(self.dialog.keptAlive.count, 1)
 
     def test_sameCSeqOtherMediaIsNeither(self):
@@ -67,7 +68,7 @@ class RecognitionTests(KeepaliveTestCase):
         self.makeProxy()
         self.establish()
         sent = self.keepalive(1, body=SDP_OTHER_MEDIA)
-        self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 500])
+        self.assertEqual([m.code for m, a in sent if a == ALICE], [500])
         self.assertEqual([a for m, a in sent if a == BOB], [])
         self.assertEqual(self.dialog.keptAlive.count, 0)
 
@@ -89,10 +90,10 @@ class RecognitionTests(KeepaliveTestCase):
         self.assertEqual(self.proxy.service.keepalive.index.get(self.dialog.callKey), 110.0)
         # The old INVITE's media no longer makes a keepalive...
         sent = self.keepalive(2, body=SDP, number=2)
-        self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 500])
+        self.assertEqual([m.code for m, a in sent if a == ALICE], [500])
         # ...the new one does.
         sent = self.keepalive(3, body=SDP_OTHER_MEDIA, number=2)
-        self.assertEqual([m.code for m, a in sent if a == ALICE], [100, 200])
+        self.assertEqual([m.code for m, a in sent if a == ALICE], [200])
 
     def test_retransmissionIsKeepaliveToo(self):
         """

@@ -21,6 +21,7 @@ from keepsip.transaction.interfaces import (
     IClientTransactionUser,
     IServerTransaction,
 )
+from keepsip.transaction.sent import KeptRequest
 
 if TYPE_CHECKING:
     from keepsip.proxy.core import ProxyCore
@@ -265,5 +266,9 @@ class ResponseContext:
             elif self.request.method == "BYE" and response.code >= 200:
                 core.tracker.byeAnswered(self.request, response)
         self.serverTransaction.respond(response)
+        if self.isInvite and 200 <= response.code < 300 and type(self.request) is not KeptRequest:
+            # Accepted (RFC 6026): 32 s more for a retransmitted or forked
+            # 2xx, seldom any; the request is kept as its bytes meanwhile.
+            self.request = KeptRequest(self.request)
 
 

@@ -58,6 +58,30 @@ class SentResponseTests(SynchronousTestCase):
         self.assertRaises(ValueError, sent.toBytes)
         self.assertRaises(AttributeError, lambda: sent.headers)
 
+    def test_statusOnlyShared(self) -> None:
+        """
+        Without bytes, responses with the same status line share one object
+        (held calls each keep one for 32 s); a different reason phrase gets
+        another, kept ones are never shared, and past the memo's bound (a
+        peer's phrases are arbitrary) each is still right.
+        """
+        first = SentResponse(okWithBody(), keepBytes=False)
+        second = SentResponse(okWithBody(), keepBytes=False)
+        self.assertIs(first, second)
+        other = okWithBody()
+        other.phrase = "Fine"
+        self.assertIsNot(SentResponse(other, keepBytes=False), first)
+        self.assertIsNot(
+            SentResponse(okWithBody(), keepBytes=True),
+            SentResponse(okWithBody(), keepBytes=True),
+        )
+        for n in range(200):
+            response = okWithBody()
+            response.phrase = f"phrase {n}"
+            sent = SentResponse(response, keepBytes=False)
+            self.assertEqual((sent.code, sent.phrase), (200, f"phrase {n}"))
+        self.assertEqual(first.phrase, "OK")
+
 
 def inviteWithBody() -> Request:
     request = makeRequest("INVITE")

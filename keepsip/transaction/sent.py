@@ -24,6 +24,13 @@ _PARSED = frozenset({"headers", "body", "finished", "_cache"})
 _PARSED_REQUEST = _PARSED | {"uri"}
 
 
+#: Distinct status lines kept shared at most (reason phrases come from the
+#: network).
+_STATUS_ONLY_MAX = 64
+
+_statusOnly: dict[tuple[int, str, str], "SentResponse"] = {}
+
+
 class SentResponse(Response):
     """
     A response already sent, kept as its status line and, if it may be sent
@@ -39,8 +46,23 @@ class SentResponse(Response):
         sends it again (an INVITE transaction in Accepted or Confirmed).
     """
 
+    def __new__(cls, response: Response, keepBytes: bool) -> "SentResponse":
+        # Without its bytes it is only its status line: one object per
+        # status line, shared (every answered INVITE's server transaction
+        # keeps one for its 32 s in Accepted).
+        if keepBytes:
+            return super().__new__(cls)
+        key = (response.code, response.phrase, response.version)
+        shared = _statusOnly.get(key)
+        if shared is None:
+            shared = super().__new__(cls)
+            if len(_statusOnly) < _STATUS_ONLY_MAX:
+                _statusOnly[key] = shared
+        return shared
+
     def __init__(self, response: Response, keepBytes: bool) -> None:
-        # No Message.__init__: no header dict unless it is read.
+        # No Message.__init__: no header dict unless it is read. (A shared
+        # status-only one gets the same values again.)
         self.code = response.code
         self.phrase = response.phrase
         self.version = response.version

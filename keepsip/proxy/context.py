@@ -36,6 +36,13 @@ class ResponseContext:
     transaction and a client transaction per branch.
     """
 
+    # Slots: every held call keeps its context for 32 s after the answer.
+    __slots__ = (
+        "core", "request", "serverTransaction", "branches", "pending", "finals",
+        "_answered", "finalSent", "cancelled", "isInvite", "_timerC", "_rewriting",
+        "_queued", "waitingForMedia",
+    )
+
     def __init__(
         self,
         core: "ProxyCore",

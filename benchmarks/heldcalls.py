@@ -8,7 +8,10 @@ keepsip, a SIPp callee (C{uas.xml}) and a SIPp caller (C{uac.xml}) run on
 C{--calls} calls at C{--rate} calls/s and holds each (its C{-d}) until all
 are set up and every transaction of their set-up has ended, then sends the
 BYEs. keepsip's C{Pss} (C{/proc/PID/smaps_rollup}; C{VmRSS} too) is sampled
-every half second into C{memory.csv} in the run's directory, and read at
+every half second into C{memory.csv} in the run's directory, with its
+C{Pss_Anon} (the process's own memory: the PSS of the shared libraries
+moves with whatever else maps them, by a few MB between two samples on a
+busy machine, which is about 1 KB per call at 5,000 calls), and read at
 three moments:
 
   - C{idle}: keepsip answering, no call yet;
@@ -20,7 +23,7 @@ three moments:
     give back).
 
 Bytes per held call are C{(PSS - idle PSS) / calls} at C{held} and
-C{settled}. keepsip runs with C{--keepalive-interval} long enough that no
+C{settled}, and the same of C{Pss_Anon}. keepsip runs with C{--keepalive-interval} long enough that no
 call is reaped meanwhile (SIPp's caller sends no keepalive).
 
 Run from the repository root (about 2 x calls/rate + 45 s)::
@@ -62,22 +65,23 @@ from sipp_cpu import (  # noqa: E402
 SETTLE = 35.0
 
 
-def memory(pid: int) -> tuple[int, int]:
+def memory(pid: int) -> tuple[int, int, int]:
     """
-    @return: C{(Pss, VmRSS)} of process C{pid}, in bytes.
+    @return: C{(Pss, VmRSS, Pss_Anon)} of process C{pid}, in bytes.
     """
-    pss = rss = 0
+    pss = rss = anon = 0
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             if line.startswith("Pss:"):
                 pss = int(line.split()[1]) * 1024
-                break
+            elif line.startswith("Pss_Anon:"):
+                anon = int(line.split()[1]) * 1024
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1]) * 1024
                 break
-    return pss, rss
+    return pss, rss, anon
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     settledAt = heldAt + SETTLE
     holdMS = int((settledAt + 3.0) * 1000)
     sippTimeout = int(setup + holdMS / 1000 + 60)
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, int]] = []
     with (
         open(workdir / "uas.out", "wb") as uasOut,
         open(workdir / "keepsip.out", "wb") as keepsipOut,
@@ -134,12 +138,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
                 now = time.monotonic() - started
                 if keepsip.poll() is not None:
                     raise RuntimeError(f"keepsip died during the run ({keepsip.returncode})")
-                pss, rss = memory(keepsip.pid)
-                samples.append((now, pss, rss))
+                sample = memory(keepsip.pid)
+                samples.append((now, *sample))
                 if held is None and now >= heldAt:
-                    held = (pss, rss)
+                    held = sample
                 if settled is None and now >= settledAt:
-                    settled = (pss, rss)
+                    settled = sample
                 time.sleep(0.5)
             try:
                 uas.wait(sippTimeout)
@@ -149,9 +153,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
             for proc in reversed(procs):
                 stop(proc)
     with open(workdir / "memory.csv", "w") as f:
-        f.write("seconds;pss_bytes;rss_bytes\n")
-        for now, pss, rss in samples:
-            f.write(f"{now:.1f};{pss};{rss}\n")
+        f.write("seconds;pss_bytes;rss_bytes;pss_anon_bytes\n")
+        for now, pss, rss, anon in samples:
+            f.write(f"{now:.1f};{pss};{rss};{anon}\n")
     if held is None or settled is None:
         raise RuntimeError("the caller ended before the calls were all held")
     uacStats = finalStats(workdir / "uac.csv")
@@ -172,6 +176,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         "rss_settled_mb": round(settled[1] / 2**20, 1),
         "pss_bytes_per_held_call": round((held[0] - idle[0]) / calls),
         "pss_bytes_per_settled_call": round((settled[0] - idle[0]) / calls),
+        "pss_anon_bytes_per_held_call": round((held[2] - idle[2]) / calls),
+        "pss_anon_bytes_per_settled_call": round((settled[2] - idle[2]) / calls),
     }
 
 
@@ -195,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['successful_calls']}/{result['calls']} calls held at {result['rate']}/s: "
         f"PSS idle {result['pss_idle_mb']} MB, held {result['pss_held_mb']} MB "
         f"({result['pss_bytes_per_held_call']} B/call), settled {result['pss_settled_mb']} MB "
-        f"({result['pss_bytes_per_settled_call']} B/call) (files in {workdir})"
+        f"({result['pss_bytes_per_settled_call']} B/call); anonymous memory "
+        f"{result['pss_anon_bytes_per_held_call']} B/call held, "
+        f"{result['pss_anon_bytes_per_settled_call']} B/call settled (files in {workdir})"
     )
     print(json.dumps(result, sort_keys=True))
     ok = result["failed_calls"] == 0 and result["successful_calls"] == args.calls

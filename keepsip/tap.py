@@ -173,7 +173,11 @@ def makeService(options: Options) -> MultiService:
         return ExitOnStartupError(WorkerSupervisor(options.config, reactor))
     service = _makeService(options.config, reactor)
     tuneGarbageCollector()
-    return ExitOnStartupError(service)
+    root = ExitOnStartupError(service)
+    trimmer = mallocTrimmer(reactor)
+    if trimmer is not None:
+        trimmer.setServiceParent(root)
+    return root
 
 
 class ExitOnStartupError(MultiService):
@@ -229,3 +233,41 @@ def tuneGarbageCollector() -> None:
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
     gc.freeze()
+
+
+#: Seconds between two returns of the C allocator's free pages to the system.
+TRIM_INTERVAL = 10.0
+
+
+def mallocTrimmer(clock: Any, interval: float = TRIM_INTERVAL) -> IService | None:
+    """
+    A service that gives the C allocator's free pages back to the system
+    every C{interval} seconds (glibc's C{malloc_trim(0)}), or L{None} where
+    the C library has no C{malloc_trim}.
+
+    What Python allocates above 512 bytes (datagrams, kept message bytes,
+    SDP bodies) and SQLite's pages come from C{malloc}; glibc returns freed
+    memory to the system only from the top of its heap, and only beyond a
+    threshold that grows with the process. Held calls free a transient
+    32 s after set-up (their transactions), so without this their holes
+    stay resident for good: with 5,000 calls held, some 4 MB.
+    C{malloc_trim(0)} also releases whole free pages inside the heap; it
+    takes well under a millisecond.
+
+    @param clock: the reactor (L{IReactorTime}).
+    """
+    import ctypes
+    import ctypes.util
+
+    from twisted.application.internet import TimerService
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        trim = libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    service = TimerService(interval, trim, 0)
+    service.clock = clock
+    return service

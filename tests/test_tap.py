@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from keepsip import tap
 from keepsip.config import load
@@ -544,7 +544,7 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
         root = tap.makeService(options)
         self.assertIsInstance(root, tap.ExitOnStartupError)
         self.assertIs(root.proxy, service)
-        self.assertEqual(list(root), [service])
+        self.assertIs(list(root)[0], service)
         from twisted.internet import reactor
 
         self.assertEqual(calls, [(options.config, reactor)])
@@ -565,6 +565,32 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
         tap.tuneGarbageCollector()
         self.assertEqual(gc.get_threshold(), (before[0], before[1], tap.FULL_COLLECTION_EVERY))
         self.assertGreater(gc.get_freeze_count(), 0)
+
+
+    def test_mallocTrimmer(self) -> None:
+        """
+        On glibc the process gives the C allocator's free pages back every
+        L{tap.TRIM_INTERVAL} seconds: C{mallocTrimmer} is a service that,
+        started on a clock, calls C{malloc_trim} at once and again each
+        interval, and leaves no delayed call once stopped.
+        """
+        import platform
+
+        from twisted.internet.task import Clock
+
+        if platform.libc_ver()[0] != "glibc":
+            raise SkipTest("malloc_trim is glibc's")
+        clock = Clock()
+        trimmer = tap.mallocTrimmer(clock)
+        assert trimmer is not None
+        trimmer.startService()
+        self.assertEqual([c.getTime() for c in clock.getDelayedCalls()], [tap.TRIM_INTERVAL])
+        clock.advance(tap.TRIM_INTERVAL)
+        self.assertEqual(
+            [c.getTime() for c in clock.getDelayedCalls()], [2 * tap.TRIM_INTERVAL]
+        )
+        trimmer.stopService()
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class WorkersOptionTests(OptionsTestsMixin, SynchronousTestCase):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from keepsip.transaction.scheduler import TimerQueue
+from keepsip.transaction.scheduler import COMPACT_MIN, TimerQueue
 from keepsip.transaction.testing import advanceTo
 
 
@@ -103,3 +103,52 @@ class TimerQueueTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.clock.advance(2)
         self.assertEqual(self.ran, [])
+
+    def test_cancelledEntriesDropped(self) -> None:
+        """
+        Held calls cancel one timer in three long before it is due (timer B
+        of an answered INVITE, while timers L and M stay armed): the
+        cancelled entries stay at most a quarter of the armed ones in the
+        heap (at a half they would stay for 32 s), and the armed timers
+        still run, in order, at their times.
+        """
+        armed = []
+        for n in range(3000):
+            timerB = self.queue.callLater(32, self.ran.append, ("B", n))
+            armed.append(self.queue.callLater(32 + n / 1000, self.ran.append, ("L", n)))
+            armed.append(self.queue.callLater(32 + n / 1000, self.ran.append, ("M", n)))
+            timerB.cancel()
+            if self.queue.entries > COMPACT_MIN:
+                self.assertLessEqual(
+                    4 * (self.queue.entries - len(self.queue)), len(self.queue)
+                )
+        self.assertEqual(len(self.queue), 6000)
+        self.assertLessEqual(self.queue.entries, 7500)
+        advanceTo(self.clock, 40)
+        self.assertEqual(
+            self.ran, [(leg, n) for n in range(3000) for leg in ("L", "M")]
+        )
+        self.assertEqual(self.queue.entries, 0)
+
+    def test_cancelDuringRun(self) -> None:
+        """
+        A timer that cancels many others while the queue runs (which rebuilds
+        the heap under the running batch) does not make the queue skip or
+        repeat any armed timer.
+        """
+        victims = [self.queue.callLater(2, self.ran.append, ("victim", n)) for n in range(500)]
+        survivors = [self.queue.callLater(3, self.ran.append, ("survivor", n)) for n in range(100)]
+
+        def cancelAll() -> None:
+            self.ran.append("cancel")
+            for victim in victims:
+                victim.cancel()
+
+        self.queue.callLater(1, cancelAll)
+        self.queue.callLater(1, self.ran.append, "same turn")
+        advanceTo(self.clock, 5)
+        self.assertEqual(
+            self.ran, ["cancel", "same turn"] + [("survivor", n) for n in range(100)]
+        )
+        self.assertEqual(len(survivors), 100)
+        self.assertEqual(len(self.queue), 0)

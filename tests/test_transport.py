@@ -96,6 +96,23 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual((via.received, via.rportValue), ("192.0.2.10", 5072))
         self.assertEqual((self.protocol.received, self.protocol.dropped), (1, 0))
 
+    def test_sourceShared(self) -> None:
+        """
+        Messages from one peer carry one shared C{(host, port)} (held calls
+        keep it in their transactions: one per peer, not one per datagram),
+        equal to the address the datagram came from; another peer has its
+        own.
+        """
+        self.protocol.datagramReceived(options(cseq="1 OPTIONS"), ("192.0.2.10", 5072))
+        self.protocol.datagramReceived(options(cseq="2 OPTIONS"), ("192.0.2.10", 5072))
+        self.protocol.datagramReceived(options(cseq="3 OPTIONS"), ("192.0.2.11", 5072))
+        sources = [event[2] for event in self.controller.events]
+        self.assertEqual(
+            sources, [("192.0.2.10", 5072), ("192.0.2.10", 5072), ("192.0.2.11", 5072)]
+        )
+        self.assertIs(sources[0], sources[1])
+        self.assertIs(self.controller.events[1][1].source, sources[0])
+
     def test_forgedReceivedReplaced(self) -> None:
         """
         A C{received} the sender wrote itself (a host name, with sent-by

@@ -234,6 +234,25 @@ class RecvErrPortTests(TestCase):
         self.port.write(b"pong", self.peer.getsockname())
         self.assertEqual(self.peer.recvfrom(100)[0], b"pong")
 
+    @inlineCallbacks
+    def test_datagramsReadAtTheirSize(self):
+        """
+        Datagrams, read through the port's one buffer, reach the protocol as
+        C{bytes} of exactly what was sent, each its own copy: a short one
+        after a long one carries nothing of the long one, and the first is
+        unchanged by the second; one of the largest size arrives whole.
+        """
+        destination = ("127.0.0.1", self.port.getHost().port)
+        long = b"L" * 1500
+        largest = bytes(range(256)) * 255
+        self.peer.sendto(long, destination)
+        self.peer.sendto(b"short", destination)
+        self.peer.sendto(largest, destination)
+        yield self.waitFor(lambda: len(self.protocol.datagrams) == 3)
+        received = [d for d, _ in self.protocol.datagrams]
+        self.assertEqual(received, [long, b"short", largest])
+        self.assertEqual({type(d) for d in received}, {bytes})
+
     def test_writeAfterErrorNotLost(self):
         """
         A datagram written right after one that drew an ICMP error is sent

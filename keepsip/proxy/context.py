@@ -21,6 +21,7 @@ from keepsip.transaction.interfaces import (
     IClientTransactionUser,
     IServerTransaction,
 )
+from keepsip.transaction.sent import KeptRequest
 
 if TYPE_CHECKING:
     from keepsip.proxy.core import ProxyCore
@@ -35,6 +36,13 @@ class ResponseContext:
     transaction and a client transaction per branch.
     """
 
+    # Slots: every held call keeps its context for 32 s after the answer.
+    __slots__ = (
+        "core", "request", "serverTransaction", "branches", "pending", "finals",
+        "_answered", "finalSent", "cancelled", "isInvite", "_timerC", "_rewriting",
+        "_queued", "waitingForMedia",
+    )
+
     def __init__(
         self,
         core: "ProxyCore",
@@ -47,7 +55,9 @@ class ResponseContext:
         self.branches: list[Any] = []
         self.pending = 0
         self.finals: list[Response] = []
-        self._answered: set[int] = set()
+        # ids of the branches that answered 2xx: a tuple, not a set (216
+        # bytes), as every held call keeps its context for 32 s (Accepted).
+        self._answered: tuple[int, ...] = ()
         self.finalSent = False
         self.cancelled = False
         self.isInvite = request.method == "INVITE"
@@ -159,7 +169,7 @@ class ResponseContext:
             return
         if code < 300:
             if id(clientTransaction) not in self._answered:
-                self._answered.add(id(clientTransaction))
+                self._answered += (id(clientTransaction),)
                 self.pending -= 1
             if self.isInvite:
                 self._stopTimerC()
@@ -265,5 +275,9 @@ class ResponseContext:
             elif self.request.method == "BYE" and response.code >= 200:
                 core.tracker.byeAnswered(self.request, response)
         self.serverTransaction.respond(response)
+        if self.isInvite and 200 <= response.code < 300 and type(self.request) is not KeptRequest:
+            # Accepted (RFC 6026): 32 s more for a retransmitted or forked
+            # 2xx, seldom any; the request is kept as its bytes meanwhile.
+            self.request = KeptRequest(self.request)
 
 

@@ -30,6 +30,9 @@ class TransactionBase:
         timers, and the waiting states end at once.
     """
 
+    # Slots: tens of thousands wait out their timers (held calls).
+    __slots__ = ("_layer", "request", "isInvite", "reliable", "state", "method")
+
     _TIMERS: tuple[str, ...] = ()
     state: str
     method: str

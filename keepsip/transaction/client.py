@@ -75,6 +75,10 @@ class ClientTransaction(TransactionBase):
         "_timerM",
         "_timerCancelGuard",
     )
+    __slots__ = _TIMERS + (
+        "destination", "user", "cancelTransaction", "ack", "_key", "_cancelRequested",
+        "_interval",
+    )
     _log = Logger()
 
     def __init__(

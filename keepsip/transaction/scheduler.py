@@ -8,6 +8,13 @@ datagram until the last is done. L{TimerQueue} keeps them in a heap behind a
 single delayed call, runs at most L{TimerQueue.batch} expiries per turn and
 leaves the rest to the next turn (C{callLater(0)}), so the reactor reads the
 socket in between: a burst of expiries is spread, not a stall.
+
+A cancelled timer's heap entry is skipped when it comes up, but held calls
+cancel many timers long before they are due (an answered INVITE's timer B,
+32 s, one entry in three while its timers L and M wait): once the cancelled
+entries are more than a quarter as many as the armed ones, the heap is
+rebuilt without them (O(n), after at least n/5 cancellations: O(1) per
+cancellation), so they cost little memory.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ log = Logger()
 
 #: Expiries run per reactor turn at most.
 BATCH = 200
+
+#: Heaps this small are never rebuilt to drop cancelled entries.
+COMPACT_MIN = 64
 
 
 class Timer:
@@ -103,12 +113,26 @@ class TimerQueue:
             self._schedule(when)
         return timer
 
+    @property
+    def entries(self) -> int:
+        """
+        Heap entries, cancelled ones not yet dropped included (what the
+        queue holds in memory).
+        """
+        return len(self._heap)
+
     def _cancelled(self) -> None:
         self._live -= 1
-        if self._live == 0:
+        live = self._live
+        heap = self._heap
+        if live == 0:
             # Nothing armed: drop the cancelled entries and the reactor call.
-            self._heap.clear()
+            heap.clear()
             self._unschedule()
+        elif len(heap) > COMPACT_MIN and 4 * (len(heap) - live) > live:
+            # In place: _run may be iterating over this very list.
+            heap[:] = [entry for entry in heap if entry[2]._function is not None]
+            heapq.heapify(heap)
 
     def _unschedule(self) -> None:
         call, self._call = self._call, None

@@ -49,6 +49,10 @@ class ServerTransaction(TransactionBase):
     """
 
     _TIMERS = ("_timerG", "_timerH", "_timerI", "_timerJ", "_timerL")
+    __slots__ = _TIMERS + (
+        "source", "latestSource", "destination", "lastResponse", "cancelled",
+        "userContext", "_rfc2543", "_keys", "_admitted", "_intervalG",
+    )
     _log = Logger()
 
     def __init__(

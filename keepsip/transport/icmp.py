@@ -174,11 +174,18 @@ class RecvErrPort(udp.Port):
       - a L{write} that the pending error made fail before sending is retried
         once after draining.
 
+    Datagrams are read into one buffer of C{maxPacketSize} kept by the port
+    and copied out at their size: C{recvfrom(maxPacketSize)} allocates 64 KB
+    per datagram from the C heap and shrinks it in place, which leaves the
+    long-lived allocations of held calls scattered between 64 KB holes (with
+    5,000 calls held, about 3 MB of heap resident but free).
+
     @ivar recvErr: whether C{IP_RECVERR} is active on the socket.
     """
 
     recvErr = False
     _stopping = False
+    _buffer: memoryview | None = None
 
     def _bindSocket(self) -> None:
         udp.Port._bindSocket(self)
@@ -228,9 +235,13 @@ class RecvErrPort(udp.Port):
         if not self.recvErr:
             return udp.Port.doRead(self)
         read = 0
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = memoryview(bytearray(self.maxPacketSize))
         while read < self.maxThroughput:
             try:
-                data, addr = self.socket.recvfrom(self.maxPacketSize)
+                size, addr = self.socket.recvfrom_into(buffer)
+                data = bytes(buffer[:size])
             except OSError as se:
                 no = se.args[0]
                 if no in udp._sockErrReadRefuse or (read == 0 and no in udp._sockErrReadIgnore):

@@ -101,6 +101,7 @@ class SIPDatagramProtocol(DatagramProtocol):
         self.dropped = 0
         self._sendto: Callable[[bytes, Address], int] | None = None
         self._sentTo: set[str] = set()
+        self._sources: dict[Any, Address] = {}
 
     def startProtocol(self) -> None:
         # A real port's socket, for sending without Twisted's per-datagram
@@ -126,7 +127,16 @@ class SIPDatagramProtocol(DatagramProtocol):
             # Overload control blocked this source: dropped unread, which
             # is what keeps a flood from costing a parse per datagram.
             return
-        source = (addr[0], addr[1])
+        # One (host, port) per peer, shared by every message from it and
+        # what keeps it (each held call's transactions keep their source
+        # and destination for 32 s after the answer); bounded like _sentTo.
+        sources = self._sources
+        source = sources.get(addr)
+        if source is None:
+            source = (addr[0], addr[1])
+            if len(sources) >= _SENT_TO_MAX:
+                sources.clear()
+            sources[source] = source
         try:
             message = parseDatagram(data, source)
         except ParseError as e:

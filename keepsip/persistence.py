@@ -9,8 +9,9 @@ keepalive or accounting.
   - keepalive: the dialog's window and whether it is subject to reaping
     (its count and last keepalive time are the dialog's own C{keptAlive});
     an absorbed answer being retransmitted and a pending ACK are transient;
-  - accounting: whether the start record was made, the interim sequence,
-    the media segments and the media summary cache.
+  - accounting: whether the start record was made, the interim sequence
+    and the media segments (its media estimate is made again from the
+    dialog's SDP).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from keepsip.accounting.cdr import AccountingState
+from keepsip.accounting.callstate import AccountingState
 from keepsip.dialog.serial import AttachmentCodec, DialogCodec
 from keepsip.keepalive.state import KeepaliveState
 

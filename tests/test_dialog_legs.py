@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from keepsip.dialog.legs import fromLeg, mayRebind, sameHost, sharedAddress
+from keepsip.dialog.legs import fromLeg, mayRebind, sameHost, sharedAddress, sharedRouteSet
 from keepsip.dialog.model import Leg
 from keepsip.sip.message import Response
 from keepsip.testing import ALICE, BOB, SDP, answer, invite
@@ -40,6 +40,29 @@ class RuleTests(SynchronousTestCase):
         assert one is not None and two is not None
         self.assertIs(one[0], two[0])
         self.assertIsNone(sharedAddress(None))
+
+    def test_sharedAddressTuple(self):
+        """
+        Equal addresses built separately become one tuple (many calls come
+        from one SBC: one tuple for all their legs).
+        """
+        one = sharedAddress(("".join(["192.0.2.", "78"]), 5060))
+        two = sharedAddress(("".join(["192.0.2.", "7", "8"]), 5060))
+        self.assertEqual(one, ("192.0.2.78", 5060))
+        self.assertIs(one, two)
+
+    def test_sharedRouteSet(self):
+        """
+        Route sets are kept as tuples, one per distinct list of hops, and
+        the empty route set is the empty tuple.
+        """
+        hops = ["<sip:a.example.com;lr>", "<sip:b.example.com;lr>"]
+        one = sharedRouteSet(list(hops))
+        two = sharedRouteSet("".join(hop) for hop in hops)
+        self.assertEqual(one, tuple(hops))
+        self.assertIs(one, two)
+        self.assertEqual(sharedRouteSet([]), ())
+        self.assertIsNot(sharedRouteSet(hops[:1]), one)
 
     """
     The rule, on a L{Leg} alone.

@@ -16,7 +16,7 @@ class DialogCodecTests(SynchronousTestCase):
         """
         The keepalive window, subject flag and forged count, the keepalive
         count and last time, and the accounting state (start made, interim
-        sequence, media segments and cache) come back after a round trip;
+        sequence, media segments) come back after a round trip;
         the transient absorbed-answer state does not.
         """
         dialog = makeDialog(1, 100.0)

@@ -118,8 +118,8 @@ class ForwardingTests(ProxyTestCase):
         self.assertEqual(dialog.caller.remoteTarget, "sip:alice@192.0.2.10:5060")
         self.assertEqual(dialog.lastAnswerSDP, SDP)
         self.assertEqual(dialog.lastOfferSDP, SDP)
-        self.assertEqual(dialog.callee.routeSet, [])
-        self.assertEqual(dialog.caller.routeSet, [])
+        self.assertEqual(dialog.callee.routeSet, ())
+        self.assertEqual(dialog.caller.routeSet, ())
         self.assertEqual(dialog.answeredAt, 0.0)
 
     def test_callerHangsUp(self):

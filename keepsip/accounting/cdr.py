@@ -14,12 +14,10 @@ reads what other layers leave in the dialog's typed fields:
   - C{dialog.measuredMedia}: packets and payload octets per media type and
     direction, as the relay counted them (C{volume.measured} of a record);
 
-and keeps its own per-dialog state in an L{AccountingState} attachment (the
-number of interim records sent, the media segments of the call, and the
-media summary of the current offer/answer, cached so that SDP is parsed once
-per change rather than per record), JSON-compatible through
-L{AccountingState.asDict} so a networked dialog store can carry it across a
-restart.
+and keeps its own per-dialog state in an
+L{keepsip.accounting.callstate.AccountingState} attachment (the number of
+interim records sent, the media segments of the call, and the estimate of
+the current offer/answer's media).
 """
 
 from __future__ import annotations
@@ -27,15 +25,22 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# Where they were before keepsip.accounting.callstate held them.
+from keepsip.accounting.callstate import (  # noqa: F401
+    AccountingState,
+    accountingState,
+    currentEstimate,
+    currentRates,
+    mediaEstimate,
+    noteMedia,
+)
 from keepsip.accounting.rating import Tariffs
-from keepsip.accounting.volume import measuredVolume, priceClass, streamRates
+from keepsip.accounting.volume import measuredVolume
 from keepsip.dialog.model import Dialog
 from keepsip.sip.address import hostPort
-from keepsip.sip.sdp import parseSDP
 
 #: The version of the record format; C{"schema"} of every record.
 SCHEMA_VERSION = 1
@@ -124,120 +129,6 @@ def _address(source: tuple[str, int] | None) -> str | None:
     return hostPort(*source)
 
 
-@dataclass
-class AccountingState:
-    """
-    This package's per-dialog state, a dialog attachment.
-
-    @ivar started: the C{start} record was made.
-    @ivar interims: interim records made so far.
-    @ivar segments: a list of C{[since, {priceClass: octetsPerSecond}]}, one
-        per media session of the call, oldest first.
-    @ivar media: once computed, the cached media summary (see
-        L{mediaEstimate}), or L{None}.
-    """
-
-    started: bool = False
-    interims: int = 0
-    segments: list[list[Any]] = field(default_factory=list)
-    media: dict[str, Any] | None = None
-
-    def asDict(self) -> dict[str, Any]:
-        """
-        @return: the state as a JSON-compatible C{dict}.
-        """
-        return {
-            "started": self.started,
-            "interims": self.interims,
-            "segments": self.segments,
-            "media": self.media,
-        }
-
-    @classmethod
-    def fromDict(cls, data: Mapping[str, Any]) -> "AccountingState":
-        """
-        @return: the state L{asDict} gave C{data} for (missing keys take
-            their defaults).
-        """
-        return cls(
-            started=bool(data.get("started", False)),
-            interims=int(data.get("interims", 0)),
-            segments=list(data.get("segments") or []),
-            media=data.get("media"),
-        )
-
-
-def accountingState(dialog: Dialog) -> AccountingState:
-    """
-    This package's L{AccountingState} for C{dialog}, attached on first use.
-    """
-    return dialog.attachments.setdefault(AccountingState, AccountingState)
-
-
-def _sdpKey(offer: bytes, answer: bytes) -> str:
-    """
-    A short digest identifying an offer/answer pair (about a microsecond for
-    typical bodies; JSON-compatible, unlike the bodies themselves).
-    """
-    digest = hashlib.blake2b(len(offer).to_bytes(8, "big"), digest_size=16)
-    digest.update(offer)
-    digest.update(answer)
-    return digest.hexdigest()
-
-
-def mediaEstimate(dialog: Dialog) -> dict[str, Any]:
-    """
-    The media of the dialog's current offer/answer, parsed once per change
-    of C{dialog.lastOfferSDP}/C{lastAnswerSDP} and cached in
-    C{accountingState(dialog).media}.
-
-    @return: C{{"key": digest of both bodies, "media": [summary of each
-        m-line of the answer (else the offer) with C{estimated_bytes_per_second}
-        and C{estimate_source}], "rates": {priceClass: octetsPerSecond}}}.
-        Shared with the cache: copy before changing it.
-    """
-    offer, answer = dialog.lastOfferSDP or b"", dialog.lastAnswerSDP or b""
-    state = accountingState(dialog)
-    key = _sdpKey(offer, answer)
-    cached = state.media
-    if cached is not None and cached.get("key") == key:
-        return cached
-    offered, answered = parseSDP(offer), parseSDP(answer)
-    streams = streamRates(offered, answered)
-    rates: dict[str, float] = {"audio": 0.0, "video": 0.0, "other": 0.0}
-    for stream in streams:
-        rates[priceClass(stream.type)] += stream.bytesPerSecond
-    media = []
-    for description, stream in zip((answered if answer else offered).media, streams):
-        summary = description.summary()
-        summary["estimated_bytes_per_second"] = round(stream.bytesPerSecond)
-        summary["estimate_source"] = stream.source
-        media.append(summary)
-    cached = state.media = {"key": key, "media": media, "rates": rates}
-    return cached
-
-
-def currentRates(dialog: Dialog) -> dict[str, float]:
-    """
-    Estimated octets per second per price class of the dialog's current
-    media session (last offer/answer).
-    """
-    return dict(mediaEstimate(dialog)["rates"])
-
-
-def noteMedia(dialog: Dialog, since: float) -> None:
-    """
-    Record that the dialog's media session is the one in its current
-    offer/answer from C{since} on (called when the call is answered and when
-    a re-INVITE changes the media).
-    """
-    segments = accountingState(dialog).segments
-    rates = currentRates(dialog)
-    if segments and segments[-1][1] == rates:
-        return
-    segments.append([since, rates])
-
-
 class RecordBuilder:
     """
     Makes call records from dialogs.
@@ -271,7 +162,7 @@ class RecordBuilder:
             return volume, "estimated"
         state = dialog.attachments.get(AccountingState)
         segments = (state.segments if state is not None else None) or [
-            [answeredAt, currentRates(dialog)]
+            [answeredAt, currentEstimate(dialog)[0].rates]
         ]
         for index, (since, rates) in enumerate(segments):
             start = max(since, answeredAt)
@@ -326,10 +217,8 @@ class RecordBuilder:
         volume, volumeSource = self.volume(dialog, until)
         destination = self.destination(dialog)
         charge = self.tariffs.rate(destination, answered, talk, volume)
-        media = [
-            dict(summary, codecs=list(summary["codecs"]), bandwidth=dict(summary["bandwidth"]))
-            for summary in mediaEstimate(dialog)["media"]
-        ]
+        estimate, places = currentEstimate(dialog)
+        media = estimate.summaries(places)
         return {
             "schema": SCHEMA_VERSION,
             "type": kind,

@@ -19,7 +19,8 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from keepsip.logs import Logger
 
-from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder, accountingState, noteMedia
+from keepsip.accounting.callstate import accountingState, noteMedia
+from keepsip.accounting.cdr import INTERIM, START, STOP, RecordBuilder
 from keepsip.accounting.delivery import BackendDelivery
 from keepsip.accounting.interimline import recordLine
 from keepsip.accounting.rating import Tariffs

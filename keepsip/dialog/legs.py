@@ -22,7 +22,9 @@ See docs/keepalive.md, "Who may keep a call alive", for why.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from sys import intern
+from typing import Any, TypeVar
 
 from keepsip.dialog.model import Leg
 from keepsip.sip.address import DEFAULT_PORT, sameAddress, stripBrackets
@@ -30,6 +32,7 @@ from keepsip.sip.headers import parseNameAddr
 from keepsip.sip.uri import URI
 
 Address = tuple[str, int]
+T = TypeVar("T")
 
 
 def sameHost(a: Address | None, b: Address | None) -> bool:
@@ -65,7 +68,7 @@ def fromLeg(leg: Leg, source: Address) -> bool:
     """
     if sameAddress(leg.source, source):
         return True
-    return leg.routeSet != [] and sameAddress(routeHop(leg), source)
+    return len(leg.routeSet) > 0 and sameAddress(routeHop(leg), source)
 
 
 def mayRebind(leg: Leg, source: Address, method: str, number: int) -> bool:
@@ -83,15 +86,42 @@ def mayRebind(leg: Leg, source: Address, method: str, number: int) -> bool:
     )
 
 
+#: What legs share, by content: addresses and route sets (bounded: all
+#: forgotten when full, as sip.headers' memos).
+_shared: dict[Any, Any] = {}
+_SHARED_MAX = 4096
+
+
+def _remembered(value: T) -> T:
+    found = _shared.get(value)
+    if found is None:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        found = _shared[value] = value
+    return found
+
+
 def sharedAddress(source: Address | None) -> Address | None:
     """
-    C{source} for keeping in a leg, its host string shared with every
-    other leg at that host (many calls come from one SBC or proxy).
+    C{source} for keeping in a leg: the same tuple as every other leg's at
+    that address, its host string shared with every leg at that host (many
+    calls come from one SBC or proxy).
     """
     if source is None:
         return None
     host = source[0]
-    return (intern(host), source[1]) if type(host) is str else source
+    if type(host) is not str:
+        return source
+    return _remembered((intern(host), source[1]))
 
 
-__all__ = ["fromLeg", "mayRebind", "routeHop", "sameHost", "sharedAddress"]
+def sharedRouteSet(routes: Iterable[str]) -> tuple[str, ...]:
+    """
+    A route set for keeping in a leg: a tuple, the same as every other
+    leg's with these hops (every call through the same proxies has the same
+    route set), each hop's string shared.
+    """
+    return _remembered(tuple([intern(route) for route in routes]))
+
+
+__all__ = ["fromLeg", "mayRebind", "routeHop", "sameHost", "sharedAddress", "sharedRouteSet"]

@@ -26,6 +26,7 @@ State that crosses layers is typed, never a string key in a shared mapping:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -89,7 +90,9 @@ class Leg:
     @ivar remoteTarget: this side's Contact URI (where requests to it go), as a
         string, or L{None} if not known yet.
     @ivar routeSet: the Route header values a request sent I{to} this side
-        must carry (RFC 3261 §12.1), nearest hop first, as strings.
+        must carry (RFC 3261 §12.1), nearest hop first, as strings: a tuple
+        the dialog tracker shares between legs with the same hops (replace
+        it, never change it).
     @ivar source: C{(host, port)} this side's requests arrive from (the
         address keepsip received them from), or L{None}.
     @ivar lastRequestAt: clock time of the last in-dialog request received
@@ -100,7 +103,7 @@ class Leg:
     tag: str | None = None
     cseq: int = 0
     remoteTarget: str | None = None
-    routeSet: list[str] = field(default_factory=list)
+    routeSet: Sequence[str] = ()
     source: tuple[str, int] | None = None
     lastRequestAt: float | None = None
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from keepsip.dialog.legs import sharedAddress, sharedRouteSet
 from keepsip.dialog.model import Dialog, Leg, ProofOfLife
 from keepsip.logs import Logger
 
@@ -87,8 +88,8 @@ def _legFromDict(data: Mapping[str, Any]) -> Leg:
         tag=data.get("tag"),
         cseq=int(data.get("cseq", 0)),
         remoteTarget=data.get("remoteTarget"),
-        routeSet=[str(r) for r in data.get("routeSet") or []],
-        source=(str(source[0]), int(source[1])) if source else None,
+        routeSet=sharedRouteSet(str(r) for r in data.get("routeSet") or []),
+        source=sharedAddress((str(source[0]), int(source[1]))) if source else None,
         lastRequestAt=data.get("lastRequestAt"),
     )
 

@@ -15,12 +15,11 @@ what to send, and store Deferreds that fail are logged.
 from __future__ import annotations
 
 import weakref
-from sys import intern
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
 
-from keepsip.dialog.legs import fromLeg, mayRebind, sharedAddress
+from keepsip.dialog.legs import fromLeg, mayRebind, sharedAddress, sharedRouteSet
 from keepsip.dialog.messages import (
     contactURI,
     isSDP,
@@ -161,6 +160,11 @@ class DialogTracker:
         except ValueError:
             return None
         now = self.clock.seconds()
+        calleeURI = uriString(callee.uri)
+        requestURI = request.uri.toString()
+        if requestURI == calleeURI:
+            # Often so (a call to the address-of-record): one string.
+            requestURI = calleeURI
         dialog = Dialog(
             callID=cid,
             caller=Leg(
@@ -171,8 +175,8 @@ class DialogTracker:
                 source=sharedAddress(source),
                 lastRequestAt=now,
             ),
-            callee=Leg(uri=uriString(callee.uri)),
-            requestURI=request.uri.toString(),
+            callee=Leg(uri=calleeURI),
+            requestURI=requestURI,
             invitedAt=now,
             lastInviteCSeq=number,
             lastInviteSender=caller.tag,
@@ -267,8 +271,8 @@ class DialogTracker:
             response.headers.get("record-route", []), self.recordRoute
         )
         # The hops are mostly the same few proxies for every call: one copy.
-        dialog.callee.routeSet = [intern(route) for route in calleeRoutes]
-        dialog.caller.routeSet = [intern(route) for route in callerRoutes]
+        dialog.callee.routeSet = sharedRouteSet(calleeRoutes)
+        dialog.caller.routeSet = sharedRouteSet(callerRoutes)
 
     def _reinviteAnswered(
         self, request: Request, response: Response, cid: str, fromTag: str, toTag: str

@@ -171,7 +171,23 @@ def makeService(options: Options) -> MultiService:
 
         # Worker processes run the proxy (docs/architecture.md, Workers).
         return ExitOnStartupError(WorkerSupervisor(options.config, reactor))
-    service = _makeService(options.config, reactor)
+    return processRoot(_makeService(options.config, reactor), reactor)
+
+
+def processRoot(service: IService, reactor: Any) -> ExitOnStartupError:
+    """
+    The root service of a process that runs keepsip's proxy: the single
+    process, or one C{--workers} worker (L{keepsip.workers.process}), so
+    both get the same memory care.
+
+    Tunes the garbage collector (L{tuneGarbageCollector}: call it once the
+    service tree is built, so that tree is frozen) and adds, where the C
+    library has it, the L{mallocTrimmer} beside C{service}.
+
+    @param service: keepsip's service (L{keepsip.service.makeService}).
+    @param reactor: the reactor the trimmer's timer runs on.
+    @return: an L{ExitOnStartupError} starting C{service} (its C{proxy}).
+    """
     tuneGarbageCollector()
     root = ExitOnStartupError(service)
     trimmer = mallocTrimmer(reactor)

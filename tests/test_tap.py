@@ -593,6 +593,38 @@ class MakeServiceTests(OptionsTestsMixin, SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
 
+    def test_processRootTrimsAndTunes(self) -> None:
+        """
+        L{tap.processRoot}, the root of the single process and of every
+        C{--workers} worker (L{keepsip.workers.process}), tunes the garbage
+        collector and, on glibc, runs the L{tap.mallocTrimmer} beside the
+        proxy: started, it arms the trimmer's timer; stopped, nothing is
+        left on the clock.
+        """
+        import platform
+
+        from twisted.application.service import Service
+        from twisted.internet.task import Clock
+
+        tuned: list[bool] = []
+        self.patch(tap, "tuneGarbageCollector", lambda: tuned.append(True))
+        clock = Clock()
+        proxy = Service()
+        root = tap.processRoot(proxy, clock)
+        self.assertEqual(tuned, [True])
+        self.assertIs(root.proxy, proxy)
+        others = [child for child in root if child is not proxy]
+        if platform.libc_ver()[0] != "glibc":
+            self.assertEqual(others, [])
+            return
+        self.assertEqual(len(others), 1)
+        root.startService()
+        self.assertTrue(proxy.running)
+        self.assertEqual([c.getTime() for c in clock.getDelayedCalls()], [tap.TRIM_INTERVAL])
+        root.stopService()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
 class WorkersOptionTests(OptionsTestsMixin, SynchronousTestCase):
     """
     C{--workers} and C{--worker-ports} on the command line and in TOML.

@@ -71,7 +71,7 @@ def main() -> None:
 
     reactor: Any = _reactor
     from keepsip.service import makeService
-    from keepsip.tap import ExitOnStartupError, tuneGarbageCollector
+    from keepsip.tap import processRoot
 
     # Before anything starts: a SIGTERM during start-up stops it cleanly too.
     stopping: list[int] = []
@@ -108,8 +108,8 @@ def main() -> None:
         signal.signal(
             signalNumber, lambda number, frame: reactor.callFromThread(stopOnce, number)
         )
-    root = ExitOnStartupError(makeService(spec.config, reactor, spec.sockets))
-    tuneGarbageCollector()
+    # The same root as the single process's: GC tuning and malloc_trim.
+    root = processRoot(makeService(spec.config, reactor, spec.sockets), reactor)
     root.privilegedStartService()
     root.startService()
     reactor.addSystemEventTrigger("before", "shutdown", root.stopService)

@@ -334,7 +334,8 @@ class SQLiteTouchTests(SQLiteStoreMixin, SynchronousTestCase):
     def test_touchRetried(self):
         """
         A touch whose commit fails (the file locked by another writer) is
-        kept and written by the retry.
+        kept and written by the retry, whole (so a stored document json_set
+        cannot read could never block the retries).
         """
         store = self.newStore()
         self.successResultOf(store.open())
@@ -347,5 +348,20 @@ class SQLiteTouchTests(SQLiteStoreMixin, SynchronousTestCase):
         blocker.execute("ROLLBACK")
         blocker.close()
         self.clock.advance(1.0)
-        self.assertEqual(store.touches, 1)
+        self.assertEqual((store.touches, store.pendingCount()), (0, 0))
+        self.assertEqual(self.storedText("touched"), store.codec.encodeText(dialog))
+
+    def test_touchOfAMissingRow(self):
+        """
+        A touch of a dialog whose row is not in the file (deleted by
+        another writer) writes the whole dialog.
+        """
+        store = self.newStore()
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        other = sqlite3.connect(self.path, isolation_level=None)
+        other.execute("DELETE FROM dialogs")
+        other.close()
+        self.keepalive(store, dialog, 1764461300.0)
+        self.clock.advance(0)
         self.assertEqual(self.storedText("touched"), store.codec.encodeText(dialog))

@@ -54,14 +54,18 @@ _SCHEMA = (
 #: Compact JSON, as the codec writes it.
 _encodeJSON = json.JSONEncoder(separators=(",", ":")).encode
 
-#: What a keepalive changes in a stored document (see L{_touchRow}); each
-#: value is bound as JSON text, so numbers keep Python's exact repr.
+#: What a keepalive changes in a stored document (see L{_touchRow}): the
+#: values come as one JSON array, each taken out with C{->}, which keeps its
+#: JSON text (numbers keep Python's exact repr; C{json_extract} would not).
 _TOUCH = (
     "UPDATE dialogs SET data = json_set(data,"
-    " '$.caller.lastRequestAt', json(?), '$.callee.lastRequestAt', json(?),"
-    " '$.keptAlive', json(?), '$.attachments', json(?))"
-    " WHERE callid = ? AND callertag = ?"
+    " '$.caller.lastRequestAt', ?1 -> '$[0]', '$.callee.lastRequestAt', ?1 -> '$[1]',"
+    " '$.keptAlive', ?1 -> '$[2]', '$.attachments', ?1 -> '$[3]')"
+    " WHERE callid = ?2 AND callertag = ?3"
 )
+
+#: C{->} is SQLite 3.38's; with an older library every update is whole.
+_CAN_TOUCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def checkStoreFile(path: str) -> None:
@@ -251,7 +255,8 @@ class SQLiteDialogStore(MemoryDialogStore):
         the attachments. They are written as those members alone; a full
         update of the dialog in the same commit window wins.
         """
-        self._touchOnly = dialog
+        if _CAN_TOUCH:
+            self._touchOnly = dialog
 
     def remove(self, dialog: Dialog) -> Deferred[None]:
         if self.getByCallKey(dialog.callKey) is dialog:
@@ -331,9 +336,10 @@ class SQLiteDialogStore(MemoryDialogStore):
             )
             for key, dialog in pending.items():
                 self._pending.setdefault(key, dialog)
+            # Touches are retried as whole rows: nothing then depends on the
+            # stored document being readable by json_set.
             for key, live in touched.items():
-                if key not in self._pending:
-                    self._touched.setdefault(key, live)
+                self._pending.setdefault(key, live)
             if self._flushCall is None:
                 self._flushCall = self.clock.callLater(RETRY_DELAY, self.flush)
             return 0
@@ -342,7 +348,7 @@ class SQLiteDialogStore(MemoryDialogStore):
         self.operations += written
         return written
 
-    def _touchRow(self, key: tuple[str, str], dialog: Dialog) -> tuple[str, ...]:
+    def _touchRow(self, key: tuple[str, str], dialog: Dialog) -> tuple[str, str, str]:
         """
         The parameters of L{_TOUCH} for C{dialog}: its members a keepalive
         changes, as the codec writes them.
@@ -353,14 +359,13 @@ class SQLiteDialogStore(MemoryDialogStore):
             if value is not None:
                 attached[codec.name] = codec.toDict(value)
         kept = dialog.keptAlive
-        return (
-            _encodeJSON(dialog.caller.lastRequestAt),
-            _encodeJSON(dialog.callee.lastRequestAt),
-            _encodeJSON({"count": kept.count, "lastAt": kept.lastAt}),
-            _encodeJSON(attached),
-            key[0],
-            key[1],
-        )
+        values = [
+            dialog.caller.lastRequestAt,
+            dialog.callee.lastRequestAt,
+            {"count": kept.count, "lastAt": kept.lastAt},
+            attached,
+        ]
+        return (_encodeJSON(values), key[0], key[1])
 
     def pendingCount(self) -> int:
         """

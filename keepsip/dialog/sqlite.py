@@ -253,7 +253,9 @@ class SQLiteDialogStore(MemoryDialogStore):
         The updates of C{dialog} until C{touchNext(None)} change only what
         a keepalive changes: the legs' C{lastRequestAt}, C{keptAlive} and
         the attachments. They are written as those members alone; a full
-        update of the dialog in the same commit window wins.
+        update of the dialog in the same commit window wins. (The keepalive
+        manager marks the tracker's update after C{dialogKeptAlive}: an
+        observer of that event must change nothing else of the dialog.)
         """
         if _CAN_TOUCH:
             self._touchOnly = dialog

@@ -204,3 +204,164 @@ class SQLiteDialogStoreTests(SQLiteStoreMixin, SynchronousTestCase):
         blocker.close()
         self.clock.advance(1.0)
         self.assertEqual(storedCallIDs(self.path), ["c"])
+
+
+class SQLiteTouchTests(SQLiteStoreMixin, SynchronousTestCase):
+    """
+    An update marked with C{touchNext} (a keepalive's) writes only the
+    members a keepalive changes, and the file still holds the same dialog.
+    """
+
+    def newStore(self, commitDelay=0.0):
+        from keepsip.persistence import dialogCodec
+
+        store = SQLiteDialogStore(self.path, self.clock, dialogCodec(), commitDelay=commitDelay)
+        self.stores.append(store)
+        return store
+
+    def confirmed(self, store):
+        """
+        An answered call with SDP, keepalive and accounting state, written.
+        """
+        from keepsip.accounting.cdr import AccountingState
+        from keepsip.keepalive.state import KeepaliveState
+
+        dialog = makeDialog("touched", calleeTag="b")
+        dialog.state = DialogState.CONFIRMED
+        dialog.answeredAt = 1764461234.123456
+        dialog.caller.source = ("192.0.2.1", 5060)
+        dialog.lastOfferSDP = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+        dialog.lastAnswerSDP = b"v=0\r\no=- 2 2 IN IP4 192.0.2.2\r\ns=-\r\n"
+        dialog.attachments.set(KeepaliveState(window=60.0))
+        dialog.attachments.set(AccountingState(started=True))
+        store.add(dialog)
+        self.clock.advance(0)
+        return dialog
+
+    def keepalive(self, store, dialog, now):
+        """
+        What a keepalive changes (as the keepalive manager and the
+        accounting observer do), then the store's update inside touchNext.
+        """
+        from keepsip.accounting.cdr import AccountingState
+        from keepsip.keepalive.state import KeepaliveState
+
+        dialog.caller.lastRequestAt = now
+        dialog.keptAlive.count += 1
+        dialog.keptAlive.lastAt = now
+        dialog.attachments.get(KeepaliveState).subject = True
+        dialog.attachments.get(AccountingState).interims += 1
+        store.touchNext(dialog)
+        store.update(dialog)
+        store.touchNext(None)
+
+    def storedText(self, callID):
+        db = sqlite3.connect(self.path)
+        try:
+            return db.execute("SELECT data FROM dialogs WHERE callid = ?", (callID,)).fetchone()[0]
+        finally:
+            db.close()
+
+    def test_touchWritesTheSameDocument(self):
+        """
+        After a keepalive's touch the stored document is the very text a
+        full encoding of the dialog gives (same members, order and number
+        formats), and it was written as a touch, not whole.
+        """
+        store = self.newStore()
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        self.keepalive(store, dialog, 1764461294.987654)
+        self.clock.advance(0)
+        self.assertEqual(store.touches, 1)
+        self.assertEqual(self.storedText("touched"), store.codec.encodeText(dialog))
+
+    def test_crashRestoresTheSameDialog(self):
+        """
+        Keepalives written as touches, then a crash (the file opened by a
+        new store without closing the first): the restored dialog encodes
+        exactly as the live one.
+        """
+        store = self.newStore()
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        for n in range(3):
+            self.keepalive(store, dialog, 1764461300.5 + 30 * n)
+            self.clock.advance(0)
+        self.assertEqual(store.touches, 3)
+        restarted = self.newStore()
+        [loaded] = self.successResultOf(restarted.open())
+        self.assertEqual(restarted.codec.toDict(loaded), store.codec.toDict(dialog))
+        self.assertEqual(loaded.keptAlive.count, 3)
+
+    def test_fullUpdateWins(self):
+        """
+        A full update in the same window as a touch, before or after it,
+        writes the whole dialog: the change only it carries is in the file.
+        """
+        store = self.newStore(commitDelay=1.0)
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        self.clock.advance(1.0)
+        self.keepalive(store, dialog, 1764461300.0)
+        dialog.caller.cseq = 7
+        store.update(dialog)
+        self.clock.advance(1.0)
+        dialog.callee.cseq = 9
+        store.update(dialog)
+        self.keepalive(store, dialog, 1764461330.0)
+        self.clock.advance(1.0)
+        self.assertEqual(store.touches, 0)
+        [loaded] = self.successResultOf(self.newStore().open())
+        self.assertEqual((loaded.caller.cseq, loaded.callee.cseq), (7, 9))
+        self.assertEqual(loaded.keptAlive.count, 2)
+
+    def test_touchOfARemovedDialog(self):
+        """
+        A dialog touched and then removed in the same window is deleted,
+        and an update outside touchNext is written whole.
+        """
+        store = self.newStore(commitDelay=1.0)
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        self.clock.advance(1.0)
+        self.keepalive(store, dialog, 1764461300.0)
+        store.remove(dialog)
+        self.clock.advance(1.0)
+        self.assertEqual(storedCallIDs(self.path), [])
+        self.assertEqual(store.touches, 0)
+
+    def test_touchRetried(self):
+        """
+        A touch whose commit fails (the file locked by another writer) is
+        kept and written by the retry, whole (so a stored document json_set
+        cannot read could never block the retries).
+        """
+        store = self.newStore()
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        blocker = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        self.keepalive(store, dialog, 1764461300.0)
+        self.clock.advance(0)
+        self.assertEqual((store.errors, store.pendingCount()), (1, 1))
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        self.clock.advance(1.0)
+        self.assertEqual((store.touches, store.pendingCount()), (0, 0))
+        self.assertEqual(self.storedText("touched"), store.codec.encodeText(dialog))
+
+    def test_touchOfAMissingRow(self):
+        """
+        A touch of a dialog whose row is not in the file (deleted by
+        another writer) writes the whole dialog.
+        """
+        store = self.newStore()
+        self.successResultOf(store.open())
+        dialog = self.confirmed(store)
+        other = sqlite3.connect(self.path, isolation_level=None)
+        other.execute("DELETE FROM dialogs")
+        other.close()
+        self.keepalive(store, dialog, 1764461300.0)
+        self.clock.advance(0)
+        self.assertEqual(self.storedText("touched"), store.codec.encodeText(dialog))

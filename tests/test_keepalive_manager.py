@@ -328,3 +328,35 @@ class CeilingTests(KeepaliveTestCase):
         self.assertFalse(manager.withinCeiling(second, ALICE))
         self.assertFalse(manager.withinCeiling(second, ALICE))
         self.assertEqual((limiter.allowed, limiter.denied), (10, 1))
+
+
+class StoreTouchTests(KeepaliveTestCase):
+    def test_keepaliveWrittenAsTouch(self):
+        """
+        With the SQLite store a counted keepalive's update is written as a
+        touch (only what a keepalive changes), and a store opened on the
+        file afterwards without closing the first (a crash) restores the
+        very dialog the proxy holds.
+        """
+        from twisted.internet.task import Clock
+
+        from keepsip.dialog.sqlite import SQLiteDialogStore
+        from keepsip.persistence import dialogCodec
+
+        path = self.mktemp()
+        self.makeProxy(dialogStore=f"sqlite:path={path}", keepaliveInterval=30.0)
+        self.proxy.service.restoreDialogs()
+        store = self.proxy.service.store
+        self.establish()
+        self.proxy.clock.advance(1)
+        self.assertEqual(store.touches, 0)
+        for n in (1, 2):
+            self.proxy.clock.advance(30)
+            self.keepalive(n)
+            self.proxy.clock.advance(1)
+        self.assertEqual(self.dialog.keptAlive.count, 2)
+        self.assertEqual(store.touches, 2)
+        restarted = SQLiteDialogStore(path, Clock(), dialogCodec())
+        [loaded] = self.successResultOf(restarted.open())
+        self.addCleanup(restarted.close)
+        self.assertEqual(restarted.codec.toDict(loaded), store.codec.toDict(self.dialog))

@@ -816,3 +816,27 @@ class FramingTests(SynchronousTestCase):
             except ParseError:
                 pass
             self.assertLess(time.perf_counter() - started, 0.05, line[:30])
+
+
+class RequestURIMemoTests(SynchronousTestCase):
+    """
+    Request-URIs are remembered by text, but each request has its own.
+    """
+
+    def test_ownCopy(self) -> None:
+        """
+        Changing one request's URI in place leaves the next request with the
+        same Request-URI text as it was sent.
+        """
+        datagram = (
+            b"OPTIONS sip:bob@192.0.2.20:5060;transport=udp SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKmemo\r\n"
+            b"From: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\n"
+            b"Call-ID: memo\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        first = parseDatagram(datagram)
+        first.uri.params.pop("transport")
+        first.uri.host = "198.51.100.1"
+        second = parseDatagram(datagram)
+        self.assertEqual(second.uri.toString(), "sip:bob@192.0.2.20:5060;transport=udp")
+        self.assertIsNot(second.uri, parseDatagram(datagram).uri)

@@ -107,3 +107,52 @@ class ViaTests(SynchronousTestCase):
             "SIP/2.0/UDP ho st",
         ]:
             self.assertRaises(ValueError, parseVia, text)
+
+
+class CommonFormTests(SynchronousTestCase):
+    """
+    The common Via form (C{SIP/2.0/UDP host:port;branch=...;rport}) is read
+    by one match; it must give what the general parser gives for the same
+    value written with LWS (which only the general parser accepts).
+    """
+
+    def assertSameVia(self, tight: str, loose: str) -> None:
+        one, other = parseVia(tight), parseVia(loose)
+        self.assertEqual(one.toString(), tight)
+        self.assertEqual(one.toString(), other.toString())
+        for name in (
+            "protocol", "transport", "host", "port", "branch", "received",
+            "rportRequested", "rportValue", "maddr", "ttl", "hidden", "otherParams",
+        ):
+            self.assertEqual(getattr(one, name), getattr(other, name), name)
+
+    def test_sameAsGeneral(self) -> None:
+        """
+        Host with and without port, branch and rport in either order or
+        absent: equal to the general parser's result, order kept.
+        """
+        for tight in (
+            "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1234-1-0",
+            "SIP/2.0/UDP 127.0.0.1:5061;rport;branch=z9hG4bK.x!%*_+`'~",
+            "SIP/2.0/TCP pc33.example.com;branch=z9hG4bKa",
+            "SIP/2.0/UDP h_1:1",
+            "SIP/2.0/UDP h",
+        ):
+            self.assertSameVia(tight, tight.replace(";", " ; ").replace(" h", "  h"))
+
+    def test_duplicates(self) -> None:
+        """
+        The first of duplicate branch parameters wins, and a repeated rport
+        appears once, as in the general parser.
+        """
+        via = parseVia("SIP/2.0/UDP h:5060;branch=z9hG4bKa;rport;branch=z9hG4bKb;rport")
+        self.assertEqual(via.branch, "z9hG4bKa")
+        self.assertEqual(via.toString(), "SIP/2.0/UDP h:5060;branch=z9hG4bKa;rport")
+
+    def test_refusedAsBefore(self) -> None:
+        """
+        A port above 65535 and a bad host are refused though they look
+        like the common form.
+        """
+        for bad in ("SIP/2.0/UDP h:65536;branch=z9hG4bKa", "SIP/2.0/UDP -h:5060;branch=z"):
+            self.assertRaises(ValueError, parseVia, bad)

@@ -11,6 +11,13 @@ ten keepalives in a window cost one row write and one fsync, not ten. A
 crash loses at most the changes of that window; the database itself, in
 WAL mode with C{synchronous=FULL}, is never left half-written.
 
+A keepalive changes a few members of the stored document (the legs' last
+request times, C{keptAlive}, the attachments its observers update): an
+update the keepalive manager marks as such (L{SQLiteDialogStore.touchNext})
+writes only those, with SQLite's C{json_set} in the same group commit,
+instead of encoding the whole dialog again. The document and the restore
+path stay as they are; a full update of the dialog in the same window wins.
+
 Layout (see C{docs/state.md}): C{meta(key, value)} holding C{schema}, and
 C{dialogs(callid, callertag, data)}, one row per dialog, C{data} the JSON of
 L{keepsip.dialog.serial.DialogCodec}.
@@ -18,6 +25,7 @@ L{keepsip.dialog.serial.DialogCodec}.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -48,6 +56,22 @@ _SCHEMA = (
     " callid TEXT NOT NULL, callertag TEXT NOT NULL, data TEXT NOT NULL,"
     " PRIMARY KEY (callid, callertag))",
 )
+
+#: Compact JSON, as the codec writes it.
+_encodeJSON = json.JSONEncoder(separators=(",", ":")).encode
+
+#: What a keepalive changes in a stored document (see L{_touchRow}): the
+#: values come as one JSON array, each taken out with C{->}, which keeps its
+#: JSON text (numbers keep Python's exact repr; C{json_extract} would not).
+_TOUCH = (
+    "UPDATE dialogs SET data = json_set(data,"
+    " '$.caller.lastRequestAt', ?1 -> '$[0]', '$.callee.lastRequestAt', ?1 -> '$[1]',"
+    " '$.keptAlive', ?1 -> '$[2]', '$.attachments', ?1 -> '$[3]')"
+    " WHERE callid = ?2 AND callertag = ?3"
+)
+
+#: C{->} is SQLite 3.38's; with an older library every update is whole.
+_CAN_TOUCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def checkStoreFile(path: str) -> None:
@@ -115,6 +139,8 @@ class SQLiteDialogStore(MemoryDialogStore):
 
     @ivar operations: rows written or deleted (a metric).
     @ivar errors: failed commits (a metric).
+    @ivar touches: rows of which only a keepalive's members were written
+        (L{touchNext}; counted in C{operations} too).
     @ivar loaded: dialogs loaded by L{open}.
     """
 
@@ -130,9 +156,13 @@ class SQLiteDialogStore(MemoryDialogStore):
         self.commitDelay = commitDelay
         self.operations = 0
         self.errors = 0
+        self.touches = 0
         self.loaded = 0
         self._db: sqlite3.Connection | None = None
         self._pending: dict[tuple[str, str], Dialog | None] = {}
+        # Dialogs whose only changes are a keepalive's (written by _TOUCH).
+        self._touched: dict[tuple[str, str], Dialog] = {}
+        self._touchOnly: Dialog | None = None
         self._flushCall: Any = None
 
     # -- opening and closing -------------------------------------------------
@@ -214,9 +244,28 @@ class SQLiteDialogStore(MemoryDialogStore):
 
     def update(self, dialog: Dialog) -> Deferred[None]:
         MemoryDialogStore.update(self, dialog)
-        if self.getByCallKey(dialog.callKey) is dialog:
-            self._changed(dialog.callKey, dialog)
+        key = dialog.callKey
+        if self._byCallKey.get(key) is dialog:
+            if dialog is self._touchOnly:
+                if key not in self._pending:
+                    self._touched[key] = dialog
+                    if self._flushCall is None:
+                        self._flushCall = self.clock.callLater(self.commitDelay, self.flush)
+            else:
+                self._changed(key, dialog)
         return succeed(None)
+
+    def touchNext(self, dialog: Dialog | None) -> None:
+        """
+        The updates of C{dialog} until C{touchNext(None)} change only what
+        a keepalive changes: the legs' C{lastRequestAt}, C{keptAlive} and
+        the attachments. They are written as those members alone; a full
+        update of the dialog in the same commit window wins. (The keepalive
+        manager marks the tracker's update after C{dialogKeptAlive}: an
+        observer of that event must change nothing else of the dialog.)
+        """
+        if _CAN_TOUCH:
+            self._touchOnly = dialog
 
     def remove(self, dialog: Dialog) -> Deferred[None]:
         if self.getByCallKey(dialog.callKey) is dialog:
@@ -227,6 +276,7 @@ class SQLiteDialogStore(MemoryDialogStore):
 
     def _changed(self, key: tuple[str, str], dialog: Dialog | None) -> None:
         self._pending[key] = dialog
+        self._touched.pop(key, None)
         if self._flushCall is None:
             self._flushCall = self.clock.callLater(self.commitDelay, self.flush)
 
@@ -240,15 +290,24 @@ class SQLiteDialogStore(MemoryDialogStore):
             self._flushCall.cancel()
         self._flushCall = None
         pending, self._pending = self._pending, {}
+        touched, self._touched = self._touched, {}
         db = self._db
-        if not pending:
+        if not pending and not touched:
             return 0
         if db is None:
             # Not open (yet, or any more): keep the changes for open/close.
             self._pending = pending
+            self._touched = touched
             return 0
+        touches = []
+        for key, live in touched.items():
+            try:
+                touches.append(self._touchRow(key, live))
+            except Exception:
+                # Written whole instead (and logged there if that fails too).
+                pending[key] = live
         rows = []
-        deletes = []
+        deletes: list[tuple[str, str]] = []
         for key, dialog in pending.items():
             if dialog is None:
                 deletes.append(key)
@@ -264,6 +323,16 @@ class SQLiteDialogStore(MemoryDialogStore):
                 "INSERT OR REPLACE INTO dialogs (callid, callertag, data) VALUES (?, ?, ?)", rows
             )
             db.executemany("DELETE FROM dialogs WHERE callid = ? AND callertag = ?", deletes)
+            if touches and db.executemany(_TOUCH, touches).rowcount != len(touches):
+                # A row that is not there (yet): written whole.
+                for key, live in touched.items():
+                    if key not in pending:
+                        rows.append((key[0], key[1], self.codec.encodeText(live)))
+                        db.execute(
+                            "INSERT OR IGNORE INTO dialogs (callid, callertag, data)"
+                            " VALUES (?, ?, ?)",
+                            rows[-1],
+                        )
             db.execute("COMMIT")
         except sqlite3.Error as e:
             self.errors += 1
@@ -276,17 +345,42 @@ class SQLiteDialogStore(MemoryDialogStore):
             )
             for key, dialog in pending.items():
                 self._pending.setdefault(key, dialog)
+            # Touches are retried as whole rows: nothing then depends on the
+            # stored document being readable by json_set.
+            for key, live in touched.items():
+                self._pending.setdefault(key, live)
             if self._flushCall is None:
                 self._flushCall = self.clock.callLater(RETRY_DELAY, self.flush)
             return 0
-        self.operations += len(rows) + len(deletes)
-        return len(rows) + len(deletes)
+        written = len(rows) + len(deletes) + len(touches)
+        self.touches += len(touches)
+        self.operations += written
+        return written
+
+    def _touchRow(self, key: tuple[str, str], dialog: Dialog) -> tuple[str, str, str]:
+        """
+        The parameters of L{_TOUCH} for C{dialog}: its members a keepalive
+        changes, as the codec writes them.
+        """
+        attached: dict[str, Any] = {}
+        for codec in self.codec.attachments:
+            value = dialog.attachments.get(codec.kind)
+            if value is not None:
+                attached[codec.name] = codec.toDict(value)
+        kept = dialog.keptAlive
+        values = [
+            dialog.caller.lastRequestAt,
+            dialog.callee.lastRequestAt,
+            {"count": kept.count, "lastAt": kept.lastAt},
+            attached,
+        ]
+        return (_encodeJSON(values), key[0], key[1])
 
     def pendingCount(self) -> int:
         """
         @return: changes not yet written.
         """
-        return len(self._pending)
+        return len(self._pending) + len(self._touched)
 
 
 __all__ = ["SQLiteDialogStore", "checkStoreFile"]

@@ -184,6 +184,8 @@ class KeepaliveManager(DialogObserver):
         self.settings = settings
         self.store = store
         self.tracker = tracker
+        # A store that can write a keepalive's changes alone (SQLite).
+        self._touchNext = getattr(store, "touchNext", None)
         self.terminator = terminator
         self.index: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
         self.maxIndex: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
@@ -359,7 +361,16 @@ class KeepaliveManager(DialogObserver):
             state.subject = True
             self.index.set(dialog.callKey, now + state.window)
         if keepalive:
-            self.tracker.keptAlive(dialog)
+            touchNext = self._touchNext
+            if touchNext is None:
+                self.tracker.keptAlive(dialog)
+            else:
+                # The store's update for it writes only what a keepalive changes.
+                touchNext(dialog)
+                try:
+                    self.tracker.keptAlive(dialog)
+                finally:
+                    touchNext(None)
         return True
 
     # -- expiry and termination ------------------------------------------

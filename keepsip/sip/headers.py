@@ -126,10 +126,10 @@ class _Remembered(Generic[T]):
 
     def __call__(self, value: str) -> T:
         results = self._results
-        try:
-            return results[value]
-        except KeyError:
-            pass
+        # get, not try/except: unique values (branches, tags) miss often.
+        parsed = results.get(value)
+        if parsed is not None:
+            return parsed
         parsed = self.parse(value)
         if len(results) >= self.size:
             results.clear()

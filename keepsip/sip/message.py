@@ -93,6 +93,10 @@ _SPECIAL_CASES: dict[str, str] = {
 _nameCache: dict[str, str] = {}
 
 
+#: A cached value that is not there (L{Message.cached} may cache L{None}).
+_MISSING: Any = object()
+
+
 def canonicalName(name: str) -> str:
     """
     Return the wire spelling of a lower-case long header name, e.g.
@@ -192,11 +196,13 @@ class Message(_tsip.Message):
         Return C{parse(self)} for header C{name}, computed at most once until
         the header changes through this API.
         """
-        try:
-            return self._cache[name]
-        except KeyError:
-            value = self._cache[name] = parse(self)
-            return value
+        # get, not try/except: the first read of each header on each
+        # message misses, and a raised KeyError costs several times a get.
+        cache = self._cache
+        value = cache.get(name, _MISSING)
+        if value is _MISSING:
+            value = cache[name] = parse(self)
+        return value
 
     # -- bodies ----------------------------------------------------------
 

@@ -41,7 +41,7 @@ from keepsip.sip.message import (
     Response,
     longName,
 )
-from keepsip.sip.uri import UnparsedURI, parseURI
+from keepsip.sip.uri import URI, AbsoluteURI, UnparsedURI, parseURI
 
 #: The most header lines a message may have.
 MAX_HEADER_LINES = 256
@@ -240,6 +240,31 @@ def _parseStatusLine(line: str) -> Response:
     return Response(int(code), phrase, "SIP/2.0")
 
 
+#: Request-URIs parsed, by text: a call's in-dialog requests share one (the
+#: remote target), and a proxy sees few distinct ones. Bounded, cleared when
+#: full; refused texts are not kept.
+_requestURIs: dict[str, URI] = {}
+_REQUEST_URIS_MAX = 2048
+
+
+def _requestURI(text: str) -> URI | AbsoluteURI:
+    """
+    L{parseURI} of a Request-URI, remembered for identical texts; a C{sip}
+    or C{sips} URI is the caller's own copy (a proxy may change it).
+
+    @raise ValueError: as L{parseURI}.
+    """
+    known = _requestURIs.get(text)
+    if known is not None:
+        return known.copy()
+    uri = parseURI(text)
+    if type(uri) is URI:
+        if len(_requestURIs) >= _REQUEST_URIS_MAX:
+            _requestURIs.clear()
+        _requestURIs[text] = uri.copy()
+    return uri
+
+
 def _parseRequestLine(line: str) -> tuple[Request, tuple[int, str] | None]:
     method, _, rest = line.partition(" ")
     rest = rest.strip(" ")
@@ -258,7 +283,7 @@ def _parseRequestLine(line: str) -> tuple[Request, tuple[int, str] | None]:
     else:
         error = (400, "Malformed Request-Line")
     try:
-        uri = parseURI(uriText)
+        uri = _requestURI(uriText)
     except ValueError:
         if error is None:
             error = (400, "Malformed Request-URI")

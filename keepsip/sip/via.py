@@ -8,6 +8,7 @@ L{keepsip.sip.headers.vias} read a message's Via values with these.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from twisted.protocols import sip as _tsip
@@ -16,6 +17,14 @@ from keepsip.sip.grammar import TOKEN, parseParams, splitQuoted
 from keepsip.sip.uri import parsePort, splitHostPort, stripBrackets
 
 _VIA_KNOWN = ("branch", "received", "rport", "maddr", "ttl", "hidden")
+
+#: The Via nearly every request has: C{SIP/2.0/<transport> host[:port]}, then
+#: only a token C{branch} and a bare C{rport}, no LWS. L{parseVia} reads it
+#: with this one match; anything else takes the general path (same result).
+_COMMON = re.compile(
+    r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9_][A-Za-z0-9\-_.]*)(?::([0-9]{1,5}))?"
+    r"((?:;branch=[A-Za-z0-9\-.!%*_+`'~]+|;rport)*)\Z"
+)
 
 
 class Via(_tsip.Via):
@@ -161,6 +170,32 @@ def parseVia(value: str) -> Via:
     allowing LWS around C{/}, C{:}, C{;} and C{=} as RFC 3261 does.
 
     @raise ValueError: if it is malformed.
+    """
+    common = _COMMON.match(value)
+    if common is not None:
+        transport, host, portText, params = common.groups()
+        port = None if portText is None else int(portText)
+        if port is None or port <= 65535:
+            via = Via(host, port, transport)
+            if params:
+                order: list[str] = []
+                for item in params[1:].split(";"):
+                    if item == "rport":
+                        if not via.rportRequested:
+                            via.rportRequested = True
+                            order.append("rport")
+                    elif via.branch is None:
+                        # The first of duplicate parameters wins.
+                        via.branch = item[7:]
+                        order.append("branch")
+                via._order = tuple(order)
+            return via
+    return _parseVia(value)
+
+
+def _parseVia(value: str) -> Via:
+    """
+    L{parseVia} for every form.
     """
     items = splitQuoted(value, ";")
     parts = items[0].split("/", 2)

@@ -25,6 +25,7 @@ from json.encoder import encode_basestring
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from keepsip.accounting.callstate import currentEstimate
 from keepsip.accounting.cdr import (
     INTERIM,
     SCHEMA_VERSION,
@@ -35,7 +36,6 @@ from keepsip.accounting.cdr import (
     _epoch,
     _volumeField,
     isoTime,
-    mediaEstimate,
     recordID,
 )
 from keepsip.dialog.model import Dialog
@@ -95,7 +95,7 @@ def _value(value: Any) -> str:
 #: 1 MB whatever the number of calls held.
 _parties: dict[tuple[Any, ...], str] = {}
 _states: dict[tuple[Any, ...], str] = {}
-_medias: dict[str, str] = {}
+_medias: dict[tuple[Any, ...], str] = {}
 _SEGMENTS_MAX = 1024
 
 
@@ -165,16 +165,18 @@ def _stateText(
     return text
 
 
-def _mediaText(estimate: dict[str, Any]) -> str:
+def _mediaText(dialog: Dialog) -> str:
     """
-    The C{"media"} value of a record: the summaries of
-    L{keepsip.accounting.cdr.mediaEstimate}, a function of the SDP bodies
-    its C{"key"} digests, as JSON.
+    The C{"media"} value of a record of C{dialog}: the summaries of
+    L{keepsip.accounting.cdr.mediaEstimate}, as JSON. Memoised by the
+    shared estimate and the call's ports and addresses, which are all the
+    summaries are made of.
     """
-    key = estimate["key"]
+    estimate, places = currentEstimate(dialog)
+    key = (estimate, places)
     text = _medias.get(key)
     if text is None:
-        text = _encode(estimate["media"])
+        text = _encode(estimate.summaries(places))
         if len(_medias) >= _SEGMENTS_MAX:
             _medias.clear()
         _medias[key] = text
@@ -277,7 +279,7 @@ def recordLine(
             f"{causeText}"
             f'"keepalive":{{"count":{v(keptAlive.count)},"last_time":{v(isoTime(keepaliveAt))},'
             f'"last_epoch":{v(_epoch(keepaliveAt))}}},'
-            f'"media":{_mediaText(mediaEstimate(dialog))},'
+            f'"media":{_mediaText(dialog)},'
             f'"volume_bytes":{v(sum(volume.values()))},'
             f'"volume":{volumeText},'
             # Charge.toDict, field by field (amounts are decimal strings).

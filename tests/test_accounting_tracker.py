@@ -371,6 +371,28 @@ class FailureTests(TrackerTestsMixin, SynchronousTestCase):
         self.stop(tracker)
         self.flushLoggedErrors()
 
+    def test_fastPathFailureLoggedOnceAndCounted(self) -> None:
+        """
+        If the fast record line raises (a bug), the record is still made
+        the slow way and delivered, the fault is logged with its traceback
+        the first time only, and every occurrence is counted.
+        """
+        from keepsip.accounting import tracker as trackerModule
+
+        def broken(*args: object, **kwargs: object) -> bytes:
+            raise KeyError("key")
+
+        self.patch(trackerModule, "recordLine", broken)
+        backend = RecordingBackend()
+        tracker = self.makeTracker([backend])
+        tracker.startService()
+        self.call(tracker)
+        self.call(tracker)
+        self.assertEqual([r["type"] for r in backend.records], ["start", "stop"] * 2)
+        self.assertEqual(tracker.fastPathFailures, 4)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+        self.stop(tracker)
+
     def test_replayInOrderAfterRecovery(self) -> None:
         """
         Records queue behind the failed one; retries back off (1, 2, 4 s);

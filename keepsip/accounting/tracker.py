@@ -114,6 +114,9 @@ class AccountingTracker(DialogObserver, Service):
                 )
             )
         self._interimCalls: dict[tuple[str, str], IDelayedCall] = {}
+        #: Records whose fast line (L{recordLine}) raised and that were made
+        #: the slow way instead; only the first is logged.
+        self.fastPathFailures = 0
         self._previousHandler: Any = None
         self._installedHandler = False
 
@@ -261,7 +264,18 @@ class AccountingTracker(DialogObserver, Service):
         try:
             line = recordLine(self.builder, dialog, kind, now, **kw)
         except Exception:
-            # The slow path makes the same record, or logs why it cannot.
+            # A bug in the fast path: the slow path below makes the same
+            # record, but the fault must not pass silently (it once made
+            # every record take the slow path unnoticed). Logged with its
+            # traceback the first time, counted always.
+            self.fastPathFailures += 1
+            if self.fastPathFailures == 1:
+                _log.failure(
+                    "The fast {kind} record line of call {callID} failed; records"
+                    " are made the slow way (a bug: please report it)",
+                    kind=kind,
+                    callID=dialog.callID,
+                )
             line = None
         if line is not None:
             self.emitLine(line)

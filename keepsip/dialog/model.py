@@ -171,6 +171,25 @@ class Attachments(list):
         return any(type(found) is kind for found in self)
 
 
+class _NoDetail(dict):
+    """
+    The end detail of a call not ended: one empty mapping shared by every
+    dialog (a call's own is made when it ends), read-only.
+    """
+
+    __slots__ = ()
+
+    def _readOnly(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a dialog's end detail is set when it ends")
+
+    __setitem__ = __delitem__ = update = setdefault = _readOnly
+    pop = popitem = clear = __ior__ = _readOnly  # type: ignore[assignment]
+
+
+#: The L{Dialog.endDetail} of a call not ended (shared, read-only).
+NO_DETAIL: dict[str, str] = _NoDetail()
+
+
 @dataclass(eq=False, slots=True)
 class Dialog:
     """
@@ -196,7 +215,9 @@ class Dialog:
         INVITE, or L{None}.
     @ivar endCause: an L{EndCause} value once terminated.
     @ivar endDetail: a mapping with per-leg detail about the end, e.g.
-        C{{"caller": "200", "callee": "408"}} or the status of a rejection.
+        C{{"caller": "200", "callee": "408"}} or the status of a rejection;
+        until the call ends, the shared read-only L{NO_DETAIL} (replace it,
+        never change it).
     @ivar sessionExpires: the RFC 4028 session interval the 2xx negotiated,
         in seconds, or L{None}.
     @ivar ending: C{(who, when)} once a BYE passed keepsip: C{"caller"} or
@@ -231,7 +252,7 @@ class Dialog:
     lastAnswerSDP: bytes = b""
     finalStatus: int | None = None
     endCause: str | None = None
-    endDetail: dict[str, str] = field(default_factory=dict)
+    endDetail: dict[str, str] = field(default_factory=lambda: NO_DETAIL)
     sessionExpires: int | None = None
     ending: tuple[str, float] | None = None
     keptAlive: ProofOfLife = field(default_factory=ProofOfLife)

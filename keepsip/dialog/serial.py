@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepsip.dialog.legs import sharedAddress, sharedRouteSet
-from keepsip.dialog.model import Dialog, Leg, ProofOfLife
+from keepsip.dialog.model import NO_DETAIL, Dialog, Leg, ProofOfLife
 from keepsip.logs import Logger
 
 log = Logger()
@@ -217,7 +217,8 @@ class DialogCodec:
                 lastAnswerSDP=_bytes(data.get("lastAnswerSDP") or ""),
                 finalStatus=data.get("finalStatus"),
                 endCause=data.get("endCause"),
-                endDetail={str(k): str(v) for k, v in (data.get("endDetail") or {}).items()},
+                endDetail={str(k): str(v) for k, v in (data.get("endDetail") or {}).items()}
+                or NO_DETAIL,
                 sessionExpires=data.get("sessionExpires"),
                 ending=(str(ending[0]), float(ending[1])) if ending else None,
                 keptAlive=ProofOfLife(int(kept.get("count", 0)), kept.get("lastAt")),

@@ -209,7 +209,13 @@ class Dialog:
         re-INVITE) that passed, or L{None} (what a keepalive repeats).
     @ivar lastInviteSender: the From tag of that INVITE (its sender's tag),
         or L{None}.
-    @ivar lastOfferSDP: the body of the last INVITE if it is SDP, else C{b""}.
+    @ivar lastOfferSDP: the body of the last INVITE if it is SDP, else
+        C{b""}; only until the call is answered (or the re-INVITE
+        answered): the dialog tracker drops it once the observers of the
+        answer have seen it, and keeps C{offerDigest} instead.
+    @ivar offerDigest: the L{keepsip.sip.sdp.offerDigest} of the last
+        INVITE's SDP body once it was answered (what tells a keepalive),
+        else C{b""}.
     @ivar lastAnswerSDP: the SDP body of the last 2xx to an INVITE, else C{b""}.
     @ivar finalStatus: the status code of the final response to the initial
         INVITE, or L{None}.
@@ -249,6 +255,7 @@ class Dialog:
     lastInviteCSeq: int | None = None
     lastInviteSender: str | None = None
     lastOfferSDP: bytes = b""
+    offerDigest: bytes = b""
     lastAnswerSDP: bytes = b""
     finalStatus: int | None = None
     endCause: str | None = None
@@ -292,6 +299,14 @@ class Dialog:
         if key is None or key[0] is not self.callID or key[1] is not tag:
             key = self._callKey = (self.callID, tag)
         return key
+
+    @property
+    def hasOffer(self) -> bool:
+        """
+        Whether the last INVITE carried an SDP offer (its body, or its
+        digest once answered).
+        """
+        return bool(self.lastOfferSDP or self.offerDigest)
 
     @property
     def isConfirmed(self) -> bool:

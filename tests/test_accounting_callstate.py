@@ -17,7 +17,8 @@ from keepsip.accounting.callstate import (
     noteMedia,
 )
 from keepsip.accounting.cdr import RecordBuilder
-from tests.test_accounting_cdr import PCMU, T0, TARIFFS, makeDialog
+from keepsip.sip.sdp import offerDigest
+from tests.test_accounting_cdr import G729, PCMU, T0, TARIFFS, makeDialog
 
 BUILDER = RecordBuilder(TARIFFS)
 
@@ -26,18 +27,43 @@ class AccountingStateTests(SynchronousTestCase):
     def test_stateIsJSONCompatible(self) -> None:
         """
         The L{AccountingState} is JSON-compatible (a networked dialog store
-        carries it) and holds no media cache: a copy read back makes the
-        same record, its estimate made again from the dialog's SDP.
+        carries it) with its media estimate: a copy read back makes the
+        same record.
         """
         dialog = makeDialog()
         noteMedia(dialog, T0 + 2)
         record = BUILDER.build(dialog, "stop", T0 + 62)
         document = json.loads(json.dumps(accountingState(dialog).asDict()))
-        self.assertIsNone(document["media"])
+        self.assertIsNotNone(document["media"])
         copied = makeDialog()
         copied.attachments.set(AccountingState.fromDict(document))
         self.assertEqual(copied.attachments.get(AccountingState), accountingState(dialog))
         self.assertEqual(BUILDER.build(copied, "stop", T0 + 62), record)
+
+    def test_answeredOfferRestored(self) -> None:
+        """
+        A call whose offer body was dropped when it was answered (only its
+        digest kept) is billed the same after a restart from its stored
+        state: the estimate is stored, as the offer could not be parsed
+        again; and it is made again if the answer changed meanwhile.
+        """
+        dialog = makeDialog()
+        dialog.offerDigest = offerDigest(dialog.lastOfferSDP)
+        noteMedia(dialog, T0 + 2)
+        dialog.lastOfferSDP = b""
+        record = BUILDER.build(dialog, "stop", T0 + 62)
+        document = json.loads(json.dumps(accountingState(dialog).asDict()))
+        copied = makeDialog()
+        copied.offerDigest, copied.lastOfferSDP = dialog.offerDigest, b""
+        copied.attachments.set(AccountingState.fromDict(document))
+        self.assertEqual(BUILDER.build(copied, "stop", T0 + 62), record)
+        again = json.loads(json.dumps(accountingState(copied).asDict()))
+        self.assertEqual(again, document)
+        changed = makeDialog()
+        changed.offerDigest, changed.lastOfferSDP = dialog.offerDigest, b""
+        changed.lastAnswerSDP = G729
+        changed.attachments.set(AccountingState.fromDict(document))
+        self.assertNotEqual(BUILDER.build(changed, "stop", T0 + 62)["media"], record["media"])
 
     def test_oldDocumentRead(self) -> None:
         """

@@ -96,3 +96,22 @@ class DialogTests(SynchronousTestCase):
         self.assertIsNone(d.lastInviteCSeq)
         d.noteInvite(4, "a")
         self.assertEqual((d.lastInviteCSeq, d.lastInviteSender), (4, "a"))
+
+
+class EndDetailTests(SynchronousTestCase):
+    def test_sharedUntilEnded(self):
+        """
+        A dialog not ended has an empty end detail shared by every dialog,
+        which cannot be changed in place (that would change every call's);
+        a detail set when the call ends is the call's own.
+        """
+        first, second = dialog(), dialog()
+        self.assertEqual(first.endDetail, {})
+        self.assertIs(first.endDetail, second.endDetail)
+        self.assertRaises(TypeError, first.endDetail.__setitem__, "caller", "200")
+        self.assertRaises(TypeError, first.endDetail.update, {"caller": "200"})
+        self.assertEqual(second.endDetail, {})
+        first.endDetail = {"caller": "200"}
+        first.endDetail["callee"] = "408"
+        self.assertEqual(first.endDetail, {"caller": "200", "callee": "408"})
+        self.assertEqual(second.endDetail, {})

@@ -12,6 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg, ProofOfLife
 from keepsip.dialog.serial import SCHEMA_VERSION, AttachmentCodec, DialogCodec, SchemaError
 from keepsip.sip.parser import parseDatagram
+from keepsip.sip.sdp import offerDigest
 from keepsip.testing import SDP, invite
 
 
@@ -62,6 +63,7 @@ def fullDialog():
         lastInviteCSeq=3,
         lastInviteSender="alicetag",
         lastOfferSDP=SDP + b"a=x:\xff\xfe\r\n",
+        offerDigest=offerDigest(SDP),
         lastAnswerSDP=b"v=0\r\n",
         finalStatus=200,
         endCause=EndCause.KEEPALIVE_TIMEOUT,
@@ -187,6 +189,21 @@ class DialogCodecTests(SynchronousTestCase):
         self.assertEqual(copy.lastInviteCSeq, 3)
         self.assertEqual(copy.lastInviteSender, "alicetag")
         self.assertEqual(copy.lastOfferSDP, parseDatagram(invite(cseq=3)).body)
+
+    def test_oldDocumentOfferDigested(self):
+        """
+        A confirmed call stored before dialogs kept a digest of the answered
+        offer (its body in the document, no digest) gets the digest of that
+        body, so its keepalives are told as before; the body is kept (its
+        accounting estimate may need it).
+        """
+        document = json.loads(DialogCodec().encode(fullDialog()))
+        del document["offerDigest"]
+        copy = DialogCodec().decode(json.dumps(document))
+        self.assertEqual(copy.offerDigest, offerDigest(fullDialog().lastOfferSDP))
+        self.assertEqual(copy.lastOfferSDP, fullDialog().lastOfferSDP)
+        document["state"] = DialogState.EARLY
+        self.assertEqual(DialogCodec().decode(json.dumps(document)).offerDigest, b"")
 
     def test_oldDocumentBadInvite(self):
         """

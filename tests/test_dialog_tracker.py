@@ -15,6 +15,7 @@ from keepsip.dialog.store import MemoryDialogStore
 from keepsip.dialog.tracker import DialogTracker
 from keepsip.interfaces import IDialogObserver
 from keepsip.sip.message import Request
+from keepsip.sip.sdp import offerDigest
 from keepsip.testing import RecordingObserver
 from keepsip.transaction.testing import makeRequest, makeResponse
 
@@ -211,3 +212,38 @@ class EventTests(TrackerTestCase):
         self.tracker.removeObserver(self.recorder)
         self.confirm()
         self.assertEqual(self.recorder.events, [])
+
+
+class OfferTests(TrackerTestCase):
+    def test_offerDigestedWhenAnswered(self) -> None:
+        """
+        The offer's body is kept until the call is answered: the observers
+        of the answer see it, then the dialog keeps only its digest (what
+        tells a keepalive); an INVITE without SDP leaves neither.
+        """
+        offer = b"v=0\r\nc=IN IP4 192.0.2.10\r\nm=audio 4000 RTP/AVP 0\r\n"
+        self.invite.addHeader("content-type", "application/sdp")
+        self.invite.body = offer
+        seen: list[tuple[bytes, bytes]] = []
+
+        class Watcher(DialogObserver):
+            def dialogCreated(self, dialog: Dialog) -> None:
+                seen.append((dialog.lastOfferSDP, dialog.offerDigest))
+
+            def dialogConfirmed(self, dialog: Dialog) -> None:
+                seen.append((dialog.lastOfferSDP, dialog.offerDigest))
+
+        self.tracker.addObserver(Watcher())
+        dialog = self.confirm()
+        self.assertEqual(seen, [(offer, b""), (offer, offerDigest(offer))])
+        self.assertEqual(dialog.lastOfferSDP, b"")
+        self.assertEqual(dialog.offerDigest, offerDigest(offer))
+        self.assertTrue(dialog.hasOffer)
+
+    def test_noOffer(self) -> None:
+        """
+        An INVITE without a body (a late offer) leaves no digest.
+        """
+        dialog = self.confirm()
+        self.assertEqual((dialog.lastOfferSDP, dialog.offerDigest), (b"", b""))
+        self.assertFalse(dialog.hasOffer)

@@ -4,7 +4,9 @@ Tests for L{keepsip.keepalive.deadlines}.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from keepsip.keepalive.deadlines import DeadlineIndex
+import random
+
+from keepsip.keepalive.deadlines import DeadlineIndex, InOrderDeadlineIndex
 
 
 class DeadlineIndexTests(SynchronousTestCase):
@@ -213,3 +215,100 @@ class DeadlineIndexTests(SynchronousTestCase):
         self.assertEqual(index.popped, 1000)
         self.assertEqual(len(index.popExpired(50.0)), 100)
         self.assertEqual(index.popped, 1100)
+
+
+class InOrderDeadlineIndexTests(SynchronousTestCase):
+    def test_inOrder(self):
+        """
+        Deadlines set in time order pop in that order, only once due; equal
+        times in the order they were set.
+        """
+        index = InOrderDeadlineIndex()
+        index.set("a", 10.0)
+        index.set("b", 10.0)
+        index.set("c", 20.0)
+        self.assertEqual(len(index), 3)
+        self.assertEqual(index.nextExpiry(), 10.0)
+        self.assertEqual(index.popExpired(9.0), [])
+        self.assertEqual(index.popExpired(10.0), [("a", 10.0), ("b", 10.0)])
+        self.assertEqual(index.get("c"), 20.0)
+        self.assertNotIn("a", index)
+        self.assertEqual(index.popExpired(30.0), [("c", 20.0)])
+        self.assertIsNone(index.nextExpiry())
+
+    def test_lateDeadlines(self):
+        """
+        A deadline earlier than the last set in order (a restored call)
+        still pops at its time, merged in time order with the queue's.
+        """
+        index = InOrderDeadlineIndex()
+        index.set("a", 50.0)
+        index.set("b", 5.0)
+        index.set("c", 60.0)
+        index.set("d", 55.0)
+        self.assertEqual(index.nextExpiry(), 5.0)
+        self.assertEqual(index.get("d"), 55.0)
+        self.assertEqual(index.popExpired(56.0), [("b", 5.0), ("a", 50.0), ("d", 55.0)])
+        self.assertEqual(list(index.popExpired(100.0)), [("c", 60.0)])
+
+    def test_discardAndSetAgain(self):
+        """
+        A forgotten key does not pop; one forgotten and set again pops once,
+        at its new time, and does not hold back the keys set between.
+        """
+        index = InOrderDeadlineIndex()
+        index.set("a", 10.0)
+        index.set("b", 11.0)
+        index.discard("a")
+        index.set("c", 12.0)
+        index.set("a", 30.0)
+        index.discard("b")
+        index.discard("missing")
+        self.assertEqual(index.popExpired(12.0), [("c", 12.0)])
+        self.assertEqual(index.popExpired(30.0), [("a", 30.0)])
+        self.assertEqual(len(index), 0)
+
+    def test_sameAsHeap(self):
+        """
+        Random sets, refreshes, discards and pops give what L{DeadlineIndex}
+        gives (mostly in order, some late), and stale entries are bounded
+        by compaction.
+        """
+        rng = random.Random(7)
+        heap, queue = DeadlineIndex(), InOrderDeadlineIndex()
+        now = 0.0
+        for step in range(20_000):
+            now += rng.random()
+            action = rng.random()
+            key = rng.randrange(500)
+            if action < 0.5:
+                when = now + (100.0 if rng.random() < 0.9 else rng.random() * 100)
+                heap.set(key, when)
+                queue.set(key, when)
+            elif action < 0.8:
+                heap.discard(key)
+                queue.discard(key)
+            else:
+                self.assertEqual(
+                    sorted(queue.popExpired(now)), sorted(heap.popExpired(now))
+                )
+            self.assertEqual(len(queue), len(heap))
+            self.assertEqual(queue.get(key), heap.get(key))
+        self.assertLess(queue.heapSize, 4 * len(queue) + 200)
+
+    def test_compaction(self):
+        """
+        Calls that end long before their deadline do not stay in the queue:
+        it is rebuilt from the live keys, which still pop in order.
+        """
+        index = InOrderDeadlineIndex()
+        for n in range(1000):
+            index.set(n, 100.0 + n)
+        for n in range(0, 1000, 10):
+            for m in range(n, n + 9):
+                index.discard(m)
+        self.assertGreater(index.compactions, 0)
+        self.assertLessEqual(index.heapSize, 3 * len(index) + 65)
+        self.assertEqual(
+            [key for key, when in index.popExpired(2000.0)], list(range(9, 1000, 10))
+        )

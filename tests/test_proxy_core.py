@@ -11,6 +11,7 @@ from keepsip.dialog.model import EndCause
 
 from keepsip.sip.headers import toHeader, topVia, vias
 from keepsip.sip.message import Request, Response
+from keepsip.sip.sdp import offerDigest
 
 from keepsip.testing import ALICE, BOB, SDP, RecordingObserver, answer, invite
 
@@ -117,7 +118,8 @@ class ForwardingTests(ProxyTestCase):
         self.assertEqual(dialog.callee.remoteTarget, "sip:bob@192.0.2.20:5060")
         self.assertEqual(dialog.caller.remoteTarget, "sip:alice@192.0.2.10:5060")
         self.assertEqual(dialog.lastAnswerSDP, SDP)
-        self.assertEqual(dialog.lastOfferSDP, SDP)
+        # Answered: the offer is kept as its digest (what tells a keepalive).
+        self.assertEqual(dialog.offerDigest, offerDigest(SDP))
         self.assertEqual(dialog.callee.routeSet, ())
         self.assertEqual(dialog.caller.routeSet, ())
         self.assertEqual(dialog.answeredAt, 0.0)

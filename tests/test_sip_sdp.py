@@ -4,7 +4,7 @@ Tests for L{keepsip.sip.sdp}: media summary and semantic equality.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from keepsip.sip.sdp import mediaSummary, parseSDP, sameMedia
+from keepsip.sip.sdp import matchesOffer, mediaSummary, offerDigest, parseSDP, sameMedia
 
 OFFER = (
     b"v=0\r\n"
@@ -128,3 +128,31 @@ class SameMediaTests(SynchronousTestCase):
         """
         self.assertTrue(sameMedia(b"", b"v=0\r\n"))
         self.assertFalse(sameMedia(b"", OFFER))
+
+
+class OfferDigestTests(SynchronousTestCase):
+    def test_sameAsSameMedia(self) -> None:
+        """
+        L{matchesOffer} against an offer's digest says what L{sameMedia}
+        against its body says: the same bytes, a re-offer that only bumps
+        the origin, each kind of media change, bodies without media.
+        """
+        bumped = OFFER.replace(b"2890844526 2890844526", b"2890844526 2890844527")
+        candidates = [
+            OFFER,
+            bumped,
+            OFFER.replace(b"\r\n", b"\n"),
+            OFFER.replace(b"m=audio 49170", b"m=audio 49172"),
+            OFFER.replace(b"c=IN IP4 192.0.2.10", b"c=IN IP4 192.0.2.99"),
+            OFFER.replace(b"a=sendrecv", b"a=sendonly"),
+            OFFER.replace(b"a=rtpmap:96 opus/48000/2", b"a=rtpmap:96 speex/16000"),
+            b"",
+            b"v=0\r\n",
+        ]
+        for offer in (OFFER, bumped, b"", b"v=0\r\n"):
+            digest = offerDigest(offer)
+            self.assertEqual(len(digest), 32 if offer else 0)
+            for body in candidates:
+                self.assertEqual(
+                    matchesOffer(body, digest), sameMedia(body, offer), (offer, body)
+                )

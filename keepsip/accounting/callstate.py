@@ -11,19 +11,22 @@ its current media a call keeps only what differs from call to call (each
 m-line's port and address).
 
 The state is JSON-compatible through L{AccountingState.asDict}, so a
-networked dialog store can carry it across a restart; the estimate is not
-stored but made again from the dialog's SDP.
+networked dialog store can carry it across a restart, with the current
+estimate: an answered call keeps only a digest of its offer, so the
+estimate could not be made again from the dialog's SDP (older documents,
+with the offer's body, have it made again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from hashlib import blake2b
 from types import MappingProxyType
 from typing import Any
 
 from keepsip.accounting.volume import priceClass, streamRates
 from keepsip.dialog.model import Dialog
-from keepsip.sip.sdp import parseSDP
+from keepsip.sip.sdp import parseSDP, parseShared
 
 
 class MediaEstimate:
@@ -182,13 +185,28 @@ class AccountingState:
 
     def asDict(self) -> dict[str, Any]:
         """
-        @return: the state as a JSON-compatible C{dict}.
+        @return: the state as a JSON-compatible C{dict}; C{"media"} is the
+            current estimate and the digests of the offer/answer it is for
+            (an answered call's offer body is gone, so a restarted keepsip
+            could not make it again), or L{None}.
         """
+        media = None
+        estimate, offer, answer = self._estimate, self._offer, self._answer
+        if estimate is not None and offer is not None and answer is not None:
+            media = {
+                "offer": offer.hex(),
+                "answer": (
+                    answer if type(answer) is _AnswerDigest else _answerDigest(answer)
+                ).hex(),
+                "rates": dict(estimate.rates),
+                "streams": estimate.streams,
+                "places": self._places,
+            }
         return {
             "started": self.started,
             "interims": self.interims,
             "segments": [[since, dict(rates)] for since, rates in self.segments],
-            "media": None,
+            "media": media,
         }
 
     @classmethod
@@ -198,11 +216,40 @@ class AccountingState:
             their defaults; the media cache of older documents is computed
             again when needed).
         """
-        return cls(
+        state = cls(
             started=bool(data.get("started", False)),
             interims=int(data.get("interims", 0)),
             segments=[(float(since), rates) for since, rates in data.get("segments") or []],
         )
+        media = data.get("media")
+        if isinstance(media, Mapping) and "offer" in media:
+            # Written since answered calls keep a digest of their offer.
+            state._estimate = sharedEstimate(
+                {str(kind): float(rate) for kind, rate in media["rates"].items()},
+                _tuples(media["streams"]),
+            )
+            state._places = _tuples(media["places"])
+            state._offer = bytes.fromhex(media["offer"])
+            state._answer = _AnswerDigest(bytes.fromhex(media["answer"]))
+        return state
+
+
+class _AnswerDigest(bytes):
+    """
+    The digest of the answer a restored estimate is for, until the
+    dialog's answer is compared with it.
+    """
+
+
+def _answerDigest(answer: bytes) -> bytes:
+    return blake2b(answer, digest_size=16).digest()
+
+
+def _tuples(value: Any) -> Any:
+    # JSON gives lists where the estimate has tuples.
+    if isinstance(value, list):
+        return tuple(_tuples(item) for item in value)
+    return value
 
 
 def accountingState(dialog: Dialog) -> AccountingState:
@@ -217,7 +264,7 @@ def _estimate(offer: bytes, answer: bytes) -> tuple[MediaEstimate, tuple[Any, ..
     Parse an offer/answer pair: its shared L{MediaEstimate} and the
     C{(port, address)} of each m-line of the answer (else the offer), flat.
     """
-    offered, answered = parseSDP(offer), parseSDP(answer)
+    offered, answered = parseShared(offer, parseSDP), parseSDP(answer)
     streams = streamRates(offered, answered)
     rates: dict[str, float] = {"audio": 0.0, "video": 0.0, "other": 0.0}
     for stream in streams:
@@ -251,7 +298,9 @@ def currentEstimate(dialog: Dialog) -> tuple[MediaEstimate, tuple[Any, ...]]:
     change of C{dialog.lastOfferSDP}/C{lastAnswerSDP} (a body with the same
     octets is no change) and kept in its L{AccountingState}.
     """
-    offer, answer = dialog.lastOfferSDP or b"", dialog.lastAnswerSDP or b""
+    body, answer = dialog.lastOfferSDP or b"", dialog.lastAnswerSDP or b""
+    # An answered offer is known by its digest (its body is dropped).
+    offer = dialog.offerDigest or body
     state = accountingState(dialog)
     estimate = state._estimate
     if estimate is not None:
@@ -260,7 +309,13 @@ def currentEstimate(dialog: Dialog) -> tuple[MediaEstimate, tuple[Any, ...]]:
             knownAnswer = state._answer
             if knownAnswer is answer or knownAnswer == answer:
                 return estimate, state._places
-    estimate, places = _estimate(offer, answer)
+            if type(knownAnswer) is _AnswerDigest and knownAnswer == _answerDigest(answer):
+                # Restored with the estimate: the same answer.
+                state._answer = answer
+                return estimate, state._places
+    # Without the offer's body (a restored call whose estimate was not
+    # stored), the answer alone.
+    estimate, places = _estimate(body, answer)
     state._estimate, state._places = estimate, places
     state._offer, state._answer = offer, answer
     return estimate, places

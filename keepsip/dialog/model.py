@@ -171,6 +171,25 @@ class Attachments(list):
         return any(type(found) is kind for found in self)
 
 
+class _NoDetail(dict):
+    """
+    The end detail of a call not ended: one empty mapping shared by every
+    dialog (a call's own is made when it ends), read-only.
+    """
+
+    __slots__ = ()
+
+    def _readOnly(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a dialog's end detail is set when it ends")
+
+    __setitem__ = __delitem__ = update = setdefault = _readOnly
+    pop = popitem = clear = __ior__ = _readOnly  # type: ignore[assignment]
+
+
+#: The L{Dialog.endDetail} of a call not ended (shared, read-only).
+NO_DETAIL: dict[str, str] = _NoDetail()
+
+
 @dataclass(eq=False, slots=True)
 class Dialog:
     """
@@ -190,13 +209,21 @@ class Dialog:
         re-INVITE) that passed, or L{None} (what a keepalive repeats).
     @ivar lastInviteSender: the From tag of that INVITE (its sender's tag),
         or L{None}.
-    @ivar lastOfferSDP: the body of the last INVITE if it is SDP, else C{b""}.
+    @ivar lastOfferSDP: the body of the last INVITE if it is SDP, else
+        C{b""}; only until the call is answered (or the re-INVITE
+        answered): the dialog tracker drops it once the observers of the
+        answer have seen it, and keeps C{offerDigest} instead.
+    @ivar offerDigest: the L{keepsip.sip.sdp.offerDigest} of the last
+        INVITE's SDP body once it was answered (what tells a keepalive),
+        else C{b""}.
     @ivar lastAnswerSDP: the SDP body of the last 2xx to an INVITE, else C{b""}.
     @ivar finalStatus: the status code of the final response to the initial
         INVITE, or L{None}.
     @ivar endCause: an L{EndCause} value once terminated.
     @ivar endDetail: a mapping with per-leg detail about the end, e.g.
-        C{{"caller": "200", "callee": "408"}} or the status of a rejection.
+        C{{"caller": "200", "callee": "408"}} or the status of a rejection;
+        until the call ends, the shared read-only L{NO_DETAIL} (replace it,
+        never change it).
     @ivar sessionExpires: the RFC 4028 session interval the 2xx negotiated,
         in seconds, or L{None}.
     @ivar ending: C{(who, when)} once a BYE passed keepsip: C{"caller"} or
@@ -228,10 +255,11 @@ class Dialog:
     lastInviteCSeq: int | None = None
     lastInviteSender: str | None = None
     lastOfferSDP: bytes = b""
+    offerDigest: bytes = b""
     lastAnswerSDP: bytes = b""
     finalStatus: int | None = None
     endCause: str | None = None
-    endDetail: dict[str, str] = field(default_factory=dict)
+    endDetail: dict[str, str] = field(default_factory=lambda: NO_DETAIL)
     sessionExpires: int | None = None
     ending: tuple[str, float] | None = None
     keptAlive: ProofOfLife = field(default_factory=ProofOfLife)
@@ -271,6 +299,14 @@ class Dialog:
         if key is None or key[0] is not self.callID or key[1] is not tag:
             key = self._callKey = (self.callID, tag)
         return key
+
+    @property
+    def hasOffer(self) -> bool:
+        """
+        Whether the last INVITE carried an SDP offer (its body, or its
+        digest once answered).
+        """
+        return bool(self.lastOfferSDP or self.offerDigest)
 
     @property
     def isConfirmed(self) -> bool:

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepsip.dialog.legs import sharedAddress, sharedRouteSet
-from keepsip.dialog.model import Dialog, Leg, ProofOfLife
+from keepsip.dialog.model import NO_DETAIL, Dialog, DialogState, Leg, ProofOfLife
 from keepsip.logs import Logger
+from keepsip.sip.sdp import offerDigest
 
 log = Logger()
 
@@ -67,6 +68,18 @@ def _text(data: bytes) -> str:
 
 def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
+
+
+def _offerDigest(digest: Any, offer: str | None, state: Any) -> bytes:
+    # Written since dialogs keep a digest of an answered offer; a document
+    # from before has the body, digested here if the call was answered.
+    if digest is not None:
+        if not isinstance(digest, str):
+            raise TypeError("offerDigest is not a string")
+        return bytes.fromhex(digest)
+    if offer and state == DialogState.CONFIRMED:
+        return offerDigest(_bytes(offer))
+    return b""
 
 
 def _legToDict(leg: Leg) -> dict[str, Any]:
@@ -161,6 +174,7 @@ class DialogCodec:
             "lastInviteCSeq": dialog.lastInviteCSeq,
             "lastInviteSender": dialog.lastInviteSender,
             "lastOfferSDP": _text(offer),
+            "offerDigest": dialog.offerDigest.hex(),
             "lastAnswerSDP": _text(dialog.lastAnswerSDP),
             "finalStatus": dialog.finalStatus,
             "endCause": dialog.endCause,
@@ -192,6 +206,7 @@ class DialogCodec:
             kept = data.get("keptAlive") or {}
             last = data.get("lastInvite")
             offer = data.get("lastOfferSDP")
+            digest = data.get("offerDigest")
             number = data.get("lastInviteCSeq")
             sender = data.get("lastInviteSender")
             if last is not None:
@@ -214,10 +229,12 @@ class DialogCodec:
                 lastInviteCSeq=None if number is None else int(number),
                 lastInviteSender=None if sender is None else str(sender),
                 lastOfferSDP=b"" if offer is None else _bytes(offer),
+                offerDigest=_offerDigest(digest, offer, data.get("state")),
                 lastAnswerSDP=_bytes(data.get("lastAnswerSDP") or ""),
                 finalStatus=data.get("finalStatus"),
                 endCause=data.get("endCause"),
-                endDetail={str(k): str(v) for k, v in (data.get("endDetail") or {}).items()},
+                endDetail={str(k): str(v) for k, v in (data.get("endDetail") or {}).items()}
+                or NO_DETAIL,
                 sessionExpires=data.get("sessionExpires"),
                 ending=(str(ending[0]), float(ending[1])) if ending else None,
                 keptAlive=ProofOfLife(int(kept.get("count", 0)), kept.get("lastAt")),

@@ -20,18 +20,13 @@ from typing import Any, Callable
 from twisted.internet.defer import Deferred
 
 from keepsip.dialog.legs import fromLeg, mayRebind, sharedAddress, sharedRouteSet
-from keepsip.dialog.messages import (
-    contactURI,
-    isSDP,
-    sessionExpires,
-    splitRouteSets,
-    uriString,
-)
+from keepsip.dialog.messages import contactURI, isSDP, sessionExpires, splitRouteSets, uriString
 from keepsip.dialog.model import Dialog, DialogState, EndCause, Leg
 from keepsip.dialog.suspects import SuspectLog
 from keepsip.interfaces import IDialogObserver, IDialogStore
 from keepsip.logs import Logger
 from keepsip.sip.message import Request, Response
+from keepsip.sip.sdp import offerDigest
 
 log = Logger()
 
@@ -255,8 +250,12 @@ class DialogTracker:
             if negotiated:
                 dialog.sessionExpires = negotiated
             self._setRouteSets(dialog, response)
+            dialog.offerDigest = offerDigest(dialog.lastOfferSDP)
             self._logStoreFailure(self.store.update(dialog), "update")
             self._notify(dialog, "dialogConfirmed", lambda o: o.dialogConfirmed(dialog))
+            # Answered: what its observers needed of the offer they have;
+            # a keepalive is told by the digest (~230 bytes less a call).
+            dialog.lastOfferSDP = b""
             return
         dialog.finalStatus = code
         if cancelled or code == 487:
@@ -292,7 +291,9 @@ class DialogTracker:
             except ValueError:
                 return
             dialog.noteInvite(number, fromTag)
-            dialog.lastOfferSDP = request.body if isSDP(request) else b""
+            offer = request.body if isSDP(request) else b""
+            dialog.lastOfferSDP = offer
+            dialog.offerDigest = offerDigest(offer)
             if isSDP(response):
                 dialog.lastAnswerSDP = response.body
             sender = dialog.legFor(fromTag)
@@ -307,6 +308,7 @@ class DialogTracker:
                     receiver.remoteTarget = target
             self._logStoreFailure(self.store.update(dialog), "update")
             self._notify(dialog, "dialogUpdated", lambda o: o.dialogUpdated(dialog))
+            dialog.lastOfferSDP = b""
 
         self.lookup((cid, fromTag, toTag)).addCallback(update).addErrback(
             lambda f: log.failure("dialog tracking failed", f)
@@ -489,10 +491,7 @@ class DialogTracker:
         # Per call, so debug: the counts by cause are in the metrics
         # (keepsip_dialogs_ended_total).
         log.debug(
-            "dialog ended: {callID} cause={cause}",
-            callID=dialog.callID,
-            cause=cause,
-            detail=detail,
+            "dialog ended: {callID} cause={cause}", callID=dialog.callID, cause=cause, detail=detail
         )
         detail = dialog.endDetail
         self._notify(

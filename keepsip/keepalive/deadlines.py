@@ -22,6 +22,7 @@ million keys, the key itself shared with the dialog store).
 from __future__ import annotations
 
 from collections.abc import Hashable
+from collections import deque
 from heapq import heapify, heappop, heappush
 from typing import Generic, TypeVar
 
@@ -161,4 +162,167 @@ class DeadlineIndex(Generic[K]):
             self.compactions += 1
 
 
-__all__ = ["DeadlineIndex"]
+class InOrderDeadlineIndex(DeadlineIndex[K]):
+    """
+    A L{DeadlineIndex} for deadlines that are nearly always set in time
+    order (the maximum duration: every call gets the same one from its
+    answer on): a first-in-first-out queue of keys and a mapping from each
+    key to its time, about 80 bytes a key instead of the heap's ~170 (no
+    heap entry tuple, no sequence number).
+
+    A deadline earlier than the last one set in order (a call restored
+    with its old answer time, the clock stepped back) goes to a
+    L{DeadlineIndex} beside the queue; L{popExpired} takes from both in
+    time order. Keys with equal expiry times pop in the order they were
+    set within each of the two; the queue's first.
+
+    A forgotten key stays in the queue until it reaches the front or the
+    queue is rebuilt (stale entries outnumbering live ones, as in
+    L{DeadlineIndex}); a key forgotten and set again is told from its stale
+    entry by a count of its stale entries.
+
+    @ivar compactions: how many times the queue was rebuilt.
+    @ivar popped: queue and heap entries taken off the front, live and
+        stale (as L{DeadlineIndex.popped}).
+    """
+
+    def __init__(self) -> None:
+        # Not the heap's state: every method is this class's own.
+        self._queue: deque[K] = deque()
+        # Live keys of the queue, in queue order, with their times.
+        self._times: dict[K, float] = {}
+        # Keys forgotten while still in the queue -> how many entries.
+        self._gone: dict[K, int] = {}
+        self._last = float("-inf")
+        self._stale = 0
+        self._late: DeadlineIndex[K] = DeadlineIndex()
+        self.compactions = 0
+        self.popped = 0
+
+    def __len__(self) -> int:
+        return len(self._times) + len(self._late)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._times or key in self._late
+
+    @property
+    def heapSize(self) -> int:
+        """
+        The number of queue and heap entries, live and stale.
+        """
+        return len(self._queue) + self._late.heapSize
+
+    def set(self, key: K, when: float) -> None:
+        """
+        Make C{key} expire at C{when}, replacing any earlier deadline.
+        O(1) when C{when} is not before the last time set in order, else
+        O(log n).
+        """
+        if key in self._times or key in self._late:
+            self.discard(key)
+        if when >= self._last:
+            self._last = when
+            self._times[key] = when
+            self._queue.append(key)
+        else:
+            self._late.set(key, when)
+
+    def discard(self, key: K) -> None:
+        """
+        Forget C{key}'s deadline, if it has one. O(1).
+        """
+        if self._times.pop(key, None) is not None:
+            gone = self._gone
+            gone[key] = gone.get(key, 0) + 1
+            self._stale += 1
+            if self._stale > self.compactMinimum and self._stale > self.compactRatio * len(
+                self._times
+            ):
+                # The live mapping is in queue order: set in time order.
+                self._queue = deque(self._times)
+                gone.clear()
+                self._stale = 0
+                self.compactions += 1
+        else:
+            self._late.discard(key)
+
+    def get(self, key: K, default: float | None = None) -> float | None:
+        """
+        @return: C{key}'s expiry time, or C{default} if it has none.
+        """
+        when = self._times.get(key)
+        if when is None:
+            return self._late.get(key, default)
+        return when
+
+    def _front(self) -> K | None:
+        # Drop stale entries at the front; return the first live key.
+        queue = self._queue
+        gone = self._gone
+        while queue:
+            key = queue[0]
+            count = gone.get(key)
+            if count is None:
+                return key
+            queue.popleft()
+            self.popped += 1
+            self._stale -= 1
+            if count == 1:
+                del gone[key]
+            else:
+                gone[key] = count - 1
+        return None
+
+    def nextExpiry(self) -> float | None:
+        """
+        @return: the earliest live expiry time, or L{None} if empty.
+        """
+        key = self._front()
+        late = self._late.nextExpiry()
+        if key is None:
+            return late
+        when = self._times[key]
+        return when if late is None or when <= late else late
+
+    def popExpired(self, now: float) -> list[tuple[K, float]]:
+        """
+        Remove and return every key whose deadline is at or before C{now},
+        in expiry order. O(expired + stale at the front) for the queue.
+
+        @return: a list of C{(key, when)}.
+        """
+        live = self._times
+        queue = self._queue
+        expired: list[tuple[K, float]] = []
+        while True:
+            key = self._front()
+            if key is None:
+                break
+            when = live[key]
+            if when > now:
+                break
+            queue.popleft()
+            del live[key]
+            expired.append((key, when))
+        self.popped += len(expired)
+        if len(self._late):
+            before = self._late.popped
+            late = self._late.popExpired(now)
+            self.popped += self._late.popped - before
+            if late:
+                expired = sorted(expired + late, key=lambda item: item[1])
+        return expired
+
+    def clear(self) -> None:
+        """
+        Forget every deadline.
+        """
+        self._queue = deque()
+        self._times.clear()
+        self._gone.clear()
+        self._stale = 0
+        self._last = float("-inf")
+        self._late.clear()
+
+
+__all__ = ["DeadlineIndex", "InOrderDeadlineIndex"]

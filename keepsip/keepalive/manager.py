@@ -33,7 +33,7 @@ from keepsip.dialog.model import Dialog, EndCause, Leg
 from keepsip.dialog.observer import DialogObserver
 from keepsip.keepalive.absorb import stopAnswer
 from keepsip.keepalive.bye import KEEPALIVE_TIMEOUT_REASON
-from keepsip.keepalive.deadlines import DeadlineIndex
+from keepsip.keepalive.deadlines import DeadlineIndex, InOrderDeadlineIndex
 from keepsip.keepalive.ratelimit import RateLimiter
 from keepsip.keepalive.reaper import Reaper
 from keepsip.keepalive.recognition import findDialog
@@ -188,7 +188,9 @@ class KeepaliveManager(DialogObserver):
         self._touchNext = getattr(store, "touchNext", None)
         self.terminator = terminator
         self.index: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
-        self.maxIndex: DeadlineIndex[tuple[str, str]] = DeadlineIndex()
+        # Every call gets the same maximum duration from its answer on:
+        # its deadlines come in order (a queue, half the memory of a heap).
+        self.maxIndex: InOrderDeadlineIndex[tuple[str, str]] = InOrderDeadlineIndex()
         expireKeepalive: Any = self._keepaliveExpired
         expireMax: Any = self._maxDurationExpired
         if getattr(store, "shared", False):

@@ -17,7 +17,7 @@ from keepsip.dialog.legs import fromLeg
 from keepsip.dialog.model import Dialog, Leg
 from keepsip.sip.headers import cseq, fromHeader, toHeader
 from keepsip.sip.message import Request
-from keepsip.sip.sdp import sameMedia
+from keepsip.sip.sdp import matchesOffer, sameMedia
 
 #: What L{classifyInvite} says about an in-dialog INVITE.
 KEEPALIVE = "keepalive"
@@ -62,7 +62,12 @@ def classifyInvite(dialog: Dialog, sender: Leg, request: Request) -> str:
     except ValueError:
         return STALE
     if number == lastNumber and dialog.lastInviteSender == sender.tag:
-        if sameMedia(request.body, dialog.lastOfferSDP):
+        digest = dialog.offerDigest
+        if (
+            matchesOffer(request.body, digest)
+            if digest
+            else sameMedia(request.body, dialog.lastOfferSDP)
+        ):
             return KEEPALIVE
         return CONFLICT
     if number > sender.cseq:

@@ -242,7 +242,7 @@ class MediaAnchor:
             else:
                 # A stray 2xx retransmission: an answer unless the INVITE
                 # was a late offer.
-                hadOffer = method != "INVITE" or bool(dialog.lastOfferSDP)
+                hadOffer = method != "INVITE" or dialog.hasOffer
         state = mediaState(dialog) if dialog is not None else None
         body = response.body
         early = state.earlyOffer if state is not None else None

@@ -12,7 +12,9 @@ used here does not matter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from hashlib import blake2b
 
 #: Static RTP payload types (RFC 3551 table 4 and 5): number -> (encoding
 #: name, clock rate, channels).
@@ -338,3 +340,56 @@ def sameMedia(sdpA: bytes, sdpB: bytes) -> bool:
     if len(mediaA) != len(mediaB):
         return False
     return all(a.identity() == b.identity() for a, b in zip(mediaA, mediaB))
+
+
+def _mediaDigest(description: SessionDescription) -> bytes:
+    # What sameMedia compares, per m-line in order, hashed.
+    identity = repr(tuple(media.identity() for media in description.media))
+    return blake2b(identity.encode(), digest_size=16).digest()
+
+
+#: The last body parsed by L{parseShared}, the parser, and what it gave.
+_lastParsed: tuple[bytes, object, SessionDescription] = (b"", None, _EMPTY)
+
+
+def parseShared(
+    body: bytes, parse: Callable[[bytes], SessionDescription] | None = None
+) -> SessionDescription:
+    """
+    L{parseSDP} (or C{parse}), but the same body object parsed twice in a
+    row (the offer of a call being answered: digested by the dialog
+    tracker, then estimated by accounting) is parsed once. Callers must
+    not change the result.
+    """
+    global _lastParsed
+    parse = parse or parseSDP
+    last = _lastParsed
+    if last[0] is body and last[1] is parse:
+        return last[2]
+    parsed = parse(body)
+    _lastParsed = (body, parse, parsed)
+    return parsed
+
+
+def offerDigest(body: bytes) -> bytes:
+    """
+    What a dialog keeps of an offer instead of its body, to tell a
+    keepalive (L{matchesOffer}): 32 octets, a BLAKE2b digest of the body
+    (the same octets: no parsing) then one of its media as L{sameMedia}
+    compares them; C{b""} for no body.
+    """
+    if not body:
+        return b""
+    return blake2b(body, digest_size=16).digest() + _mediaDigest(parseShared(body))
+
+
+def matchesOffer(body: bytes, digest: bytes) -> bool:
+    """
+    L{sameMedia} of C{body} and the offer whose L{offerDigest} is
+    C{digest}.
+    """
+    if not digest:
+        return sameMedia(body, b"")
+    if blake2b(body, digest_size=16).digest() == digest[:16]:
+        return True
+    return _mediaDigest(parseSDP(body)) == digest[16:]

@@ -258,24 +258,16 @@ TRIM_INTERVAL = 10.0
 def mallocTrimmer(clock: Any, interval: float = TRIM_INTERVAL) -> IService | None:
     """
     A service that gives the C allocator's free pages back to the system
-    every C{interval} seconds (glibc's C{malloc_trim(0)}), or L{None} where
-    the C library has no C{malloc_trim}.
-
-    What Python allocates above 512 bytes (datagrams, kept message bytes,
-    SDP bodies) and SQLite's pages come from C{malloc}; glibc returns freed
-    memory to the system only from the top of its heap, and only beyond a
-    threshold that grows with the process. Held calls free a transient
-    32 s after set-up (their transactions), so without this their holes
-    stay resident for good: with 5,000 calls held, some 4 MB.
-    C{malloc_trim(0)} also releases whole free pages inside the heap; it
-    takes well under a millisecond.
+    (glibc's C{malloc_trim(0)}) every C{interval} seconds, less often when a
+    trim takes long (L{keepsip.trim}: never more than 0.1 % of the time),
+    or L{None} where the C library has no C{malloc_trim}.
 
     @param clock: the reactor (L{IReactorTime}).
     """
     import ctypes
     import ctypes.util
 
-    from twisted.application.internet import TimerService
+    from keepsip.trim import MallocTrimService
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -284,6 +276,4 @@ def mallocTrimmer(clock: Any, interval: float = TRIM_INTERVAL) -> IService | Non
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
-    service = TimerService(interval, trim, 0)
-    service.clock = clock
-    return service
+    return MallocTrimService(clock, lambda: trim(0), interval)
